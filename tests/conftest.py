@@ -1,0 +1,69 @@
+"""Shared fixtures: no real AWS, ever; a local AppStream service on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+# Tests never reach AWS: fake credentials, no shared config, a fixed region.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT.parent / "shared" / "events"
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def backend(clock: FakeClock) -> AppStreamBackend:
+    return AppStreamBackend(durations=Durations(copy=30, update=60, delete=5), clock=clock)
+
+
+@pytest.fixture
+def service(backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAppStream]:
+    with LocalAppStream(backend, FaultInjector(seed=1)) as svc:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_APPSTREAM", svc.url)
+        yield svc
+
+
+@pytest.fixture
+def client(service: LocalAppStream):
+    return boto3.client(
+        "appstream",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5),
+    )
