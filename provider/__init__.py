@@ -1,0 +1,1 @@
+"""Custom::AppStreamImage provider: the Lambda asset (no imports from stacks/ or local/)."""

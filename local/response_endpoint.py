@@ -1,0 +1,76 @@
+"""A loopback HTTPS endpoint that takes CloudFormation responses (PUT) and keeps them per path."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+class ResponseEndpoint:
+    """Records every PUT body by URL path; `fail_next(n)` answers the next n PUTs with HTTP 500."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self._lock = threading.Condition()
+        self.received: dict[str, list[dict[str, Any]]] = {}
+        self.raw: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
+        self._failures = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def start(self) -> ResponseEndpoint:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def url(self, name: str) -> str:
+        """A presigned-looking URL whose path is `name`."""
+        port = self._server.server_address[1]
+        return f"https://127.0.0.1:{port}/{name}?X-Amz-Signature=secret-signature&X-Amz-Credential=secret-key"
+
+    def fail_next(self, count: int) -> None:
+        with self._lock:
+            self._failures = count
+
+    def wait_for(self, name: str, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+        with self._lock:
+            self._lock.wait_for(lambda: len(self.received.get(name, [])) >= count, timeout=timeout)
+            return list(self.received.get(name, []))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                return
+
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                name = self.path.split("?", 1)[0].lstrip("/")
+                with endpoint._lock:
+                    failing = endpoint._failures > 0
+                    if failing:
+                        endpoint._failures -= 1
+                    else:
+                        endpoint.raw.append(body)
+                        endpoint.headers.append(dict(self.headers))
+                        endpoint.received.setdefault(name, []).append(json.loads(body))
+                        endpoint._lock.notify_all()
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        return Handler

@@ -1,0 +1,213 @@
+"""A thin crhelper subclass that fixes its traps for this provider (crhelper==2.0.12, pinned).
+
+- clients for polling are built on first use, not at import (cold start);
+- no sleep before Delete responses;
+- a function that finished inline answers at once; only a None result hands over to polling;
+- rule and statement names fit 64 characters for any logical id; the polling input stays
+  within 8192 characters; a half-made schedule is removed; cleanup never raises;
+- every response is at most 4096 bytes, keeps the event's physical id (never a random one),
+  leaves out private Data, and is retried on HTTP errors; no presigned URL is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import string
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from crhelper import CfnResource
+
+from provider import response
+
+FAILED_CREATE_ID = "AppStreamImage::CREATE_FAILED"
+RULE_PREFIX = "AppStreamImagePoll-"
+MAX_RULE_NAME = 64
+MAX_TARGET_INPUT = 8192
+SUFFIX = 8
+KEEP_IN_POLL_INPUT = ("ServiceToken", "ImageName")
+PRIVATE_DATA = ("CrHelperPoll", "CrHelperRule", "CrHelperPermission", "PhysicalResourceId")
+RESPONSE_RESERVE = 2.0  # seconds of the Lambda's time kept back when sending the response
+
+logger = logging.getLogger("provider.cfn")
+
+
+def rule_name(logical_id: str, suffix: str) -> str:
+    """`AppStreamImagePoll-<logical id, cut>-<suffix>`: within 64 characters and one IAM prefix."""
+    room = MAX_RULE_NAME - len(RULE_PREFIX) - len(suffix) - 1
+    safe = "".join(c for c in logical_id if c.isalnum())[:room]
+    return f"{RULE_PREFIX}{safe}-{suffix}"
+
+
+def polling_input(event: dict[str, Any]) -> str:
+    """The scheduled target's Input: the event without what polling does not need."""
+    slim = {k: v for k, v in event.items() if k != "OldResourceProperties"}
+    props = event.get("ResourceProperties")
+    if isinstance(props, dict):
+        slim["ResourceProperties"] = {k: props[k] for k in KEEP_IN_POLL_INPUT if k in props}
+    text = json.dumps(slim)
+    if len(text) > MAX_TARGET_INPUT:
+        raise ValueError(f"the polling input would be {len(text)} characters; EventBridge allows {MAX_TARGET_INPUT}")
+    return text
+
+
+class ImageResource(CfnResource):
+    """crhelper's CfnResource with the fixes listed in this module's docstring."""
+
+    def __init__(self) -> None:
+        # crhelper's __init__ builds three boto3 clients at import; set its fields, build clients lazily.
+        self._sleep_on_delete = 0
+        self._create_func = self._update_func = self._delete_func = None
+        self._poll_create_func = self._poll_update_func = self._poll_delete_func = None
+        self._timer = None
+        self._init_failed: Exception | None = None
+        self._json_logging = False
+        self._log_level = "INFO"
+        self._boto_level = "WARNING"
+        self._send_response = False
+        self._polling_interval = 1
+        self.Status = ""
+        self.Reason = ""
+        self.PhysicalResourceId = ""
+        self.StackId = ""
+        self.RequestId = ""
+        self.LogicalResourceId = ""
+        self.Data: dict[str, Any] = {}
+        self.NoEcho = False
+        self._event: dict[str, Any] = {}
+        self._context: Any = None
+        self._response_url = ""
+        self._sam_local = None
+        self._region = os.getenv("AWS_REGION")
+        self._ssl_verify = None
+
+    @cached_property
+    def _lambda_client(self) -> Any:
+        return boto3.client("lambda", region_name=self._region)
+
+    @cached_property
+    def _events_client(self) -> Any:
+        return boto3.client("events", region_name=self._region)
+
+    @cached_property
+    def _logs_client(self) -> Any:
+        return boto3.client("logs", region_name=self._region)
+
+    # -- logging: configured once by provider.logs, never the whole event --------------------------
+
+    def _log_setup(self, event: Any, context: Any) -> None:
+        return
+
+    # -- deciding whether to poll -------------------------------------------------------------------
+
+    def _poll_enabled(self) -> bool:
+        if not getattr(self, f"_poll_{str(self._event.get('RequestType', '')).lower()}_func", None):
+            return False
+        if "CrHelperPoll" in self._event:
+            return True
+        return not self.PhysicalResourceId and self.Status != "FAILED"
+
+    def generate_physical_id(self, event: Any) -> str:
+        return FAILED_CREATE_ID
+
+    # -- the schedule ------------------------------------------------------------------------------
+
+    def _suffix(self) -> str:
+        return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(SUFFIX))
+
+    def _setup_polling(self) -> None:
+        self._event["CrHelperData"] = self.Data
+        self._event["CrHelperPoll"] = True
+        name = rule_name(str(self._event.get("LogicalResourceId", "")), self._suffix())
+        function = self._context.function_name
+        try:
+            rule_arn = self._events_client.put_rule(Name=name, ScheduleExpression="rate(1 minute)", State="ENABLED")[
+                "RuleArn"
+            ]
+            self._event["CrHelperRule"] = rule_arn
+            self._lambda_client.add_permission(
+                FunctionName=function,
+                StatementId=name,
+                Action="lambda:InvokeFunction",
+                Principal="events.amazonaws.com",
+                SourceArn=rule_arn,
+            )
+            self._event["CrHelperPermission"] = name
+            self._events_client.put_targets(
+                Rule=name,
+                Targets=[{"Id": "1", "Arn": self._function_arn(), "Input": polling_input(self._event)}],
+            )
+        except (ClientError, BotoCoreError, ValueError):
+            logger.exception("could not set up polling; removing what was made")
+            self._remove_polling()
+            raise
+        logger.info("polling every minute with rule %s", name)
+
+    def _function_arn(self) -> str:
+        """The unqualified function ARN, which the permission above covers."""
+        return ":".join(str(self._context.invoked_function_arn).split(":")[:7])
+
+    def _remove_polling(self) -> None:
+        """Remove target, permission and rule; log failures, never raise (the response must go out)."""
+        self._event.pop("CrHelperData", None)
+        self.Data.pop("PhysicalResourceId", None)
+        rule_arn = self._event.get("CrHelperRule")
+        sid = self._event.get("CrHelperPermission")
+        rule = str(rule_arn).split("/")[-1] if rule_arn else None
+        function = self._context.function_name if self._context is not None else ""
+        steps: list[tuple[str, Callable[[], object], object]] = [
+            ("remove targets", lambda: self._events_client.remove_targets(Rule=rule, Ids=["1"]), rule),
+            (
+                "remove permission",
+                lambda: self._lambda_client.remove_permission(FunctionName=function, StatementId=sid),
+                sid,
+            ),
+            ("delete rule", lambda: self._events_client.delete_rule(Name=rule), rule),
+        ]
+        for what, call, needed in steps:
+            if not needed:
+                continue
+            try:
+                call()
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    logger.error("polling cleanup: could not %s: %s", what, err)
+            except BotoCoreError as err:
+                logger.error("polling cleanup: could not %s: %s", what, err)
+
+    def _timeout(self) -> None:
+        logger.error("the invocation is about to time out; answering FAILED")
+        if "CrHelperPoll" in self._event:
+            self._remove_polling()
+        self._send("FAILED", "Execution timed out before the provider could finish")
+
+    # -- the response ------------------------------------------------------------------------------
+
+    def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
+        url = self._response_url or str(self._event.get("ResponseURL") or "")
+        if not url:
+            logger.error("the event has no ResponseURL; there is nowhere to answer")
+            return
+        physical_id = self.PhysicalResourceId or self._event.get("PhysicalResourceId") or FAILED_CREATE_ID
+        data = {k: v for k, v in (self.Data or {}).items() if k not in PRIVATE_DATA and not str(k).startswith("_")}
+        body = response.build_body(
+            status=status or self.Status or "FAILED",
+            reason=str(reason if status else self.Reason),
+            physical_id=str(physical_id),
+            stack_id=str(self.StackId or self._event.get("StackId", "")),
+            request_id=str(self.RequestId or self._event.get("RequestId", "")),
+            logical_id=str(self.LogicalResourceId or self._event.get("LogicalResourceId", "")),
+            data=data,
+            no_echo=bool(self.NoEcho),
+        )
+        deadline = time.time() + 30.0
+        if self._context is not None:
+            deadline = time.time() + self._context.get_remaining_time_in_millis() / 1000 - RESPONSE_RESERVE
+        response.put(url, body, deadline=deadline)

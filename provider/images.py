@@ -1,0 +1,167 @@
+"""AppStream image calls. Each takes a boto3 client; retries for throttling and 5xx live in its config."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from provider.errors import NotPermitted
+from provider.properties import Share
+
+if TYPE_CHECKING:
+    from mypy_boto3_appstream import AppStreamClient
+
+Image = Mapping[str, Any]
+NOT_FOUND = "ResourceNotFoundException"
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=20,
+    user_agent_extra="appstream-image-provider",
+)
+ATTRIBUTES = {
+    "Arn": "Arn",
+    "Name": "Name",
+    "State": "State",
+    "Platform": "Platform",
+    "Visibility": "Visibility",
+    "CreatedTime": "CreatedTime",
+    "BaseImageArn": "BaseImageArn",
+    "AppstreamAgentVersion": "AppstreamAgentVersion",
+    "DisplayName": "DisplayName",
+}
+
+
+def appstream_client() -> AppStreamClient:
+    """The provider's client: the endpoint comes from boto3's own settings (AWS_ENDPOINT_URL_APPSTREAM)."""
+    return boto3.client("appstream", region_name=os.environ.get("AWS_REGION"), config=RETRY_CONFIG)
+
+
+def error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def describe(client: AppStreamClient, name: str) -> Image | None:
+    """The image, or None when AppStream says it does not exist (an error or an empty list)."""
+    try:
+        images = client.describe_images(Names=[name]).get("Images", [])
+    except ClientError as err:
+        if error_code(err) == NOT_FOUND:
+            return None
+        raise
+    return next((image for image in images if image.get("Name") == name), None)
+
+
+def attributes(image: Image) -> dict[str, str]:
+    """The Fn::GetAtt attributes; CreatedTime as ISO 8601."""
+    out: dict[str, str] = {}
+    for attr, key in ATTRIBUTES.items():
+        value = image.get(key)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        out[attr] = "" if value is None else str(value)
+    return out
+
+
+def tags_of(client: AppStreamClient, arn: str) -> dict[str, str]:
+    return dict(client.list_tags_for_resource(ResourceArn=arn).get("Tags", {}))
+
+
+def tag(client: AppStreamClient, arn: str, tags: Mapping[str, str]) -> None:
+    if tags:
+        client.tag_resource(ResourceArn=arn, Tags=dict(tags))
+
+
+def untag(client: AppStreamClient, arn: str, keys: list[str]) -> None:
+    if keys:
+        client.untag_resource(ResourceArn=arn, TagKeys=keys)
+
+
+def shared_accounts(client: AppStreamClient, name: str) -> dict[str, Share]:
+    shares: dict[str, Share] = {}
+    token = ""
+    while True:  # DescribeImagePermissions has no boto3 paginator
+        page = (
+            client.describe_image_permissions(Name=name, NextToken=token)
+            if token
+            else client.describe_image_permissions(Name=name)
+        )
+        for entry in page.get("SharedImagePermissionsList", []):
+            perms = entry["imagePermissions"]
+            account = entry["sharedAccountId"]
+            shares[account] = Share(account, perms.get("allowFleet", False), perms.get("allowImageBuilder", False))
+        token = page.get("NextToken", "")
+        if not token:
+            return shares
+
+
+def share(client: AppStreamClient, name: str, grant: Share) -> None:
+    client.update_image_permissions(
+        Name=name,
+        SharedAccountId=grant.account_id,
+        ImagePermissions={"allowFleet": grant.allow_fleet, "allowImageBuilder": grant.allow_image_builder},
+    )
+
+
+def unshare(client: AppStreamClient, name: str, account_id: str) -> None:
+    """Revoke one account's permission; already revoked counts as done."""
+    try:
+        client.delete_image_permissions(Name=name, SharedAccountId=account_id)
+    except ClientError as err:
+        if error_code(err) != NOT_FOUND:
+            raise
+
+
+def start_delete(client: AppStreamClient, name: str) -> None:
+    """DeleteImage; ResourceNotFound means done. Other errors propagate for the caller's table."""
+    try:
+        client.delete_image(Name=name)
+    except ClientError as err:
+        code = error_code(err)
+        if code == NOT_FOUND:
+            return
+        if code == "OperationNotPermittedException":
+            raise NotPermitted(f"AppStream does not permit deleting image {name}: {err}") from err
+        raise
+
+
+def copy(client: AppStreamClient, source: str, destination: str, description: str) -> None:
+    params: dict[str, Any] = {
+        "SourceImageName": source,
+        "DestinationImageName": destination,
+        "DestinationRegion": client.meta.region_name,
+    }
+    if description:
+        params["DestinationImageDescription"] = description
+    client.copy_image(**params)
+
+
+def create_updated(
+    client: AppStreamClient, source: str, new_name: str, *, display_name: str, description: str, tags: Mapping[str, str]
+) -> None:
+    params: dict[str, Any] = {"existingImageName": source, "newImageName": new_name, "newImageTags": dict(tags)}
+    if display_name:
+        params["newImageDisplayName"] = display_name
+    if description:
+        params["newImageDescription"] = description
+    client.create_updated_image(**params)
+
+
+def users_of(client: AppStreamClient, name: str, arn: str) -> list[str]:
+    """Fleets and image builders that reference the image, for an in-use Reason."""
+    users: list[str] = []
+    for fleets in client.get_paginator("describe_fleets").paginate():
+        users += [f"fleet {f['Name']}" for f in fleets.get("Fleets", []) if name in (f.get("ImageName"), _tail(f))]
+    for builders in client.get_paginator("describe_image_builders").paginate():
+        users += [f"image builder {b['Name']}" for b in builders.get("ImageBuilders", []) if b.get("ImageArn") == arn]
+    return users
+
+
+def _tail(resource: Mapping[str, Any]) -> str:
+    return str(resource.get("ImageArn", "")).rsplit("/", 1)[-1]

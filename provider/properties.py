@@ -1,0 +1,216 @@
+"""ResourceProperties -> typed, validated settings. CloudFormation sends scalars as strings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from provider.errors import InvalidProperties
+from provider.ownership import OWNER_TAG
+
+IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+RESERVED_PREFIXES = ("amazon", "aws", "appstream")
+SOURCE_TYPES = ("Existing", "Copy", "Update")
+IN_USE_MODES = ("Fail", "Wait")
+MAX_TAGS = 49  # AppStream allows 50; one is the ownership tag
+MAX_SHARES = 100
+MAX_TIMEOUT = 3600
+KNOWN = frozenset(
+    {"ServiceToken", "ServiceTimeout", "ImageName", "Source", "SharedWith", "Tags", "WaitForAvailable", "InUse"}
+)
+SOURCE_KEYS = {
+    "Existing": frozenset({"Type"}),
+    "Copy": frozenset({"Type", "SourceImageName", "Description"}),
+    "Update": frozenset({"Type", "SourceImageName", "DisplayName", "Description"}),
+}
+SHARE_KEYS = frozenset({"AccountId", "AllowFleet", "AllowImageBuilder"})
+
+
+@dataclass(frozen=True)
+class Source:
+    type: Literal["Existing", "Copy", "Update"] = "Existing"
+    source_image_name: str = ""
+    description: str = ""
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class Share:
+    account_id: str
+    allow_fleet: bool = True
+    allow_image_builder: bool = True
+
+
+@dataclass(frozen=True)
+class ImageProperties:
+    image_name: str
+    source: Source = Source()
+    shared_with: tuple[Share, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    wait_for_available: bool = True
+    in_use: Literal["Fail", "Wait"] = "Fail"
+    service_timeout: int = MAX_TIMEOUT
+
+    @property
+    def tag_map(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+def _fail(prop: str, problem: str) -> InvalidProperties:
+    return InvalidProperties(f"Invalid property {prop}: {problem}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _string(value: Any, prop: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _fail(prop, f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _bool(value: Any, prop: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _fail(prop, f"expected true or false, got {_show(value)}")
+
+
+def _choice(value: Any, prop: str, allowed: tuple[str, ...]) -> str:
+    text = _string(value, prop)
+    if text not in allowed:
+        raise _fail(prop, f"{_show(text)} is not one of {', '.join(allowed)}")
+    return text
+
+
+def image_name(value: Any, prop: str = "ImageName") -> str:
+    text = _string(value, prop)
+    if not IMAGE_NAME.match(text):
+        raise _fail(
+            prop,
+            f"{_show(text)} does not match {IMAGE_NAME.pattern} (a letter or digit, then letters, digits, _ . -)",
+        )
+    return text
+
+
+def _mapping(value: Any, prop: str, allowed: frozenset[str]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(prop, f"expected an object, got {type(value).__name__}")
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        raise _fail(
+            prop, f"unknown keys {', '.join(_show(k) for k in unknown[:5])}; allowed: {', '.join(sorted(allowed))}"
+        )
+    return value
+
+
+def _list(value: Any, prop: str, limit: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise _fail(prop, f"expected a list, got {type(value).__name__}")
+    if len(value) > limit:
+        raise _fail(prop, f"at most {limit} entries are allowed, got {len(value)}")
+    return value
+
+
+def _source(value: Any, new_name: str) -> Source:
+    if not isinstance(value, Mapping) or "Type" not in value:
+        raise _fail("Source", f"expected an object with Type ({', '.join(SOURCE_TYPES)})")
+    kind = _choice(value["Type"], "Source.Type", SOURCE_TYPES)
+    _mapping(value, "Source", SOURCE_KEYS[kind])
+    if kind == "Existing":
+        return Source()
+    if "SourceImageName" not in value:
+        raise _fail("Source.SourceImageName", f"required when Source.Type is {kind}")
+    source_name = image_name(value["SourceImageName"], "Source.SourceImageName")
+    if source_name == new_name:
+        raise _fail("Source.SourceImageName", "must differ from ImageName")
+    if kind == "Update" and new_name.lower().startswith(RESERVED_PREFIXES):
+        raise _fail("ImageName", "an updated image's name cannot start with Amazon, AWS or AppStream")
+    description = _string(value.get("Description", ""), "Source.Description")
+    display_name = _string(value.get("DisplayName", ""), "Source.DisplayName")
+    if len(description) > 256 or len(display_name) > 100:
+        raise _fail("Source", "Description allows 256 characters and DisplayName 100")
+    return Source(kind, source_name, description, display_name)  # type: ignore[arg-type]
+
+
+def _shares(value: Any) -> tuple[Share, ...]:
+    shares: list[Share] = []
+    for n, entry in enumerate(_list(value, "SharedWith", MAX_SHARES)):
+        prop = f"SharedWith[{n}]"
+        _mapping(entry, prop, SHARE_KEYS)
+        if "AccountId" not in entry:
+            raise _fail(f"{prop}.AccountId", "required")
+        account = _string(entry["AccountId"], f"{prop}.AccountId")
+        if not ACCOUNT_ID.match(account):
+            raise _fail(f"{prop}.AccountId", f"{_show(account)} is not a 12-digit AWS account id")
+        if any(s.account_id == account for s in shares):
+            raise _fail(f"{prop}.AccountId", f"{account} is listed twice")
+        shares.append(
+            Share(
+                account,
+                _bool(entry.get("AllowFleet", True), f"{prop}.AllowFleet"),
+                _bool(entry.get("AllowImageBuilder", True), f"{prop}.AllowImageBuilder"),
+            )
+        )
+    return tuple(shares)
+
+
+def _tags(value: Any) -> tuple[tuple[str, str], ...]:
+    tags: dict[str, str] = {}
+    for n, entry in enumerate(_list(value, "Tags", MAX_TAGS)):
+        prop = f"Tags[{n}]"
+        _mapping(entry, prop, frozenset({"Key", "Value"}))
+        if "Key" not in entry:
+            raise _fail(f"{prop}.Key", "required")
+        key = _string(entry["Key"], f"{prop}.Key")
+        tag_value = _string(entry.get("Value", ""), f"{prop}.Value")
+        if not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+            raise _fail(f"{prop}.Key", "must be 1-128 characters and not start with aws:")
+        if key == OWNER_TAG:
+            raise _fail(f"{prop}.Key", f"{OWNER_TAG} is reserved for the provider's ownership tag")
+        if len(tag_value) > 256:
+            raise _fail(f"{prop}.Value", "must be at most 256 characters")
+        if key in tags:
+            raise _fail(f"{prop}.Key", f"{_show(key)} is listed twice")
+        tags[key] = tag_value
+    return tuple(tags.items())
+
+
+def service_timeout(value: Any) -> int:
+    text = _string(value, "ServiceTimeout")
+    try:
+        seconds = int(float(text))
+    except ValueError:
+        raise _fail("ServiceTimeout", f"expected a whole number of seconds, got {_show(text)}") from None
+    if not 1 <= seconds <= MAX_TIMEOUT:
+        raise _fail("ServiceTimeout", f"{seconds} is outside 1-{MAX_TIMEOUT} seconds")
+    return seconds
+
+
+def parse(props: Any) -> ImageProperties:
+    """Validate ResourceProperties; the error names the property and what is allowed."""
+    if not isinstance(props, Mapping):
+        raise InvalidProperties("ResourceProperties must be an object")
+    unknown = sorted(str(k) for k in props if k not in KNOWN)
+    if unknown:
+        raise InvalidProperties(
+            f"Unknown properties {', '.join(_show(k) for k in unknown[:5])}; allowed: {', '.join(sorted(KNOWN))}"
+        )
+    if "ImageName" not in props:
+        raise _fail("ImageName", "required")
+    name = image_name(props["ImageName"])
+    return ImageProperties(
+        image_name=name,
+        source=_source(props["Source"], name) if "Source" in props else Source(),
+        shared_with=_shares(props.get("SharedWith", [])),
+        tags=_tags(props.get("Tags", [])),
+        wait_for_available=_bool(props.get("WaitForAvailable", True), "WaitForAvailable"),
+        in_use=_choice(props.get("InUse", "Fail"), "InUse", IN_USE_MODES),  # type: ignore[arg-type]
+        service_timeout=service_timeout(props.get("ServiceTimeout", MAX_TIMEOUT)),
+    )

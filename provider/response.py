@@ -1,0 +1,107 @@
+"""The CloudFormation response: a body that always fits 4096 bytes, PUT with retries and backoff.
+
+crhelper cuts only the Reason (never Data), takes an HTTP error status as success and retries
+forever on exceptions; these two functions replace that part of it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+MAX_BODY = 4096
+MAX_REASON = 1000
+TRUNCATED = " [...] "
+
+logger = logging.getLogger("provider.response")
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), default=str).encode()
+
+
+def shorten(text: str, limit: int) -> str:
+    """Keep the head (the cause) and the tail (the detail) of a long message."""
+    if len(text) <= limit:
+        return text
+    head = max(0, (limit - len(TRUNCATED)) * 2 // 3)
+    tail = max(0, limit - len(TRUNCATED) - head)
+    return text[:head] + TRUNCATED + (text[-tail:] if tail else "")
+
+
+def build_body(
+    *,
+    status: str,
+    reason: str,
+    physical_id: str,
+    stack_id: str,
+    request_id: str,
+    logical_id: str,
+    data: Mapping[str, Any],
+    no_echo: bool = False,
+) -> bytes:
+    """The JSON body, at most 4096 bytes: Reason shortened first, then the largest Data values dropped."""
+    body: dict[str, Any] = {
+        "Status": status,
+        "Reason": shorten(reason, MAX_REASON),
+        "PhysicalResourceId": physical_id,
+        "StackId": stack_id,
+        "RequestId": request_id,
+        "LogicalResourceId": logical_id,
+        "NoEcho": no_echo,
+        "Data": dict(data),
+    }
+    encoded = _encode(body)
+    while len(encoded) > MAX_BODY and body["Data"]:
+        largest = max(body["Data"], key=lambda k: len(_encode({k: body["Data"][k]})))
+        logger.warning("dropping attribute %s from the response to keep it within %d bytes", largest, MAX_BODY)
+        del body["Data"][largest]
+        encoded = _encode(body)
+    if len(encoded) > MAX_BODY:
+        spare = max(0, len(body["Reason"]) - (len(encoded) - MAX_BODY))
+        body["Reason"] = shorten(body["Reason"], spare)
+        encoded = _encode(body)
+    return encoded
+
+
+def put(
+    url: str,
+    body: bytes,
+    *,
+    deadline: float,
+    attempts: int = 6,
+    first_delay: float = 1.0,
+    max_delay: float = 8.0,
+    timeout: float = 10.0,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """PUT the body to the presigned URL over TLS; retry errors and error statuses until `deadline`."""
+    parts = urlsplit(url)
+    path = urlunsplit(("", "", parts.path, parts.query, ""))
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            # crhelper and CloudFormation both use TLS; the default context honours SSL_CERT_FILE.
+            connection = http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+            connection.request("PUT", path, body=body, headers={"Content-Type": "", "Content-Length": str(len(body))})
+            status = connection.getresponse().status
+            connection.close()
+            if status < 400:
+                logger.info("response delivered (HTTP %d, %d bytes)", status, len(body))
+                return True
+            problem = f"HTTP {status}"
+        except (OSError, http.client.HTTPException) as exc:
+            problem = type(exc).__name__
+        if attempt == attempts or clock() + delay >= deadline:
+            logger.error("could not deliver the response after %d attempts: %s", attempt, problem)
+            return False
+        logger.warning("response attempt %d failed (%s); retrying in %.1f s", attempt, problem, delay)
+        sleep(delay)
+        delay = min(max_delay, delay * 2)
+    return False

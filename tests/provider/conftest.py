@@ -1,0 +1,171 @@
+"""Provider fixtures: the handler run in-process against the local AppStream service, a local
+HTTPS response endpoint, and moto (EventBridge, Lambda) for crhelper's scheduled polling."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+import json
+import os
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from local.response_endpoint import ResponseEndpoint
+from local.tls import make_certificate
+from tests.conftest import EVENTS
+
+FUNCTION = "AppStreamImageProvider"
+ACCOUNT = "123456789012"
+STACK_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/images/5b6c1e30-a1b2-11ef-9f00-0a1b2c3d4e5f"
+OWNER = "images/GoldenImage"  # the ownership tag value for the sample events' stack and logical id
+
+
+@pytest.fixture(scope="session")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResponseEndpoint]:
+    cert, key = make_certificate(tmp_path_factory.mktemp("tls"))
+    os.environ["SSL_CERT_FILE"] = str(cert)  # the provider's response PUT trusts the local certificate
+    server = ResponseEndpoint(cert, key).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = url
+    os.environ["AWS_ENDPOINT_URL_LAMBDA"] = url
+    os.environ["AWS_ENDPOINT_URL_IAM"] = url
+    role = boto3.client("iam").create_role(RoleName="provider", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return None\n")
+    boto3.client("lambda").create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.13",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def live_backend() -> AppStreamBackend:
+    """A backend on the real clock with short transitions: the provider really waits."""
+    return AppStreamBackend(durations=Durations(copy=1.0, update=1.0, delete=1.0))
+
+
+@pytest.fixture
+def appstream(live_backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAppStream]:
+    with LocalAppStream(live_backend, FaultInjector(seed=7)) as svc:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_APPSTREAM", svc.url)
+        yield svc
+
+
+class LambdaContext:
+    """What Lambda passes as `context`: remaining time counts down from the configured timeout."""
+
+    def __init__(self, timeout_s: float = 900.0) -> None:
+        self.function_name = FUNCTION
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = "128"
+        self._ends = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends - time.monotonic()) * 1000))
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@dataclass
+class Provider:
+    """Runs `provider.handler.handler` as Lambda would and reads the response it PUT."""
+
+    endpoint: ResponseEndpoint
+    appstream: LocalAppStream
+    module: Any
+    names: list[str] = field(default_factory=list)
+
+    def event(self, name: str, **changes: Any) -> dict[str, Any]:
+        event = copy.deepcopy(load_event(name))
+        props = changes.pop("props", None)
+        if props is not None:
+            event["ResourceProperties"] = {"ServiceToken": event["ServiceToken"], **props}
+        old = changes.pop("old_props", None)
+        if old is not None:
+            event["OldResourceProperties"] = {"ServiceToken": event["ServiceToken"], **old}
+        event.update(changes)
+        return event
+
+    def invoke(self, event: dict[str, Any], timeout_s: float = 900.0) -> dict[str, Any] | None:
+        """Invoke once; the response this invocation sent, or None when it handed over to polling."""
+        key = f"r-{uuid.uuid4().hex}"
+        if "CrHelperPoll" not in event:
+            event["ResponseURL"] = self.endpoint.url(key)
+        else:
+            key = event["ResponseURL"].split("?")[0].rsplit("/", 1)[-1]
+        before = len(self.endpoint.received.get(key, []))
+        self.module.handler(event, LambdaContext(timeout_s))
+        got = self.endpoint.received.get(key, [])
+        assert len(got) - before <= 1, "more than one response for one invocation"
+        return got[-1] if len(got) > before else None
+
+    def response_key(self, event: dict[str, Any]) -> str:
+        return str(event["ResponseURL"]).split("?")[0].rsplit("/", 1)[-1]
+
+
+@pytest.fixture
+def provider(
+    endpoint: ResponseEndpoint, moto_url: str, appstream: LocalAppStream, monkeypatch: pytest.MonkeyPatch
+) -> Provider:
+    """A freshly imported handler module (it builds its client at import, as on a cold start)."""
+    import provider.handler
+
+    module = importlib.reload(provider.handler)
+    return Provider(endpoint, appstream, module)
+
+
+def rules_left(prefix: str = "AppStreamImagePoll-") -> list[str]:
+    return [r["Name"] for r in boto3.client("events").list_rules(NamePrefix=prefix)["Rules"]]
+
+
+def policy_statements() -> list[dict[str, Any]]:
+    client = boto3.client("lambda")
+    try:
+        return list(json.loads(client.get_policy(FunctionName=FUNCTION)["Policy"])["Statement"])
+    except client.exceptions.ResourceNotFoundException:
+        return []
+
+
+def scheduled_input(rule: str) -> dict[str, Any]:
+    """What EventBridge would pass to the function when `rule` fires."""
+    targets = boto3.client("events").list_targets_by_rule(Rule=rule)["Targets"]
+    assert len(targets) == 1
+    assert targets[0]["Arn"] == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
+    return dict(json.loads(targets[0]["Input"]))
+
+
+def owned_image(backend: AppStreamBackend, name: str, owner: str = OWNER, **attrs: Any) -> None:
+    tags = {"appstream-image-provider:owner": owner, **attrs.pop("tags", {})}
+    backend.add_image(name, tags=tags, **attrs)
+
+
+__all__ = ["ACCOUNT", "OWNER", "STACK_ID", "LambdaContext", "Path", "Provider", "owned_image"]
