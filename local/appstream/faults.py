@@ -19,23 +19,30 @@ KINDS = {
         "An API operation is in progress on this resource. Try again later.",
     ),
 }
-OTHER_KINDS = ("latency", "drop")
+OTHER_KINDS = ("latency", "drop", "error")
 
 
 @dataclass
 class Fault:
-    """One fault rule: `kind` on `operation` ("*" for all), `count` times (None: forever)."""
+    """One fault rule: `kind` on `operation` ("*" for all), `count` times (None: forever).
+
+    Kind "error" answers with any AppStream error `code` (and HTTP `status`).
+    """
 
     kind: str
     operation: str = "*"
     count: int | None = None
     probability: float = 1.0
     seconds: float = 0.0
+    code: str = ""
+    status: int = 400
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS and self.kind not in OTHER_KINDS:
             allowed = ", ".join([*KINDS, *OTHER_KINDS])
             raise ValueError(f"fault kind {self.kind!r} is not one of: {allowed}")
+        if self.kind == "error" and not self.code:
+            raise ValueError("fault kind 'error' needs a code, such as OperationNotPermittedException")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability {self.probability} is not between 0 and 1")
 
@@ -91,6 +98,8 @@ class FaultInjector:
                     continue
                 if rule.kind == "drop":
                     decision.drop = True
+                elif rule.kind == "error":
+                    decision.error = ApiError(rule.code, f"Injected {rule.code}.", rule.status)
                 else:
                     code, status, message = KINDS[rule.kind]
                     decision.error = ApiError(code, message, status)

@@ -473,3 +473,12 @@ def test_command_line_prints_its_url_and_serves(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_any_error_code_can_be_injected(backend: AppStreamBackend, service: LocalAppStream, client) -> None:
+    backend.add_image("golden")
+    service.faults.add(Fault("error", operation="DeleteImage", code="OperationNotPermittedException", count=1))
+    with pytest.raises(client.exceptions.OperationNotPermittedException):
+        client.delete_image(Name="golden")
+    with pytest.raises(ValueError, match="needs a code"):
+        Fault("error")

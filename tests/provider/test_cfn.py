@@ -1,0 +1,64 @@
+"""The crhelper subclass keeps crhelper 2.0.12's shape and fixes its traps."""
+
+from __future__ import annotations
+
+import json
+
+import crhelper
+from crhelper import CfnResource
+
+from provider.cfn import FAILED_CREATE_ID, MAX_RULE_NAME, MAX_TARGET_INPUT, ImageResource, polling_input, rule_name
+from tests.provider.conftest import load_event
+
+
+def test_pinned_crhelper_version() -> None:
+    from importlib.metadata import version
+
+    assert version("crhelper") == "2.0.12", "the subclass overrides internals of crhelper 2.0.12; re-check them"
+    assert crhelper.CfnResource is CfnResource
+
+
+def test_subclass_sets_every_field_crhelper_init_sets(monkeypatch) -> None:
+    stock = CfnResource(sleep_on_delete=0)
+    ours = ImageResource()
+    lazy = {"_lambda_client", "_events_client", "_logs_client"}
+    assert set(vars(stock)) - lazy <= set(vars(ours))
+    assert "_lambda_client" not in vars(ours), "clients are built on first use, not at import"
+    assert ours._sleep_on_delete == 0
+
+
+def test_rule_names_fit_64_characters_for_a_200_character_logical_id() -> None:
+    name = rule_name("L" * 200, "ABCDEFGH")
+    assert len(name) <= MAX_RULE_NAME
+    assert name.startswith("AppStreamImagePoll-L")
+    assert name.endswith("-ABCDEFGH")
+
+
+def test_polling_input_drops_what_polling_does_not_need() -> None:
+    event = load_event("update")
+    event["ResourceProperties"]["Tags"] = [{"Key": f"k{n}", "Value": "v" * 256} for n in range(49)]
+    event["ResourceProperties"]["SharedWith"] = [{"AccountId": str(10**11 + n)} for n in range(100)]
+    event["OldResourceProperties"] = dict(event["ResourceProperties"])
+    event["CrHelperData"] = {"_Resume": {"s": ["210987654321:11"] * 100}}
+    text = polling_input(event)
+    assert len(text) <= MAX_TARGET_INPUT
+    slim = json.loads(text)
+    assert "OldResourceProperties" not in slim
+    assert slim["ResourceProperties"] == {
+        "ServiceToken": event["ServiceToken"],
+        "ImageName": "golden-2026-11",
+    }
+    assert slim["ResponseURL"] == event["ResponseURL"]
+
+
+def test_failed_create_gets_a_fixed_marker_not_a_random_id() -> None:
+    resource = ImageResource()
+    assert resource.generate_physical_id(load_event("create")) == FAILED_CREATE_ID
+    assert resource.generate_physical_id(load_event("create")) == FAILED_CREATE_ID
+
+
+def test_polling_clients_honour_the_endpoint_settings(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", "http://127.0.0.1:9")
+    resource = ImageResource()
+    assert resource._events_client.meta.endpoint_url == "http://127.0.0.1:9"
+    assert resource._lambda_client.meta.service_model.service_name == "lambda"

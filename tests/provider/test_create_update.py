@@ -1,0 +1,246 @@
+"""Create (adopt, copy, update) and Update (replacement or in place): ownership, tags, sharing, waiting."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.appstream import AppStreamBackend, LocalAppStream
+from provider.cfn import FAILED_CREATE_ID
+from provider.ownership import OWNER_TAG
+from tests.provider.conftest import OWNER, Provider, owned_image
+
+OTHER = "210987654321"
+ATTRIBUTES = {
+    "Arn",
+    "Name",
+    "State",
+    "Platform",
+    "Visibility",
+    "CreatedTime",
+    "BaseImageArn",
+    "AppstreamAgentVersion",
+    "DisplayName",
+}
+
+
+def test_sample_create_adopts_an_existing_image_and_returns_attributes(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    live_backend.add_image("golden-2026-11", display_name="Golden", platform="WINDOWS_SERVER_2022")
+    response = provider.invoke(provider.event("create"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert response["PhysicalResourceId"] == "golden-2026-11"
+    data = response["Data"]
+    assert set(data) == ATTRIBUTES
+    assert data["Arn"] == "arn:aws:appstream:us-east-1:123456789012:image/golden-2026-11"
+    assert (data["State"], data["Visibility"], data["DisplayName"]) == ("AVAILABLE", "PRIVATE", "Golden")
+    assert data["CreatedTime"].startswith("20")
+    assert "T" in data["CreatedTime"]  # ISO 8601
+    assert live_backend.images["golden-2026-11"].tags == {OWNER_TAG: OWNER}
+
+
+def test_create_of_a_missing_existing_image_fails_with_the_marker_id(provider: Provider) -> None:
+    response = provider.invoke(provider.event("create"))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "does not exist" in response["Reason"]
+    assert response["PhysicalResourceId"] == FAILED_CREATE_ID
+
+
+def test_invalid_properties_fail_create_with_a_reason_naming_them(
+    provider: Provider, appstream: LocalAppStream
+) -> None:
+    event = provider.event("create", props={"ImageName": "golden-2026-11", "SharedWith": [{"AccountId": "42"}]})
+    response = provider.invoke(event)
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "SharedWith[0].AccountId" in response["Reason"]
+    assert "12-digit" in response["Reason"]
+    assert response["PhysicalResourceId"] == FAILED_CREATE_ID
+    assert appstream.audit.entries() == []
+
+
+def test_create_refuses_an_image_another_resource_owns(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11", owner="other-stack/Other")
+    response = provider.invoke(provider.event("create"))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "owned by other-stack/Other" in response["Reason"]
+    assert live_backend.images["golden-2026-11"].tags == {OWNER_TAG: "other-stack/Other"}
+    assert appstream.audit.mutations() == []
+
+
+@pytest.mark.parametrize("visibility", ["PUBLIC", "SHARED"])
+def test_create_refuses_public_and_shared_with_us_images(
+    provider: Provider, live_backend: AppStreamBackend, visibility: str
+) -> None:
+    live_backend.add_image("golden-2026-11", visibility=visibility)
+    response = provider.invoke(provider.event("create"))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert f"is {visibility}: only PRIVATE images" in response["Reason"]
+
+
+def test_create_by_copy_waits_for_available_then_shares_and_tags(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    live_backend.add_image("golden-base", platform="AMAZON_LINUX2")
+    props = {
+        "ImageName": "golden-2026-11",
+        "Source": {"Type": "Copy", "SourceImageName": "golden-base", "Description": "monthly"},
+        "SharedWith": [{"AccountId": OTHER, "AllowFleet": "true", "AllowImageBuilder": "false"}],
+        "Tags": [{"Key": "team", "Value": "euc"}],
+    }
+    response = provider.invoke(provider.event("create", props=props))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert response["Data"]["State"] == "AVAILABLE"
+    assert response["Data"]["Platform"] == "AMAZON_LINUX2"
+    image = live_backend.images["golden-2026-11"]
+    assert image.tags == {"team": "euc", OWNER_TAG: OWNER}
+    assert image.permissions == {OTHER: {"allowFleet": True, "allowImageBuilder": False}}
+    copies = appstream.audit.calls("CopyImage")
+    assert [c["params"] for c in copies] == [
+        {
+            "SourceImageName": "golden-base",
+            "DestinationImageName": "golden-2026-11",
+            "DestinationRegion": "us-east-1",
+            "DestinationImageDescription": "monthly",
+        }
+    ]
+
+
+def test_create_by_update_tags_atomically_and_waits(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    live_backend.add_image("golden-base")
+    props = {
+        "ImageName": "golden-2026-11",
+        "Source": {"Type": "Update", "SourceImageName": "golden-base", "DisplayName": "Patched"},
+    }
+    response = provider.invoke(provider.event("create", props=props))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert response["Data"]["DisplayName"] == "Patched"
+    assert response["Data"]["BaseImageArn"] == live_backend.images["golden-base"].arn
+    call = appstream.audit.calls("CreateUpdatedImage")[0]
+    assert call["params"]["newImageTags"] == {OWNER_TAG: OWNER}
+
+
+def test_create_without_waiting_returns_while_copying(provider: Provider, live_backend: AppStreamBackend) -> None:
+    live_backend.add_image("golden-base")
+    live_backend.durations.copy = 30
+    props = {
+        "ImageName": "golden-2026-11",
+        "WaitForAvailable": "false",
+        "Source": {"Type": "Copy", "SourceImageName": "golden-base"},
+    }
+    response = provider.invoke(provider.event("create", props=props))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert response["Data"]["State"] == "COPYING"
+
+
+def test_an_image_that_fails_while_waited_on_fails_create_with_its_reason(
+    provider: Provider, live_backend: AppStreamBackend
+) -> None:
+    live_backend.add_image("golden-2026-11", state="PENDING", settle_seconds=0.5, then="FAILED")
+    response = provider.invoke(provider.event("create"))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "Image golden-2026-11 is FAILED: INTERNAL_ERROR Seeded failure." in response["Reason"]
+
+
+def test_duplicate_create_delivery_is_idempotent(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    live_backend.add_image("golden-base")
+    props = {"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}}
+    event = provider.event("create", props=props)
+    first = provider.invoke(dict(event))
+    second = provider.invoke(dict(event))
+    assert first is not None
+    assert second is not None
+    assert (first["Status"], second["Status"]) == ("SUCCESS", "SUCCESS")
+    assert len(appstream.audit.calls("CopyImage")) == 1
+
+
+def test_sample_update_changes_tags_in_place(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11", tags={"old": "1"})
+    event = provider.event("update")
+    event["OldResourceProperties"]["Tags"] = [{"Key": "old", "Value": "1"}]
+    response = provider.invoke(event)
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert response["PhysicalResourceId"] == "golden-2026-11"
+    assert live_backend.images["golden-2026-11"].tags == {"team": "euc", OWNER_TAG: OWNER}
+    assert appstream.audit.calls("DeleteImage") == []
+
+
+def test_update_changes_sharing_in_place(provider: Provider, live_backend: AppStreamBackend) -> None:
+    owned_image(live_backend, "golden-2026-11", permissions={OTHER: {"allowFleet": True, "allowImageBuilder": True}})
+    event = provider.event(
+        "update",
+        props={"ImageName": "golden-2026-11", "SharedWith": [{"AccountId": "111122223333"}]},
+        old_props={"ImageName": "golden-2026-11", "SharedWith": [{"AccountId": OTHER}]},
+    )
+    response = provider.invoke(event)
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert live_backend.images["golden-2026-11"].permissions == {
+        "111122223333": {"allowFleet": True, "allowImageBuilder": True}
+    }
+
+
+def test_sample_rename_is_a_replacement_that_deletes_nothing(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11")
+    live_backend.add_image("golden-2026-12")
+    response = provider.invoke(provider.event("update-rename"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert response["PhysicalResourceId"] == "golden-2026-12"
+    assert live_backend.images["golden-2026-12"].tags == {OWNER_TAG: OWNER}
+    assert "golden-2026-11" in live_backend.images  # CloudFormation's cleanup Delete removes it later
+    assert appstream.audit.calls("DeleteImage") == []
+
+
+def test_source_change_without_a_new_name_fails_and_keeps_the_image(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11")
+    event = provider.event(
+        "update",
+        props={"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}},
+        old_props={"ImageName": "golden-2026-11"},
+    )
+    response = provider.invoke(event)
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "a new Source needs a new ImageName" in response["Reason"]
+    assert response["PhysicalResourceId"] == "golden-2026-11"
+    assert appstream.audit.mutations() == []
+
+
+def test_update_of_an_image_someone_else_owns_fails(provider: Provider, live_backend: AppStreamBackend) -> None:
+    live_backend.add_image("golden-2026-11")
+    response = provider.invoke(provider.event("update"))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "owned by no resource" in response["Reason"]
+    assert response["PhysicalResourceId"] == "golden-2026-11"
+
+
+def test_unknown_request_type_fails_with_a_reason(provider: Provider, live_backend: AppStreamBackend) -> None:
+    live_backend.add_image("golden-2026-11")
+    event = provider.event("create", RequestType="Upsert")
+    response = provider.invoke(event)
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "Unknown RequestType 'Upsert'" in response["Reason"]

@@ -1,0 +1,201 @@
+"""Delete: revoke sharing, DeleteImage, wait until gone; never touch what this resource does not own."""
+
+from __future__ import annotations
+
+import time
+
+from local.appstream import AppStreamBackend, Fault, LocalAppStream
+from tests.provider.conftest import Provider, owned_image
+
+OTHER = "210987654321"
+
+
+def mutations(appstream: LocalAppStream) -> list[tuple[str, dict[str, object]]]:
+    return [(m["operation"], m["params"]) for m in appstream.audit.mutations()]
+
+
+def test_sample_delete_event_deletes_the_owned_image_and_waits_until_gone(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=2)
+    started = time.monotonic()
+    response = provider.invoke(provider.event("delete"))
+    elapsed = time.monotonic() - started
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert response["PhysicalResourceId"] == "golden-2026-11"
+    assert "golden-2026-11" not in live_backend.images
+    assert 2 <= elapsed < 2 + 3  # reported within T + 3 s
+    last = appstream.audit.calls("DescribeImages")[-1]
+    assert last["error"] == "ResourceNotFoundException"  # SUCCESS only once AppStream says it is gone
+    assert mutations(appstream) == [("DeleteImage", {"Name": "golden-2026-11"})]
+
+
+def test_already_gone_is_success_with_no_mutation(provider: Provider, appstream: LocalAppStream) -> None:
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", "golden-2026-11")
+    assert mutations(appstream) == []
+
+
+def test_duplicate_deliveries_both_succeed(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.5)
+    event = provider.event("delete")
+    first = provider.invoke(dict(event))
+    second = provider.invoke(dict(event))
+    assert first is not None
+    assert second is not None
+    assert (first["Status"], second["Status"]) == ("SUCCESS", "SUCCESS")
+    assert second["PhysicalResourceId"] == first["PhysicalResourceId"] == "golden-2026-11"
+    assert len(appstream.audit.calls("DeleteImage")) == 1
+
+
+def test_sharing_is_revoked_before_delete(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(
+        live_backend,
+        "golden-2026-11",
+        permissions={OTHER: {"allowFleet": True, "allowImageBuilder": True}, "111122223333": {"allowFleet": True}},
+        delete_seconds=0.2,
+    )
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert mutations(appstream) == [
+        ("DeleteImagePermissions", {"Name": "golden-2026-11", "SharedAccountId": "111122223333"}),
+        ("DeleteImagePermissions", {"Name": "golden-2026-11", "SharedAccountId": OTHER}),
+        ("DeleteImage", {"Name": "golden-2026-11"}),
+    ]
+
+
+def test_image_not_owned_by_this_resource_is_left_in_place(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    live_backend.add_image("golden-2026-11")  # re-created by someone else: no ownership tag
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert "golden-2026-11" in live_backend.images
+    assert mutations(appstream) == []
+
+
+def test_image_owned_by_another_resource_is_left_in_place(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream, caplog
+) -> None:
+    owned_image(live_backend, "golden-2026-11", owner="other-stack/OtherImage")
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert mutations(appstream) == []
+    assert any("owned by other-stack/OtherImage" in r.getMessage() for r in caplog.records)
+
+
+def test_ids_from_failed_or_timed_out_creates_never_reach_appstream(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11")
+    for name in ("delete-after-failed-create", "delete-after-create-timeout"):
+        event = provider.event(name)
+        response = provider.invoke(event)
+        assert response is not None
+        assert response["Status"] == "SUCCESS"
+        assert response["PhysicalResourceId"] == event["PhysicalResourceId"]
+    assert appstream.audit.entries() == []
+    assert "golden-2026-11" in live_backend.images
+
+
+def test_in_use_fails_with_a_reason_naming_fleets_and_builders(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11")
+    live_backend.add_fleet("sales-fleet", "golden-2026-11")
+    live_backend.add_builder("win-builder", "golden-2026-11")
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert response["PhysicalResourceId"] == "golden-2026-11"
+    assert "fleet sales-fleet" in response["Reason"]
+    assert "image builder win-builder" in response["Reason"]
+    assert "InUse: Wait" in response["Reason"]
+    assert "golden-2026-11" in live_backend.images
+
+
+def test_in_use_wait_keeps_trying_until_the_fleet_releases_the_image(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.5)
+    live_backend.add_fleet("sales-fleet", "golden-2026-11", release_after=2, release_to="golden-2026-12")
+    event = provider.event("delete", props={"ImageName": "golden-2026-11", "InUse": "Wait"})
+    response = provider.invoke(event)
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert "golden-2026-11" not in live_backend.images
+    assert [c["error"] for c in appstream.audit.calls("DeleteImage")][-1] is None
+    assert "ResourceInUseException" in [c["error"] for c in appstream.audit.calls("DeleteImage")]
+
+
+def test_concurrent_modification_is_retried_then_succeeds(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    appstream.faults.add(Fault("concurrent_modification", operation="DeleteImage", count=3))
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    errors = [c["error"] for c in appstream.audit.calls("DeleteImage")]
+    assert errors == ["ConcurrentModificationException"] * 3 + [None]
+
+
+def test_throttling_bursts_are_retried_by_botocore(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    appstream.faults.add(Fault("throttle", count=4), Fault("server_error", operation="DeleteImage", count=1))
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    faults = [e for e in appstream.audit.entries() if e["faults"]]
+    assert len(faults) == 5
+
+
+def test_image_still_being_copied_is_waited_for_then_deleted(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11", state="COPYING", settle_seconds=1.5, delete_seconds=0.3)
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert "golden-2026-11" not in live_backend.images
+    assert [c["error"] for c in appstream.audit.calls("DeleteImage")] == [None]
+
+
+def test_failed_image_is_deleted_too(provider: Provider, live_backend: AppStreamBackend) -> None:
+    owned_image(live_backend, "golden-2026-11", state="PENDING", settle_seconds=0, then="FAILED", delete_seconds=0.2)
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert "golden-2026-11" not in live_backend.images
+
+
+def test_not_permitted_fails_with_a_clear_reason(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11")
+    appstream.faults.add(Fault("error", operation="DeleteImage", code="OperationNotPermittedException"))
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "does not permit deleting image golden-2026-11" in response["Reason"]
+    assert "golden-2026-11" in live_backend.images
+
+
+def test_physical_id_is_always_the_events(provider: Provider, live_backend: AppStreamBackend) -> None:
+    owned_image(live_backend, "golden-2026-11")
+    live_backend.add_fleet("f", "golden-2026-11")
+    for props in ({"ImageName": "golden-2026-11"}, {"ImageName": 5}, {}):
+        response = provider.invoke(provider.event("delete", props=props))
+        assert response is not None
+        assert response["PhysicalResourceId"] == "golden-2026-11"

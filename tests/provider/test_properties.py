@@ -1,0 +1,83 @@
+"""ResourceProperties validation: every bad value gets a Reason naming the property and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from provider.errors import InvalidProperties
+from provider.properties import ImageProperties, Share, Source, parse
+
+
+def test_minimal_properties_take_the_documented_defaults() -> None:
+    props = parse({"ServiceToken": "arn", "ImageName": "golden-1"})
+    assert props == ImageProperties("golden-1")
+    assert (props.wait_for_available, props.in_use, props.service_timeout) == (True, "Fail", 3600)
+    assert props.source == Source("Existing")
+
+
+def test_strings_from_cloudformation_are_accepted_for_scalars() -> None:
+    props = parse(
+        {
+            "ImageName": "golden-1",
+            "WaitForAvailable": "false",
+            "ServiceTimeout": "600",
+            "InUse": "Wait",
+            "SharedWith": [{"AccountId": "210987654321", "AllowFleet": "true", "AllowImageBuilder": "False"}],
+            "Tags": [{"Key": "team", "Value": "euc"}],
+            "Source": {"Type": "Copy", "SourceImageName": "golden-base", "Description": "copy"},
+        }
+    )
+    assert props.wait_for_available is False
+    assert props.service_timeout == 600
+    assert props.in_use == "Wait"
+    assert props.shared_with == (Share("210987654321", True, False),)
+    assert props.tag_map == {"team": "euc"}
+    assert props.source == Source("Copy", "golden-base", "copy")
+
+
+@pytest.mark.parametrize(
+    ("props", "fragment"),
+    [
+        ({}, "Invalid property ImageName: required"),
+        ({"ImageName": "-starts-with-dash"}, "Invalid property ImageName"),
+        ({"ImageName": "x" * 102}, "Invalid property ImageName"),
+        ({"ImageName": 12.5j}, "Invalid property ImageName: expected a string"),
+        ({"ImageName": "ok", "Bogus": 1}, "Unknown properties 'Bogus'"),
+        ({"ImageName": "ok", "WaitForAvailable": "yes"}, "Invalid property WaitForAvailable: expected true or false"),
+        ({"ImageName": "ok", "InUse": "Force"}, "Invalid property InUse: 'Force' is not one of Fail, Wait"),
+        ({"ImageName": "ok", "ServiceTimeout": "0"}, "Invalid property ServiceTimeout: 0 is outside 1-3600"),
+        ({"ImageName": "ok", "ServiceTimeout": "7200"}, "outside 1-3600"),
+        ({"ImageName": "ok", "ServiceTimeout": "soon"}, "expected a whole number of seconds"),
+        ({"ImageName": "ok", "Source": "Copy"}, "Invalid property Source: expected an object with Type"),
+        ({"ImageName": "ok", "Source": {"Type": "Clone"}}, "Invalid property Source.Type: 'Clone' is not one of"),
+        ({"ImageName": "ok", "Source": {"Type": "Copy"}}, "Invalid property Source.SourceImageName: required"),
+        ({"ImageName": "ok", "Source": {"Type": "Copy", "SourceImageName": "ok"}}, "must differ from ImageName"),
+        ({"ImageName": "ok", "Source": {"Type": "Existing", "SourceImageName": "a"}}, "unknown keys 'SourceImageName'"),
+        ({"ImageName": "AWS-x", "Source": {"Type": "Update", "SourceImageName": "a"}}, "cannot start with Amazon"),
+        ({"ImageName": "ok", "SharedWith": {"AccountId": "1"}}, "Invalid property SharedWith: expected a list"),
+        (
+            {"ImageName": "ok", "SharedWith": [{"AccountId": "12345"}]},
+            "SharedWith[0].AccountId: '12345' is not a 12-digit",
+        ),
+        ({"ImageName": "ok", "SharedWith": [{}]}, "SharedWith[0].AccountId: required"),
+        (
+            {"ImageName": "ok", "SharedWith": [{"AccountId": "210987654321"}, {"AccountId": "210987654321"}]},
+            "listed twice",
+        ),
+        ({"ImageName": "ok", "SharedWith": [{"AccountId": str(10**11 + n)} for n in range(101)]}, "at most 100"),
+        ({"ImageName": "ok", "Tags": [{"Value": "v"}]}, "Invalid property Tags[0].Key: required"),
+        ({"ImageName": "ok", "Tags": [{"Key": "aws:x", "Value": "v"}]}, "not start with aws:"),
+        ({"ImageName": "ok", "Tags": [{"Key": "appstream-image-provider:owner", "Value": "v"}]}, "reserved"),
+        ({"ImageName": "ok", "Tags": [{"Key": "k", "Value": "v" * 257}]}, "Tags[0].Value: must be at most 256"),
+        ({"ImageName": "ok", "Tags": [{"Key": f"k{n}", "Value": "v"} for n in range(50)]}, "at most 49"),
+    ],
+)
+def test_invalid_properties_name_the_property(props: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidProperties) as excinfo:
+        parse(props)
+    assert fragment in str(excinfo.value)
+
+
+def test_non_object_properties_are_rejected() -> None:
+    with pytest.raises(InvalidProperties, match="must be an object"):
+        parse(["ImageName"])
