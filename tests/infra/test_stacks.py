@@ -1,0 +1,197 @@
+"""The provider stack, the example stack and app.py: exports, scoping, cdk-nag, cfn-lint, the CLI, the asset."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Validations
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs
+from cfnlint.api import lint as cfn_lint
+
+from stacks import asset
+from stacks.example_stack import ExampleImagesStack
+from stacks.provider_stack import AppStreamImageProviderStack
+from tests.conftest import ROOT
+
+# cfn-lint W3005 on the provider function's DependsOn its role: aws-cdk-lib's lambda.Function adds
+# that DependsOn itself (alongside the role's default policy). Redundant, harmless: a false positive.
+ALLOWED_WARNINGS = {("W3005", "AppStreamImageProviderRole")}
+
+
+def synth_app(tmp_path: Path, **context: str) -> Path:
+    """Run app.py as `cdk synth` would, into `tmp_path`; returns the cloud assembly directory."""
+    env = {**os.environ, "CDK_OUTDIR": str(tmp_path), "CDK_CONTEXT_JSON": json.dumps(context)}
+    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth_app(tmp_path_factory.mktemp("cdk.out"))
+
+
+def lint(paths: list[Path]) -> list[tuple[str, str, str]]:
+    found = []
+    for path in paths:
+        for match in cfn_lint(path.read_text(), config=ManualArgs(regions=["us-east-1", "eu-west-1"])):
+            if match.rule.id[0] not in "EW":  # errors and warnings; informational rules are advice
+                continue
+            found.append((match.rule.id, match.message, str(path.name)))
+    return found
+
+
+def unexpected(matches: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    return [m for m in matches if not any(m[0] == rule and part in m[1] for rule, part in ALLOWED_WARNINGS)]
+
+
+def test_app_synthesizes_both_stacks_with_cdk_nag_clean(assembly: Path) -> None:
+    templates = sorted(p.name for p in assembly.glob("*.template.json"))
+    assert templates == ["AppStreamImageExample.template.json", "AppStreamImageProvider.template.json"]
+    report = json.loads((assembly / "validation-report.json").read_text())
+    [nag] = report["pluginReports"]
+    assert nag["pluginName"] == "AwsSolutions"
+    assert nag["conclusion"] == "success"
+    assert nag["violations"] == []
+    for suppressed in nag["suppressedViolations"]:
+        assert suppressed["ruleName"].startswith("AwsSolutions-IAM5[Resource::")
+        assert len(suppressed["reason"]) > 40  # a specific written reason
+
+
+def test_cdk_nag_fails_synthesis_on_an_unacknowledged_finding() -> None:
+    app = App()
+    stack = AppStreamImageProviderStack(app, "P")
+    from aws_cdk import aws_iam as iam
+
+    iam.Role(stack, "Loose", assumed_by=iam.AccountRootPrincipal()).add_to_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"])
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks())
+    with pytest.raises(RuntimeError, match=r"(?s)ValidationFailed.*P/Loose/DefaultPolicy"):
+        app.synth()
+
+
+def test_cfn_lint_finds_nothing_in_synthesized_templates(assembly: Path) -> None:
+    matches = lint(sorted(assembly.glob("*.template.json")))
+    assert unexpected(matches) == []
+
+
+def test_cfn_lint_finds_nothing_in_the_examples() -> None:
+    examples = sorted((ROOT / "examples").glob("*.yaml"))
+    assert examples
+    assert lint(examples) == []
+
+
+def test_provider_stack_exports_its_service_token(assembly: Path) -> None:
+    template = json.loads((assembly / "AppStreamImageProvider.template.json").read_text())
+    [function_id] = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"]
+    output = template["Outputs"]["ServiceToken"]
+    assert output["Value"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert output["Export"]["Name"] == "AppStreamImageProvider-ServiceToken"
+
+
+def manage_statement(template: Template) -> dict[str, Any]:
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Sid") == "ManageDeclaredImages":
+                return dict(statement)
+    raise AssertionError("no ManageDeclaredImages statement")
+
+
+def test_provider_stack_scopes_images_by_prefix_and_tag() -> None:
+    stack = AppStreamImageProviderStack(App(), "P", image_name_prefix="golden-", resource_tag=("team", "euc"))
+    statement = manage_statement(Template.from_stack(stack))
+    assert statement["Resource"]["Fn::Join"][1][-1] == ":image/golden-*"
+    assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/team": "euc"}}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"image_name_prefix": "bad prefix"}, "image_name_prefix: 'bad prefix'"),
+        ({"resource_tag": ("aws:x", "y")}, "resource_tag:"),
+        ({"export_name": ""}, "export_name:"),
+    ],
+)
+def test_provider_stack_validates_its_props(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", "\\(")):
+        AppStreamImageProviderStack(App(), "P", **kwargs)
+
+
+def test_example_stack_has_adopted_copied_shared_tagged_images_and_a_fleet(assembly: Path) -> None:
+    template = json.loads((assembly / "AppStreamImageExample.template.json").read_text())
+    images = {k: v for k, v in template["Resources"].items() if v["Type"] == "Custom::AppStreamImage"}
+    by_name = {v["Properties"]["ImageName"]: (k, v["Properties"]) for k, v in images.items()}
+    assert by_name["builder-output-2026-11"][1]["Source"] == {"Type": "Existing"}
+    golden_id, golden = by_name["golden-2026-11"]
+    assert golden["Source"]["Type"] == "Copy"
+    assert golden["SharedWith"][0]["AccountId"] == "210987654321"
+    assert {t["Key"] for t in golden["Tags"]} == {"team", "cost-center"}
+    [fleet] = [v for v in template["Resources"].values() if v["Type"] == "AWS::AppStream::Fleet"]
+    assert fleet["Properties"]["ImageName"] == {"Ref": golden_id}
+
+
+def test_app_reads_its_context(tmp_path: Path) -> None:
+    out = synth_app(tmp_path, stacks="provider", imageNamePrefix="team-a-", providerStackName="TeamAProvider")
+    assert sorted(p.name for p in out.glob("*.template.json")) == ["TeamAProvider.template.json"]
+    template = Template.from_json(json.loads((out / "TeamAProvider.template.json").read_text()))
+    assert manage_statement(template)["Resource"]["Fn::Join"][1][-1] == ":image/team-a-*"
+
+
+def test_cdk_cli_synth_works_offline(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["cdk", "synth", "--quiet", "--output", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "AppStreamImageExample.template.json").exists()
+
+
+def zipped_size(directory: Path, target: Path) -> int:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory))
+    return target.stat().st_size
+
+
+def test_asset_holds_provider_and_crhelper_only_and_is_small(tmp_path: Path) -> None:
+    directory = asset.build()
+    files = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+    assert all(f.startswith(("provider/", "crhelper/")) and f.endswith(".py") for f in files)
+    assert "provider/handler.py" in files
+    assert "crhelper/resource_helper.py" in files
+    assert not any(f.startswith("boto3/") for f in files)
+    assert zipped_size(directory, tmp_path / "asset.zip") < 100 * 1024
+
+
+def test_same_sources_give_the_same_asset_hash() -> None:
+    def asset_hash() -> str:
+        template = Template.from_stack(AppStreamImageProviderStack(App(), "P")).to_json()
+        [function] = [v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function"]
+        return str(function["Properties"]["Code"]["S3Key"])
+
+    assert asset_hash() == asset_hash()
+
+
+def test_example_stack_can_be_built_directly() -> None:
+    stack = ExampleImagesStack(App(), "E", golden_image="golden-2027-01")
+    names = [
+        r["Properties"]["ImageName"]
+        for r in Template.from_stack(stack).find_resources("Custom::AppStreamImage").values()
+    ]
+    assert sorted(names) == ["builder-output-2026-11", "golden-2027-01"]
