@@ -27,3 +27,12 @@ class NotPermitted(ProviderError):
 
 class DeadlineExceeded(ProviderError):
     """The request's deadline (ServiceTimeout) passed before the image settled."""
+
+
+class CreateFailed(ProviderError):
+    """A Create failed after making the image: its response keeps the image name so the rollback deletes it."""
+
+    def __init__(self, cause: str, physical_id: str) -> None:
+        super().__init__(f"{cause} (the rollback deletes image {physical_id})")
+        self.cause = cause
+        self.physical_id = physical_id

@@ -6,6 +6,7 @@ from typing import Any
 
 from provider import lifecycle, logs
 from provider.cfn import ImageResource
+from provider.errors import CreateFailed
 
 logs.setup()
 helper = ImageResource()
@@ -25,7 +26,11 @@ except Exception as exc:  # any import or set-up failure must still reach CloudF
 @helper.poll_delete
 def run(event: dict[str, Any], context: Any) -> str | None:
     """Returns the physical id when finished; None hands the request over to scheduled polling."""
-    physical_id, data = lifecycle.handle(client, event, context.get_remaining_time_in_millis())
+    try:
+        physical_id, data = lifecycle.handle(client, event, context.get_remaining_time_in_millis())
+    except CreateFailed as err:  # the FAILED response names the image, so the rollback's Delete removes it
+        helper.PhysicalResourceId = err.physical_id
+        raise
     helper.Data.update(data)
     return physical_id
 

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from provider import images, logs
-from provider.errors import ImageFailed, ImageInUse, InvalidProperties, NotOwned, NotPermitted, ProviderError
+from provider.errors import (
+    CreateFailed,
+    ImageFailed,
+    ImageInUse,
+    InvalidProperties,
+    NotOwned,
+    NotPermitted,
+    ProviderError,
+)
 from provider.ownership import OWNER_TAG, owner_of, owner_value
 from provider.properties import IMAGE_NAME, MAX_TIMEOUT, ImageProperties, Share, parse, service_timeout
 from provider.states import (
@@ -48,13 +56,23 @@ class Resume:
     wait: bool = True
     in_use: str = "Fail"
     shares: tuple[str, ...] = ()  # "<account>:<fleet 0|1><builder 0|1>"
+    made: bool = False  # this Create made the image: a failure hands it to the rollback
 
     def to_data(self) -> dict[str, Any]:
-        return {"d": self.deadline, "i": self.image, "w": self.wait, "u": self.in_use, "s": list(self.shares)}
+        return {
+            "d": self.deadline,
+            "i": self.image,
+            "w": self.wait,
+            "u": self.in_use,
+            "s": list(self.shares),
+            "m": self.made,
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Resume:
-        return cls(float(data["d"]), str(data["i"]), bool(data["w"]), str(data["u"]), tuple(data["s"]))
+        return cls(
+            float(data["d"]), str(data["i"]), bool(data["w"]), str(data["u"]), tuple(data["s"]), bool(data.get("m"))
+        )
 
     def share_list(self) -> tuple[Share, ...]:
         return tuple(Share(s[:12], s[13] == "1", s[14] == "1") for s in self.shares)
@@ -96,7 +114,12 @@ def handle(client: AppStreamClient, event: Mapping[str, Any], remaining_ms: int)
     if polling:
         resume = Resume.from_data(event["CrHelperData"][RESUME])
         target = ImageProperties(resume.image, shared_with=resume.share_list(), wait_for_available=resume.wait)
-        progress = settle(client, target, Budget(resume.deadline, hand_over_at))
+        try:
+            progress = settle(client, target, Budget(resume.deadline, hand_over_at))
+        except (ProviderError, ClientError, BotoCoreError) as err:
+            if resume.made and request_type == "Create":
+                raise CreateFailed(str(err), resume.image) from err
+            raise
         return _finish(progress, resume)
     new = parse(props)
     resume = Resume(
@@ -108,7 +131,8 @@ def handle(client: AppStreamClient, event: Mapping[str, Any], remaining_ms: int)
     )
     budget = Budget(resume.deadline, hand_over_at)
     if request_type == "Create":
-        progress = create(client, new, owner, budget)
+        progress, made = create(client, new, owner, budget)
+        resume = replace(resume, made=made)
     elif request_type == "Update":
         progress = update(
             client,
@@ -209,10 +233,31 @@ def _deletion_step(client: AppStreamClient, name: str, in_use: str, image: image
 # -- Create and Update ------------------------------------------------------------------------------
 
 
-def create(client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget) -> Progress:
-    image = _ensure_image(client, props, owner)
-    _apply_tags(client, image, props.tag_map, (), owner)
-    return settle(client, props, budget)
+def create(client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget) -> tuple[Progress, bool]:
+    """Returns the progress and whether this request made the image (rather than adopting it)."""
+    image, made = _ensure_image(client, props, owner)
+    adopted = False
+    try:
+        adopted = _apply_tags(client, image, props.tag_map, (), owner)
+        return settle(client, props, budget), made
+    except (ProviderError, ClientError, BotoCoreError) as err:
+        raise failed_create(client, err, image, made=made, adopted=adopted) from err
+
+
+def failed_create(
+    client: AppStreamClient, err: Exception, image: images.Image, *, made: bool, adopted: bool
+) -> ProviderError:
+    """What a failed Create leaves: an image it made is handed to the rollback; an adoption is undone."""
+    name = str(image["Name"])
+    if made:
+        return CreateFailed(str(err), name)
+    if adopted:
+        try:
+            images.untag(client, str(image["Arn"]), [OWNER_TAG])
+            logs.event("released: removed the ownership tag after the failed adoption", image=name, phase="create")
+        except (ClientError, BotoCoreError):
+            logs.logger.exception("could not remove the ownership tag from %s", name)
+    return err if isinstance(err, ProviderError) else ProviderError(str(err))
 
 
 def update(
@@ -227,7 +272,10 @@ def update(
     """A new ImageName is a replacement (CloudFormation then deletes the old one); the rest is in place."""
     if new.image_name != physical_id:
         logs.event(f"replacing image {physical_id}", image=new.image_name, phase="update", state="REPLACING")
-        return create(client, new, owner, budget)
+        try:
+            return create(client, new, owner, budget)[0]
+        except CreateFailed as err:  # an Update never deletes: the new image stays, tagged, for a retry
+            raise ProviderError(f"{err.cause} (image {err.physical_id} is kept)") from err
     try:
         old = parse(old_props)
     except InvalidProperties:
@@ -252,10 +300,11 @@ def update(
     return settle(client, new, budget)
 
 
-def _ensure_image(client: AppStreamClient, props: ImageProperties, owner: str) -> images.Image:
-    """Adopt, copy or update into `props.image_name`; refuse images other resources own."""
+def _ensure_image(client: AppStreamClient, props: ImageProperties, owner: str) -> tuple[images.Image, bool]:
+    """Adopt, copy or update into `props.image_name` (True when this call made it)."""
     name, source = props.image_name, props.source
     image = images.describe(client, name)
+    made = False
     if image is None:
         if source.type == "Existing":
             raise ImageFailed(
@@ -274,6 +323,7 @@ def _ensure_image(client: AppStreamClient, props: ImageProperties, owner: str) -
                     description=source.description,
                     tags=tags,
                 )
+            made = True
         except ClientError as err:
             if images.error_code(err) != "ResourceAlreadyExistsException":  # a duplicate delivery raced us
                 raise
@@ -285,12 +335,13 @@ def _ensure_image(client: AppStreamClient, props: ImageProperties, owner: str) -
         raise NotPermitted(
             f"Image {name} is {image.get('Visibility')}: only PRIVATE images this account owns can be managed"
         )
-    return image
+    return image, made
 
 
 def _apply_tags(
     client: AppStreamClient, image: images.Image, wanted: Mapping[str, str], old_keys: tuple[str, ...], owner: str
-) -> None:
+) -> bool:
+    """Ownership and user tags; True when this call newly claimed the image."""
     arn = str(image["Arn"])
     current = images.tags_of(client, arn)
     found = owner_of(current)
@@ -301,6 +352,7 @@ def _apply_tags(
     desired = {**wanted, OWNER_TAG: owner}
     images.untag(client, arn, [k for k in old_keys if k not in desired and k in current])
     images.tag(client, arn, {k: v for k, v in desired.items() if current.get(k) != v})
+    return found is None
 
 
 def settle(client: AppStreamClient, props: ImageProperties, budget: Budget) -> Progress:

@@ -135,6 +135,7 @@ class AppStreamImage(Construct):
         self.provider = ImageProvider.of(self)
         sources = [source.source_image_name] if source.type != "Existing" else []
         self.provider.grant_images([image_name], sources=sources)
+        self.provider.allow_retiring_owned_images()
         self._tags = TagManager(TagType.KEY_VALUE, RESOURCE_TYPE)
         properties: dict[str, Any] = {
             "ImageName": image_name,

@@ -26,6 +26,8 @@ MANAGE_ACTIONS = [
     "appstream:TagResource",
     "appstream:UntagResource",
 ]
+RETIRE_ACTIONS = ["appstream:DeleteImage", "appstream:DescribeImagePermissions", "appstream:DeleteImagePermissions"]
+OWNER_TAG = "appstream-image-provider:owner"  # provider/ownership.py writes it as "<stack name>/<logical id>"
 POLL_EVENT_ACTIONS = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
 POLL_LAMBDA_ACTIONS = ["lambda:AddPermission", "lambda:RemovePermission"]
 
@@ -95,6 +97,8 @@ class ImageProvider(Construct):
         self._granted: set[str] = set()
         self._images_policy: iam.Policy | None = None
         self._polling: iam.Policy | None = None
+        self._retire: iam.PolicyStatement | None = None
+        self._retire_policy: iam.Policy | None = None
         # A separate Policy: naming the function's own ARN in its role's default policy is a cycle.
         polling = iam.Policy(
             self,
@@ -128,11 +132,35 @@ class ImageProvider(Construct):
     @property
     def policies(self) -> list[iam.Policy]:
         """The policies outside the role's default policy; custom resources depend on them."""
-        return [p for p in (self._polling, self._images_policy) if p is not None]
+        return [p for p in (self._polling, self._images_policy, self._retire_policy) if p is not None]
 
     @property
     def service_token(self) -> str:
         return self.function.function_arn
+
+    def allow_retiring_owned_images(self) -> None:
+        """Delete images this stack's resources own (by their ownership tag), whatever their name.
+
+        After an ImageName change, CloudFormation deletes the old image once the role's policy
+        already lists only the new name; the tag condition keeps that cleanup allowed.
+        """
+        if self._retire is not None:
+            return
+        stack = Stack.of(self)
+        self._retire = iam.PolicyStatement(
+            sid="RetireImagesThisStackOwns",
+            actions=RETIRE_ACTIONS,
+            resources=[image_arn(stack, "*")],
+            conditions={"StringLike": {f"aws:ResourceTag/{OWNER_TAG}": f"{stack.stack_name}/*"}},
+        )
+        policy = iam.Policy(self, "RetirePolicy", roles=[self.role], statements=[self._retire])
+        self._retire_policy = policy
+        acknowledge(
+            policy,
+            "arn:<AWS::Partition>:appstream:<AWS::Region>:<AWS::AccountId>:image/*",
+            f"only images whose {OWNER_TAG} tag names this stack ({stack.stack_name}/...), so that an image "
+            "replaced by an ImageName change can still be deleted after the policy lists the new name only",
+        )
 
     def require_tag(self, key: str, value: str) -> None:
         """Allow the image actions on existing images only when they carry tag `key` = `value`."""

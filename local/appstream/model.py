@@ -54,6 +54,7 @@ class Image:
     reason: dict[str, str] | None = None
     next_reason: dict[str, str] | None = None
     delete_seconds: float | None = None
+    copies_end: str = "AVAILABLE"  # the state copies and updates made from this image end in
     origin: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     permissions: dict[str, dict[str, bool]] = field(default_factory=dict)
@@ -203,7 +204,9 @@ class AppStreamBackend:
                 image.state_until = self.now() + self.scaled(settle_seconds)
                 image.next_state = then
                 if then == "FAILED":
-                    image.next_reason = {"Code": "INTERNAL_ERROR", "Message": "Seeded failure."}
+                    code = {"COPYING": "IMAGE_COPY_FAILURE", "CREATING": "IMAGE_UPDATE_FAILURE"}.get(state)
+                    message = "The image could not be made." if code else "Seeded failure."
+                    image.next_reason = {"Code": code or "INTERNAL_ERROR", "Message": message}
             self.images[name] = image
             return image
 
@@ -229,6 +232,13 @@ class AppStreamBackend:
         with self._lock:
             self.fleets[name].image_name = image_name
             self.fleets[name].release_at = None
+
+    def switch_fleet_image(self, name: str, image_name: str, after_seconds: float) -> None:
+        """Move a fleet to another image after a while, as UpdateFleet does once instances recycle."""
+        with self._lock:
+            fleet = self.fleets[name]
+            fleet.release_at = self.now() + self.scaled(after_seconds)
+            fleet.release_to = image_name
 
     def remove_fleet(self, name: str) -> None:
         with self._lock:
@@ -356,6 +366,7 @@ class AppStreamBackend:
                 destination,
                 state="COPYING",
                 settle_seconds=self.durations.copy,
+                then=source.copies_end,
                 description=params.get("DestinationImageDescription", ""),
                 display_name=source.display_name,
                 platform=source.platform,
@@ -392,6 +403,7 @@ class AppStreamBackend:
                 new_name,
                 state="CREATING",
                 settle_seconds=self.durations.update,
+                then=source.copies_end,
                 description=params.get("newImageDescription", ""),
                 display_name=params.get("newImageDisplayName", ""),
                 platform=source.platform,

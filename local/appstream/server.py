@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -153,23 +154,31 @@ class LocalAppStream:
 
     def control(self, path: str, payload: Any) -> Any:
         """Test and demo controls; not part of AppStream's API."""
-        if path == "/_local/audit":
-            return self.audit.entries()
-        if path == "/_local/audit/clear":
-            self.audit.clear()
-            return {}
-        if path == "/_local/state":
-            return self.backend.snapshot()
-        if path == "/_local/faults":
-            self.faults.add(*(Fault.from_dict(f) for f in payload))
-            return {}
-        if path == "/_local/faults/clear":
-            self.faults.clear()
-            return {}
-        if path == "/_local/fleet":
-            self.backend.set_fleet_image(payload["name"], payload.get("image_name", ""))
-            return {}
-        raise ApiError("UnknownOperationException", f"No control at {path}.", 404)
+        action = self._controls().get(path)
+        if action is None:
+            raise ApiError("UnknownOperationException", f"No control at {path}.", 404)
+        result = action(payload)
+        return {} if result is None else result
+
+    def _controls(self) -> dict[str, Callable[[Any], Any]]:
+        backend = self.backend
+
+        def fleet(p: dict[str, Any]) -> None:
+            if float(p.get("after_seconds", 0)) > 0:
+                backend.switch_fleet_image(p["name"], p.get("image_name", ""), float(p["after_seconds"]))
+            else:
+                backend.set_fleet_image(p["name"], p.get("image_name", ""))
+
+        return {
+            "/_local/audit": lambda _: self.audit.entries(),
+            "/_local/audit/clear": lambda _: self.audit.clear(),
+            "/_local/state": lambda _: backend.snapshot(),
+            "/_local/faults": lambda p: self.faults.add(*(Fault.from_dict(f) for f in p)),
+            "/_local/faults/clear": lambda _: self.faults.clear(),
+            "/_local/fleet": fleet,
+            "/_local/fleets/create": lambda p: backend.add_fleet(p["name"], p.get("image_name", "")) and None,
+            "/_local/fleets/delete": lambda p: backend.remove_fleet(p["name"]),
+        }
 
 
 def _handler_class(service: LocalAppStream) -> type[BaseHTTPRequestHandler]:

@@ -142,6 +142,7 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
         "PollingPermission",
         "CreateFromSources",
         "ManageDeclaredImages",
+        "RetireImagesThisStackOwns",
     }
     for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -182,6 +183,12 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
     assert sorted(by_sid["PollingPermission"]["Action"]) == ["lambda:AddPermission", "lambda:RemovePermission"]
     [function_id] = template.find_resources("AWS::Lambda::Function")
     assert by_sid["PollingPermission"]["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    retire = by_sid["RetireImagesThisStackOwns"]
+    assert sorted(retire["Action"]) == sorted(
+        ["appstream:DeleteImage", "appstream:DescribeImagePermissions", "appstream:DeleteImagePermissions"]
+    )
+    assert retire["Resource"] == image_arn("*")
+    assert retire["Condition"] == {"StringLike": {"aws:ResourceTag/appstream-image-provider:owner": "Images/*"}}
 
 
 def test_function_runtime_architecture_memory_timeout_and_logs(stack_and_template: tuple[Stack, Template]) -> None:

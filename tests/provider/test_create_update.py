@@ -244,3 +244,51 @@ def test_unknown_request_type_fails_with_a_reason(provider: Provider, live_backe
     assert response is not None
     assert response["Status"] == "FAILED"
     assert "Unknown RequestType 'Upsert'" in response["Reason"]
+
+
+def test_a_failed_copy_is_handed_to_the_rollback_which_deletes_it(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    live_backend.add_image("golden-base", copies_end="FAILED")
+    props = {"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}}
+    response = provider.invoke(provider.event("create", props=props))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "IMAGE_COPY_FAILURE" in response["Reason"]
+    assert "the rollback deletes image golden-2026-11" in response["Reason"]
+    assert response["PhysicalResourceId"] == "golden-2026-11"
+    rollback = provider.event("delete", props=props, PhysicalResourceId=response["PhysicalResourceId"])
+    deleted = provider.invoke(rollback)
+    assert deleted is not None
+    assert deleted["Status"] == "SUCCESS"
+    assert "golden-2026-11" not in live_backend.images
+    assert "golden-base" in live_backend.images
+
+
+def test_a_failed_adoption_releases_the_image(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    live_backend.add_image("golden-2026-11", state="PENDING", settle_seconds=0.3, then="FAILED", tags={"keep": "me"})
+    response = provider.invoke(provider.event("create"))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert response["PhysicalResourceId"] == FAILED_CREATE_ID
+    assert live_backend.images["golden-2026-11"].tags == {"keep": "me"}
+    assert appstream.audit.calls("DeleteImage") == []
+
+
+def test_a_failed_replacement_keeps_the_old_id_and_the_new_image(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11")
+    live_backend.add_image("golden-base", copies_end="FAILED")
+    event = provider.event(
+        "update-rename",
+        props={"ImageName": "golden-2026-12", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}},
+    )
+    response = provider.invoke(event)
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert response["PhysicalResourceId"] == "golden-2026-11"
+    assert "image golden-2026-12 is kept" in response["Reason"]
+    assert appstream.audit.calls("DeleteImage") == []
