@@ -26,6 +26,7 @@ if "example" in stacks:
         golden_source=str(context("goldenSource") or "golden-base"),
         golden_image=str(context("goldenImage") or "golden-2026-11"),
         share_with=str(context("shareWith") or "210987654321"),
+        team=str(context("team") or "euc"),
     )
 if str(context("nag") or "true") != "false":
     Validations.of(app).add_plugins(AwsSolutionsChecks())

@@ -23,6 +23,7 @@ class ExampleImagesStack(Stack):
         golden_source: str = "golden-base",
         golden_image: str = "golden-2026-11",
         share_with: str = "210987654321",
+        team: str = "euc",
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -36,7 +37,7 @@ class ExampleImagesStack(Stack):
             in_use=InUse.WAIT,
             service_timeout=Duration.minutes(30),
         )
-        Tags.of(self.golden).add("team", "euc")
+        Tags.of(self.golden).add("team", team)
         Tags.of(self.golden).add("cost-center", "1234")
         # The Ref to the image makes CloudFormation create the fleet after the image and delete it first.
         self.fleet = appstream.CfnFleet(

@@ -8,6 +8,7 @@ ServiceTimeout and the Retain policies, and rolls back failed deployments.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -148,8 +149,12 @@ class Cloud:
         self.events = session.client("events", endpoint_url=moto.url, verify=str(moto.cert))
         self.lambda_ = session.client("lambda", endpoint_url=moto.url, verify=str(moto.cert))
         self.iam = session.client("iam", endpoint_url=moto.url, verify=str(moto.cert))
-        self.s3.create_bucket(Bucket=BUCKET)
-        self._role = self.iam.create_role(RoleName="local-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        with contextlib.suppress(self.s3.exceptions.BucketAlreadyOwnedByYou):  # another Cloud on this moto made it
+            self.s3.create_bucket(Bucket=BUCKET)
+        try:
+            self._role = self.iam.create_role(RoleName="local-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        except self.iam.exceptions.EntityAlreadyExistsException:
+            self._role = self.iam.get_role(RoleName="local-lambda")["Role"]["Arn"]
 
     # -- stack operations ------------------------------------------------------------------------------
 

@@ -1,0 +1,173 @@
+"""The driver itself: templates, intrinsics, response rules, ServiceTimeout, and scheduled polling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.appstream import LocalAppStream
+from local.cfn.driver import Cloud, ResourceFailed, StackFailed, cfn_strings
+from local.cfn.intrinsics import Scope, resolve
+from local.cfn.template import Template, TemplateError
+from tests.conftest import ROOT
+
+MakeCloud = Callable[..., tuple[Cloud, LocalAppStream, list[str]]]
+
+
+def test_yaml_short_tags_are_read_as_intrinsics() -> None:
+    template = Template.load(ROOT / "examples" / "images.yaml")
+    golden = template.resources["GoldenImage"]["Properties"]
+    assert golden["ImageName"] == {"Ref": "GoldenImageName"}
+    assert golden["ServiceToken"] == {"Fn::ImportValue": {"Fn::Sub": "${ServiceTokenExport}"}}
+    assert template.body["Outputs"]["GoldenImageArn"]["Value"] == {"Fn::GetAtt": ["GoldenImage", "Arn"]}
+    assert template.order().index("GoldenImage") < template.order().index("Fleet")
+
+
+def test_order_follows_ref_getatt_sub_and_depends_on() -> None:
+    template = Template(
+        {
+            "Resources": {
+                "A": {"Type": "T", "Properties": {"X": {"Fn::Sub": "${B.Arn}-${C}"}}},
+                "B": {"Type": "T", "DependsOn": "D"},
+                "C": {"Type": "T", "Properties": {"Y": {"Ref": "D"}}},
+                "D": {"Type": "T"},
+            }
+        }
+    )
+    order = template.order()
+    assert order.index("D") < order.index("B") < order.index("A")
+    assert order.index("C") < order.index("A")
+
+
+def test_cycles_and_unknown_references_are_errors() -> None:
+    with pytest.raises(TemplateError, match="cycle"):
+        Template({"Resources": {"A": {"Type": "T", "DependsOn": "B"}, "B": {"Type": "T", "DependsOn": "A"}}}).order()
+    with pytest.raises(TemplateError, match="unknown resources"):
+        Template({"Resources": {"A": {"Type": "T", "DependsOn": "Z"}}}).order()
+
+
+def test_intrinsics_resolve() -> None:
+    scope = Scope(
+        {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"},
+        {"Name": "golden"},
+        {"Res": "phys-1"},
+        lambda lid, attr: f"{lid}.{attr}",
+        {"Token": "arn:fn"},
+    )
+    value = {
+        "A": {"Fn::Join": ["-", [{"Ref": "Name"}, {"Ref": "Res"}]]},
+        "B": {"Fn::Sub": "${AWS::Region}:${Res.Arn}:${Name}:${!Literal}"},
+        "C": {"Fn::Sub": ["${X}/${Name}", {"X": {"Ref": "AWS::AccountId"}}]},
+        "D": {"Fn::ImportValue": "Token"},
+        "E": {"Fn::Select": [1, {"Fn::Split": [",", "a,b,c"]}]},
+        "F": {"Ref": "AWS::NoValue"},
+        "G": [{"Ref": "AWS::NoValue"}, "kept"],
+    }
+    assert resolve(value, scope) == {
+        "A": "golden-phys-1",
+        "B": "us-east-1:Res.Arn:golden:${Literal}",
+        "C": "123456789012/golden",
+        "D": "arn:fn",
+        "E": "b",
+        "G": ["kept"],
+    }
+    with pytest.raises(TemplateError, match="no stack exports"):
+        resolve({"Fn::ImportValue": "Missing"}, scope)
+
+
+def test_properties_reach_custom_resources_as_strings() -> None:
+    assert cfn_strings({"A": True, "B": 600, "C": [{"D": False}], "E": "x"}) == {
+        "A": "true",
+        "B": "600",
+        "C": [{"D": "false"}],
+        "E": "x",
+    }
+
+
+def silent_assembly(directory: Path, timeout: int) -> Path:
+    """A cloud assembly whose custom resource provider never answers."""
+    asset = directory / "asset.silent"
+    asset.mkdir(parents=True)
+    (asset / "silent.py").write_text("def handler(event, context):\n    return None\n")
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {"Handler": "silent.handler", "Timeout": 5, "Code": {"S3Key": "silent.zip"}},
+            },
+            "Thing": {
+                "Type": "Custom::Thing",
+                "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}, "ServiceTimeout": timeout},
+            },
+        }
+    }
+    path = directory / "Silent.template.json"
+    path.write_text(json.dumps(template))
+    return path
+
+
+def test_service_timeout_fails_the_resource_and_rolls_back(make_cloud: MakeCloud, tmp_path: Path) -> None:
+    cloud, _, lines = make_cloud()
+    with pytest.raises(StackFailed, match="did not receive a response from your Custom Resource within 2s"):
+        cloud.deploy("Silent", silent_assembly(tmp_path / "silent", timeout=2))
+    failed = [line for line in lines if "CREATE_FAILED" in line and "Thing" in line]
+    assert failed
+    # The rollback's Delete carries the id CloudFormation invents after a timeout, and also times out.
+    assert any("DELETE_FAILED" in line and "Thing" in line for line in lines)
+    assert "Silent" not in cloud.stacks
+
+
+def test_responses_are_validated(make_cloud: MakeCloud) -> None:
+    cloud, _, _ = make_cloud()
+    event = {
+        "RequestType": "Delete",
+        "StackId": "s",
+        "RequestId": "r",
+        "LogicalResourceId": "L",
+        "PhysicalResourceId": "p",
+    }
+    good = {"Status": "SUCCESS", "StackId": "s", "RequestId": "r", "LogicalResourceId": "L", "PhysicalResourceId": "p"}
+    assert cloud._validate(json.dumps(good).encode(), event)["Status"] == "SUCCESS"
+    for change, problem in [
+        ({"PhysicalResourceId": "other"}, "Delete answered with physical id other"),
+        ({"PhysicalResourceId": ""}, "non-empty"),
+        ({"Status": "FAILED"}, "needs a Reason"),
+        ({"RequestId": "x"}, "RequestId"),
+        ({"Data": {"k": "v" * 5000}}, "too long"),
+        ({"Status": "MAYBE"}, "Status"),
+    ]:
+        with pytest.raises(ResourceFailed, match=problem):
+            cloud._validate(json.dumps(good | change).encode(), event)
+    assert len(cloud.violations) == 6
+
+
+def test_a_deletion_that_outlasts_the_invocation_completes_through_scheduled_polling(
+    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
+) -> None:
+    scenario: dict[str, Any] = {"images": [{"name": "long-goodbye", "delete_seconds": 12}]}
+    # A 15 s function timeout: the provider hands over about 5 s in (10 s before the timeout).
+    cloud, service, _ = make_cloud(scenario, function_timeout=15)
+    cloud.deploy("AppStreamImageProvider", assemblies["v1"] / "AppStreamImageProvider.template.json")
+    template = tmp_path / "one.yaml"
+    template.write_text(
+        "Resources:\n"
+        "  Image:\n"
+        "    Type: Custom::AppStreamImage\n"
+        "    Properties:\n"
+        "      ServiceToken: !ImportValue AppStreamImageProvider-ServiceToken\n"
+        "      ImageName: long-goodbye\n"
+        "      ServiceTimeout: 300\n"
+    )
+    cloud.deploy("One", template)
+    cloud.destroy("One")
+    delete = cloud.stats[-1]
+    assert delete.scheduled >= 1  # completed by a scheduled invocation, on the rule's 1-minute schedule
+    assert 60 <= delete.seconds < 120
+    assert "long-goodbye" not in service.backend.images
+    assert cloud.leaks == []
+    assert cloud.events.list_rules()["Rules"] == []
+    cloud.destroy("AppStreamImageProvider")

@@ -1,0 +1,151 @@
+"""The whole lifecycle offline: synthesized stacks and examples/*.yaml deployed, updated and destroyed
+by the local driver, with the provider running from its asset as Lambda would run it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.appstream import LocalAppStream
+from local.audit import mutated_images, outside
+from local.cfn.driver import Cloud, Stack, StackFailed
+from tests.conftest import ROOT
+
+EXAMPLE = "AppStreamImageExample"
+PROVIDER = "AppStreamImageProvider"
+OWNER_TAG = "appstream-image-provider:owner"
+
+MakeCloud = Callable[..., tuple[Cloud, LocalAppStream, list[str]]]
+
+
+def images(stack: Stack) -> dict[str, str]:
+    return {lid: live.physical_id for lid, live in stack.resources.items() if live.type == "Custom::AppStreamImage"}
+
+
+def assert_clean(cloud: Cloud, service: LocalAppStream, owned: set[str]) -> None:
+    """Nothing outside the stack was changed; no polling leftovers; every response was valid."""
+    assert outside(service.audit.entries(), owned) == {}
+    assert cloud.leaks == []
+    assert cloud.violations == []
+
+
+def test_example_app_deploy_update_in_place_rotate_and_destroy(
+    make_cloud: MakeCloud, assemblies: dict[str, Path]
+) -> None:
+    cloud, service, lines = make_cloud(fleet_switch_seconds=3.0)
+    backend = service.backend
+
+    stack = cloud.deploy(EXAMPLE, assemblies["v1"] / f"{EXAMPLE}.template.json")
+    ids = images(stack)
+    golden_id = next(lid for lid in ids if lid.startswith("GoldenImage"))
+    assert ids[golden_id] == "golden-2026-11"
+    golden = backend.images["golden-2026-11"]
+    assert golden.state == "AVAILABLE"
+    assert golden.tags["team"] == "euc"
+    assert golden.tags[OWNER_TAG] == f"{EXAMPLE}/{golden_id}"
+    assert golden.permissions == {"210987654321": {"allowFleet": True, "allowImageBuilder": False}}
+    assert backend.fleets[f"{EXAMPLE}-fleet"].image_name == "golden-2026-11"
+    assert stack.outputs["GoldenImageArn"] == golden.arn
+
+    # In place: a tag changes, the physical id does not, nothing is deleted.
+    stack = cloud.deploy(EXAMPLE, assemblies["tags"] / f"{EXAMPLE}.template.json")
+    assert images(stack)[golden_id] == "golden-2026-11"
+    assert backend.images["golden-2026-11"].tags["team"] == "vdi"
+    assert service.audit.calls("DeleteImage") == []
+
+    # Rotation: a new ImageName replaces the image; the fleet moves; the old image goes once released.
+    stack = cloud.deploy(EXAMPLE, assemblies["v2"] / f"{EXAMPLE}.template.json")
+    assert images(stack)[golden_id] == "golden-2026-12"
+    assert "golden-2026-11" not in backend.images
+    assert backend.fleets[f"{EXAMPLE}-fleet"].image_name == "golden-2026-12"
+    deletes = [c["error"] for c in service.audit.calls("DeleteImage", Name="golden-2026-11")]
+    assert deletes[0] == "ResourceInUseException"  # the fleet still held it: InUse Wait kept trying
+    assert deletes[-1] is None
+    assert any("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" in line for line in lines)
+
+    cloud.destroy(EXAMPLE)
+    owned = {"builder-output-2026-11", "golden-2026-11", "golden-2026-12"}
+    assert not owned & set(backend.images)
+    assert {"golden-base", "unrelated-team-image", "AppStream-WinServer2022-11-01-2026"} <= set(backend.images)
+    assert f"{EXAMPLE}-fleet" not in backend.fleets
+    assert_clean(cloud, service, owned)
+    assert cloud.functions == {}
+
+
+def test_plain_cloudformation_example_through_the_provider_stacks_export(
+    make_cloud: MakeCloud, assemblies: dict[str, Path]
+) -> None:
+    cloud, service, _ = make_cloud()
+    backend = service.backend
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    assert "AppStreamImageProvider-ServiceToken" in cloud.exports
+    template = ROOT / "examples" / "images.yaml"
+
+    stack = cloud.deploy("Images", template)
+    assert images(stack) == {"BuilderImage": "builder-output-2026-11", "GoldenImage": "golden-2026-11"}
+    assert backend.fleets["Images-fleet"].image_name == "golden-2026-11"
+    assert stack.outputs["BuilderImagePlatform"] == "WINDOWS_SERVER_2022"
+    assert stack.outputs["GoldenImageCreated"].startswith("20")
+
+    stack = cloud.deploy("Images", template, {"GoldenImageName": "golden-2026-12"})
+    assert images(stack)["GoldenImage"] == "golden-2026-12"
+    assert "golden-2026-11" not in backend.images
+
+    cloud.destroy("Images")
+    cloud.destroy(PROVIDER)
+    assert_clean(cloud, service, {"builder-output-2026-11", "golden-2026-11", "golden-2026-12"})
+    assert {"golden-base", "unrelated-team-image"} <= set(backend.images)
+
+
+def test_a_failed_create_rolls_back_and_removes_what_it_made(
+    make_cloud: MakeCloud, assemblies: dict[str, Path]
+) -> None:
+    scenario: dict[str, Any] = {
+        "durations": {"copy": 1, "delete": 1},
+        "images": [
+            {"name": "builder-output-2026-11"},
+            {"name": "broken-base", "copies_end": "FAILED"},
+            {"name": "unrelated-team-image"},
+        ],
+    }
+    cloud, service, lines = make_cloud(scenario)
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    with pytest.raises(StackFailed, match="IMAGE_COPY_FAILURE"):
+        cloud.deploy("Images", ROOT / "examples" / "images.yaml", {"GoldenSource": "broken-base"})
+    assert "Images" not in cloud.stacks
+    assert any("ROLLBACK_COMPLETE" in line for line in lines)
+    backend = service.backend
+    assert "golden-2026-11" not in backend.images  # the failed copy was deleted by the rollback
+    assert "builder-output-2026-11" not in backend.images  # adopted by the stack, so rolled back with it
+    assert {"broken-base", "unrelated-team-image"} <= set(backend.images)
+    assert "Images-fleet" not in backend.fleets
+    changed = mutated_images(service.audit.entries())
+    assert set(changed) == {"golden-2026-11", "builder-output-2026-11"}
+    cloud.destroy(PROVIDER)
+    assert_clean(cloud, service, {"golden-2026-11", "builder-output-2026-11"})
+
+
+def test_retain_keeps_the_image_and_sends_no_delete(
+    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
+) -> None:
+    cloud, service, lines = make_cloud()
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    template = tmp_path / "retain.yaml"
+    template.write_text(
+        "Resources:\n"
+        "  Kept:\n"
+        "    Type: Custom::AppStreamImage\n"
+        "    DeletionPolicy: Retain\n"
+        "    Properties:\n"
+        "      ServiceToken: !ImportValue AppStreamImageProvider-ServiceToken\n"
+        "      ImageName: builder-output-2026-11\n"
+    )
+    cloud.deploy("Retained", template)
+    cloud.destroy("Retained")
+    assert "builder-output-2026-11" in service.backend.images
+    assert service.audit.calls("DeleteImage") == []
+    assert any("DELETE_SKIPPED" in line for line in lines)
+    cloud.destroy(PROVIDER)
