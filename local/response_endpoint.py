@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ class ResponseEndpoint:
         self.received: dict[str, list[dict[str, Any]]] = {}
         self.raw: list[bytes] = []
         self.headers: list[dict[str, str]] = []
+        self.arrivals: dict[str, float] = {}  # path -> time.monotonic() of its first response
         self._failures = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -53,6 +55,7 @@ class ResponseEndpoint:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms stalls
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 return
@@ -68,6 +71,7 @@ class ResponseEndpoint:
                         endpoint.raw.append(body)
                         endpoint.headers.append(dict(self.headers))
                         endpoint.received.setdefault(name, []).append(json.loads(body))
+                        endpoint.arrivals.setdefault(name, time.monotonic())
                         endpoint._lock.notify_all()
                 self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "0")

@@ -40,6 +40,10 @@ def _files() -> dict[str, bytes]:
     return files
 
 
+def _listing(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
 def build() -> Path:
     """A directory holding the asset's files; rebuilt only when their content changes."""
     files = _files()
@@ -47,6 +51,8 @@ def build() -> Path:
     for path, content in files.items():
         digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
     target = Path(tempfile.gettempdir()) / f"appstream-image-provider-asset-{digest.hexdigest()[:16]}"
+    if target.exists() and _listing(target) != sorted(files):  # e.g. __pycache__ written by an import
+        shutil.rmtree(target, ignore_errors=True)
     if not target.exists():
         staging = Path(tempfile.mkdtemp(prefix="appstream-image-provider-staging-"))
         for path, content in files.items():

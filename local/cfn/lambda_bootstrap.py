@@ -16,7 +16,7 @@ import uuid
 
 
 class Context:
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, started: float) -> None:
         self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
         self.function_version = "$LATEST"
         self.invoked_function_arn = os.environ["LOCAL_FUNCTION_ARN"]
@@ -24,7 +24,7 @@ class Context:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = self.aws_request_id
-        self._ends = float(os.environ.get("LOCAL_INVOKED_AT", time.time())) + timeout_s
+        self._ends = started + timeout_s
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._ends - time.time()) * 1000))
@@ -35,10 +35,17 @@ def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [root] + [p for p in sys.path if os.path.abspath(p or ".") != here]
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
-    event = json.loads(sys.stdin.read())
-    context = Context(float(os.environ["LOCAL_FUNCTION_TIMEOUT"]))
+    started = time.time()
+    # Init phase first, as Lambda does: the module's import-time work happens before the event arrives.
     handler = getattr(importlib.import_module(module_name), function_name)
-    handler(event, context)
+    ready_dir = os.environ.get("LOCAL_READY_DIR")
+    if ready_dir:
+        with open(os.path.join(ready_dir, str(os.getpid())), "w"):
+            pass
+    event = json.loads(sys.stdin.read())
+    if ready_dir:  # a pre-warmed invocation: its time counts from the event's arrival
+        started = time.time()
+    handler(event, Context(float(os.environ["LOCAL_FUNCTION_TIMEOUT"]), started))
 
 
 if __name__ == "__main__":

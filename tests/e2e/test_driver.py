@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bench import long_wait
 from local.appstream import LocalAppStream
 from local.cfn.driver import Cloud, ResourceFailed, StackFailed, cfn_strings
 from local.cfn.intrinsics import Scope, resolve
@@ -145,29 +146,14 @@ def test_responses_are_validated(make_cloud: MakeCloud) -> None:
     assert len(cloud.violations) == 6
 
 
-def test_a_deletion_that_outlasts_the_invocation_completes_through_scheduled_polling(
-    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
-) -> None:
-    scenario: dict[str, Any] = {"images": [{"name": "long-goodbye", "delete_seconds": 12}]}
+def test_a_deletion_that_outlasts_the_invocation_completes_through_scheduled_polling() -> None:
+    """Also the smoke test of bench/long_wait.py, which runs exactly this through the driver."""
     # A 15 s function timeout: the provider hands over about 5 s in (10 s before the timeout).
-    cloud, service, _ = make_cloud(scenario, function_timeout=15)
-    cloud.deploy("AppStreamImageProvider", assemblies["v1"] / "AppStreamImageProvider.template.json")
-    template = tmp_path / "one.yaml"
-    template.write_text(
-        "Resources:\n"
-        "  Image:\n"
-        "    Type: Custom::AppStreamImage\n"
-        "    Properties:\n"
-        "      ServiceToken: !ImportValue AppStreamImageProvider-ServiceToken\n"
-        "      ImageName: long-goodbye\n"
-        "      ServiceTimeout: 300\n"
-    )
-    cloud.deploy("One", template)
-    cloud.destroy("One")
-    delete = cloud.stats[-1]
-    assert delete.scheduled >= 1  # completed by a scheduled invocation, on the rule's 1-minute schedule
-    assert 60 <= delete.seconds < 120
-    assert "long-goodbye" not in service.backend.images
-    assert cloud.leaks == []
-    assert cloud.events.list_rules()["Rules"] == []
-    cloud.destroy("AppStreamImageProvider")
+    result = long_wait.run(delete_seconds=12, function_timeout=15)
+    assert result["gone"]
+    assert result["scheduled"] >= 1  # completed by a scheduled invocation, on the rule's 1-minute schedule
+    assert result["invocations"] == 1 + result["scheduled"]
+    assert 60 <= result["latency"] < 120
+    assert result["rules_left"] == 0
+    assert result["leaks"] == 0
+    assert 0 < result["billed_seconds"] < result["latency"]  # waiting between invocations is not billed

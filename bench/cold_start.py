@@ -1,0 +1,69 @@
+"""Cold start: importing the handler from its asset, against boto3 plus one AppStream client; peak RSS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.harness import OFFLINE_ENV, bench_environment, delete_event, owned, summary
+from local.cfn.lambda_runner import BOOTSTRAP
+from stacks import asset
+
+TIMED = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
+HANDLER = "import provider.handler"
+BASELINE = "import boto3; boto3.client('appstream')"
+
+
+def _time(code: str, root: Path, env: dict[str, str]) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", TIMED.format(code=code)], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def run(repeats: int = 10) -> dict[str, Any]:
+    root = asset.build()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **OFFLINE_ENV, "PYTHONPATH": str(root)}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # Lambda's asset has no __pycache__; keep the shared one clean
+    env["AWS_ENDPOINT_URL_APPSTREAM"] = "http://127.0.0.1:9"
+    handler, baseline = [], []
+    for _ in range(repeats):  # interleaved, so both see the same machine
+        handler.append(_time(HANDLER, root, env))
+        baseline.append(_time(BASELINE, root, env))
+    ratio = summary(handler)["median"] / summary(baseline)["median"]
+    return {"handler": summary(handler), "baseline": summary(baseline), "ratio": ratio, "peak_rss_mb": peak_rss()}
+
+
+def peak_rss() -> float:
+    """Peak resident memory of one process running a whole Delete (import, wait, response)."""
+    with bench_environment() as bench, tempfile.TemporaryDirectory() as tmp:
+        name = f"rss-{uuid.uuid4().hex[:8]}"
+        owned(bench.backend, name, 1.0)
+        key = uuid.uuid4().hex
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+            "LAMBDA_TASK_ROOT": str(asset.build()),
+            "_HANDLER": "provider.handler.handler",
+            "AWS_LAMBDA_FUNCTION_NAME": "AppStreamImageProvider",
+            "LOCAL_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:AppStreamImageProvider",
+            "LOCAL_FUNCTION_TIMEOUT": "900",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        process = subprocess.Popen(
+            [sys.executable, str(BOOTSTRAP)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=tmp
+        )
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(delete_event(name, bench.endpoint.url(key))).encode())
+        process.stdin.close()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        answer = bench.response(key, timeout=10)
+        assert answer is not None, "no response"
+        assert answer["Status"] == "SUCCESS", answer
+        return usage.ru_maxrss / 1024  # Linux reports KiB

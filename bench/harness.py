@@ -1,0 +1,122 @@
+"""What the benchmarks share: the local service, a TLS response endpoint, the provider in-process."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from local.response_endpoint import ResponseEndpoint
+from local.tls import make_certificate
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/bench/00000000-0000-0000-0000-000000000000"
+OWNER_TAG = "appstream-image-provider:owner"
+FUNCTION = "AppStreamImageProvider"
+OFFLINE_ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_SESSION_TOKEN": "bench",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+class Context:
+    def __init__(self, timeout_s: float = 900.0) -> None:
+        self.function_name = FUNCTION
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
+        self.aws_request_id = str(uuid.uuid4())
+        self._ends = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends - time.monotonic()) * 1000))
+
+
+def delete_event(name: str, url: str, logical_id: str = "Image", **props: Any) -> dict[str, Any]:
+    return {
+        "RequestType": "Delete",
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:AppStreamImageProvider",
+        "ResponseURL": url,
+        "StackId": STACK_ID,
+        "RequestId": str(uuid.uuid4()),
+        "LogicalResourceId": logical_id,
+        "ResourceType": "Custom::AppStreamImage",
+        "PhysicalResourceId": name,
+        "ResourceProperties": {"ServiceToken": "x", "ImageName": name, **props},
+    }
+
+
+def owned(backend: AppStreamBackend, name: str, delete_seconds: float, logical_id: str = "Image") -> None:
+    backend.add_image(name, delete_seconds=delete_seconds, tags={OWNER_TAG: f"bench/{logical_id}"})
+
+
+@dataclass
+class Bench:
+    service: LocalAppStream
+    endpoint: ResponseEndpoint
+    cert: Path
+
+    @property
+    def backend(self) -> AppStreamBackend:
+        return self.service.backend
+
+    def provider(self) -> Any:
+        """A freshly imported handler module, as a warm Lambda container holds it."""
+        import provider.handler
+
+        module = importlib.reload(provider.handler)
+        logging.getLogger().setLevel(logging.WARNING)  # the provider's JSON lines would drown the table
+        return module
+
+    def response(self, key: str, timeout: float) -> dict[str, Any] | None:
+        got = self.endpoint.wait_for(key, timeout=timeout)
+        return got[-1] if got else None
+
+
+@contextmanager
+def bench_environment(faults: FaultInjector | None = None) -> Iterator[Bench]:
+    """The local service (real clock), an HTTPS response endpoint, and an offline AWS environment."""
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cert, key = make_certificate(Path(tmp))
+        os.environ.update(OFFLINE_ENV)
+        os.environ["SSL_CERT_FILE"] = str(cert)
+        endpoint = ResponseEndpoint(cert, key).start()
+        backend = AppStreamBackend(durations=Durations(copy=1, update=1, delete=1))
+        service = LocalAppStream(backend, faults or FaultInjector()).start()
+        os.environ["AWS_ENDPOINT_URL_APPSTREAM"] = service.url
+        try:
+            yield Bench(service, endpoint, cert)
+        finally:
+            service.stop()
+            endpoint.stop()
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
