@@ -10,7 +10,7 @@ export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: setup demo test lint typecheck unit synth bench clean
+.PHONY: setup demo test lint typecheck unit synth bench reliability clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,9 @@ synth: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+reliability: setup
+	$(BIN)/python -m bench.reliability
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .mypy_cache .pytest_cache .ruff_cache

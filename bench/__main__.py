@@ -18,8 +18,8 @@ from bench.harness import write_json
 
 HERE = Path(__file__).resolve().parent
 FULL = {
-    "durations": [0.0, 2.0, 10.0, 30.0],
-    "repeats": {0.0: 5, 2.0: 5, 10.0: 3, 30.0: 3},
+    "durations": [0.0, 2.0, 10.0, 12.0, 30.0],  # 12 s: not a multiple of the 5 s loop's interval
+    "repeats": {0.0: 5, 2.0: 5, 10.0: 3, 12.0: 3, 30.0: 3},
     "economy_at": 60.0,
     "concurrency": 50,
     "cold_repeats": 10,
@@ -102,6 +102,9 @@ def report(results: dict[str, Any]) -> str:
             )
         c = lat["crhelper"]
         out += [
+            "",
+            "T = 10 and 30 s are multiples of the 5 s loop's interval: it checks exactly when the image goes, "
+            "so its overhead there is only a round trip. T = 12 s shows the loop out of phase.",
             "",
             f"crhelper's stock `poll_delete` is not run to completion: its floor is sleep_on_delete "
             f"({c['sleep_on_delete']:.0f} s) + one rate period ({c['rate_period']:.0f} s) = {floor:.0f} s of overhead, "

@@ -21,6 +21,7 @@ class ResponseEndpoint:
         self.headers: list[dict[str, str]] = []
         self.arrivals: dict[str, float] = {}  # path -> time.monotonic() of its first response
         self._failures = 0
+        self._hangs: list[float] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -40,6 +41,11 @@ class ResponseEndpoint:
         """A presigned-looking URL whose path is `name`."""
         port = self._server.server_address[1]
         return f"https://127.0.0.1:{port}/{name}?X-Amz-Signature=secret-signature&X-Amz-Credential=secret-key"
+
+    def hang_next(self, count: int, seconds: float) -> None:
+        """Hold the next `count` PUTs for `seconds` before answering (a response URL that times out)."""
+        with self._lock:
+            self._hangs = [seconds] * count
 
     def fail_next(self, count: int) -> None:
         with self._lock:
@@ -61,6 +67,12 @@ class ResponseEndpoint:
                 return
 
             def do_PUT(self) -> None:
+                with endpoint._lock:
+                    hang = endpoint._hangs.pop() if endpoint._hangs else 0.0
+                if hang:
+                    time.sleep(hang)
+                    self.close_connection = True
+                    return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 name = self.path.split("?", 1)[0].lstrip("/")
                 with endpoint._lock:

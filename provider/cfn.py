@@ -39,6 +39,33 @@ RESPONSE_RESERVE = 2.0  # seconds of the Lambda's time kept back when sending th
 logger = logging.getLogger("provider.cfn")
 
 
+ENVELOPE = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
+REQUEST_TYPES = ("Create", "Update", "Delete")
+
+
+def envelope_problem(event: Any) -> str:
+    """What is wrong with the request's CloudFormation fields ("" when nothing is)."""
+    if not isinstance(event, dict):
+        return f"the request is a {type(event).__name__}, not an object"
+    missing = [k for k in ENVELOPE if not isinstance(event.get(k), str) or not event[k]]
+    if missing:
+        return f"the request lacks {', '.join(missing)} (or they are not strings)"
+    kind = event["RequestType"]
+    checks = [
+        (kind not in REQUEST_TYPES, f"Unknown RequestType {kind[:40]!r}; expected Create, Update or Delete"),
+        (
+            kind != "Create" and not (isinstance(event.get("PhysicalResourceId"), str) and event["PhysicalResourceId"]),
+            f"a {kind[:40]} request needs a non-empty PhysicalResourceId string",
+        ),
+        (not isinstance(event.get("ResourceProperties", {}), dict), "ResourceProperties must be an object"),
+        (
+            kind == "Update" and not isinstance(event.get("OldResourceProperties", {}), dict),
+            "OldResourceProperties must be an object",
+        ),
+    ]
+    return next((message for failed, message in checks if failed), "")
+
+
 def rule_name(logical_id: str, suffix: str) -> str:
     """`AppStreamImagePoll-<logical id, cut>-<suffix>`: within 64 characters and one IAM prefix."""
     room = MAX_RULE_NAME - len(RULE_PREFIX) - len(suffix) - 1
@@ -56,6 +83,10 @@ def polling_input(event: dict[str, Any]) -> str:
     if len(text) > MAX_TARGET_INPUT:
         raise ValueError(f"the polling input would be {len(text)} characters; EventBridge allows {MAX_TARGET_INPUT}")
     return text
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 class ImageResource(CfnResource):
@@ -99,6 +130,26 @@ class ImageResource(CfnResource):
     @cached_property
     def _logs_client(self) -> Any:
         return boto3.client("logs", region_name=self._region)
+
+    # -- the envelope: checked before crhelper reads it --------------------------------------------
+
+    def __call__(self, event: Any, context: Any) -> None:
+        """Forget the last invocation's state (a warm container keeps this object), then run crhelper."""
+        self._event = event if isinstance(event, dict) else {}
+        self._context = context
+        self._response_url = url if isinstance(url := self._event.get("ResponseURL"), str) else ""
+        self.PhysicalResourceId, self.Status, self.Reason, self.Data = "", "", "", {}
+        self.StackId = self.RequestId = self.LogicalResourceId = ""
+        problem = envelope_problem(event)
+        if problem:
+            logger.error("malformed request: %s", problem)
+            self._send("FAILED", problem)
+            return
+        if event["RequestType"] == "Create" and "PhysicalResourceId" in event:
+            # CloudFormation sends none on Create; crhelper would echo a stray one.
+            event = {k: v for k, v in event.items() if k != "PhysicalResourceId"}
+            self._event = event
+        super().__call__(event, context)
 
     # -- logging: configured once by provider.logs, never the whole event --------------------------
 
@@ -200,19 +251,20 @@ class ImageResource(CfnResource):
     # -- the response ------------------------------------------------------------------------------
 
     def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
-        url = self._response_url or str(self._event.get("ResponseURL") or "")
+        url = self._response_url
         if not url:
             logger.error("the event has no ResponseURL; there is nowhere to answer")
             return
-        physical_id = self.PhysicalResourceId or self._event.get("PhysicalResourceId") or FAILED_CREATE_ID
+        given = self._event.get("PhysicalResourceId") if self._event.get("RequestType") != "Create" else None
+        physical_id = self.PhysicalResourceId or (given if isinstance(given, str) and given else FAILED_CREATE_ID)
         data = {k: v for k, v in (self.Data or {}).items() if k not in PRIVATE_DATA and not str(k).startswith("_")}
         body = response.build_body(
             status=status or self.Status or "FAILED",
             reason=str(reason if status else self.Reason),
             physical_id=str(physical_id),
-            stack_id=str(self.StackId or self._event.get("StackId", "")),
-            request_id=str(self.RequestId or self._event.get("RequestId", "")),
-            logical_id=str(self.LogicalResourceId or self._event.get("LogicalResourceId", "")),
+            stack_id=self.StackId or _text(self._event.get("StackId")),
+            request_id=self.RequestId or _text(self._event.get("RequestId")),
+            logical_id=self.LogicalResourceId or _text(self._event.get("LogicalResourceId")),
             data=data,
             no_echo=bool(self.NoEcho),
         )

@@ -22,7 +22,7 @@ NOT_FOUND = "ResourceNotFoundException"
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 8},
     connect_timeout=5,
-    read_timeout=20,
+    read_timeout=10,  # AppStream answers in well under a second; a stuck call is retried sooner
     user_agent_extra="appstream-image-provider",
 )
 ATTRIBUTES = {

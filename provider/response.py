@@ -16,6 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 MAX_BODY = 4096
 MAX_REASON = 1000
+ECHOED = ("StackId", "LogicalResourceId", "RequestId", "PhysicalResourceId")
+ID_LIMITS = (1024, 255, 64)
+MIN_REASON = 60
 TRUNCATED = " [...] "
 
 logger = logging.getLogger("provider.response")
@@ -62,10 +65,18 @@ def build_body(
         logger.warning("dropping attribute %s from the response to keep it within %d bytes", largest, MAX_BODY)
         del body["Data"][largest]
         encoded = _encode(body)
+    for limit in ID_LIMITS[:1]:  # ids past CloudFormation's own limits: only a malformed request has them
+        if len(encoded) > MAX_BODY:
+            body.update({key: body[key][:limit] for key in ECHOED})
+            encoded = _encode(body)
     if len(encoded) > MAX_BODY:
-        spare = max(0, len(body["Reason"]) - (len(encoded) - MAX_BODY))
+        spare = max(MIN_REASON, len(body["Reason"]) - (len(encoded) - MAX_BODY))
         body["Reason"] = shorten(body["Reason"], spare)
         encoded = _encode(body)
+    for limit in ID_LIMITS[1:]:
+        if len(encoded) > MAX_BODY:
+            body.update({key: body[key][:limit] for key in ECHOED})
+            encoded = _encode(body)
     return encoded
 
 

@@ -274,3 +274,25 @@ def test_invalid_props_raise_at_synth_time_naming_the_prop(kwargs: dict[str, Any
 def test_props_are_keyword_only() -> None:
     with pytest.raises(TypeError):
         AppStreamImage(Stack(App(), "S"), "I", "positional-name")  # type: ignore[misc]
+
+
+def test_delete_image_is_allowed_only_on_declared_or_stack_owned_images(
+    stack_and_template: tuple[Stack, Template],
+) -> None:
+    _, template = stack_and_template
+    declared = {json.dumps(image_arn(r["Properties"]["ImageName"])) for r in custom_resources(template).values()}
+    deleting = [
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "appstream:DeleteImage" in s["Action"]
+    ]
+    assert len(deleting) == 2
+    for statement in deleting:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if "Condition" in statement:  # only images whose ownership tag names this stack
+            assert statement["Condition"] == {
+                "StringLike": {"aws:ResourceTag/appstream-image-provider:owner": "Images/*"}
+            }
+        else:
+            assert {json.dumps(r) for r in resources} <= declared

@@ -67,3 +67,10 @@ def test_put_gives_up_at_the_deadline(endpoint: ResponseEndpoint) -> None:
     endpoint.fail_next(0)
     assert not ok
     assert sum(slept) <= 3.5
+
+
+def test_absurdly_long_echoed_ids_are_cut_as_a_last_resort() -> None:
+    body = build_body(reason="bad", data={}, **(BASE | {"stack_id": "s" * 5000, "logical_id": "L" * 3000}))
+    assert len(body) <= MAX_BODY
+    parsed = json.loads(body)
+    assert parsed["PhysicalResourceId"] == "golden-2026-11"

@@ -1,0 +1,191 @@
+"""Faults from AppStream and around the provider: every request ends in the right status, once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.appstream import AppStreamBackend, Fault, LocalAppStream
+from local.cfn.lambda_runner import Function, LambdaRunner, default_environment
+from local.response_endpoint import ResponseEndpoint
+from stacks import asset
+from tests.provider.conftest import Provider, owned_image, policy_statements, rules_left
+
+
+def delete_once(provider: Provider, tally: Counter[str], faults: int) -> dict[str, object]:
+    response = provider.invoke(provider.event("delete"))
+    assert response is not None
+    tally["faults injected"] += faults
+    tally["responses checked"] += 1
+    return response
+
+
+def test_latency_beyond_the_client_timeout_is_retried(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream, tally: Counter[str]
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=11))
+    response = delete_once(provider, tally, 1)
+    assert response["Status"] == "SUCCESS"
+    assert "golden-2026-11" not in live_backend.images
+
+
+def test_dropped_connections_are_retried(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream, tally: Counter[str]
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    appstream.faults.add(Fault("drop", count=3))
+    assert delete_once(provider, tally, 3)["Status"] == "SUCCESS"
+
+
+def test_a_streak_of_concurrent_modifications_is_outlasted(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream, tally: Counter[str]
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    appstream.faults.add(Fault("concurrent_modification", operation="DeleteImage", count=6))
+    assert delete_once(provider, tally, 6)["Status"] == "SUCCESS"
+    assert len(appstream.audit.calls("DeleteImage")) == 7
+
+
+def test_5xx_bursts_on_every_operation_are_retried(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream, tally: Counter[str]
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    appstream.faults.add(Fault("server_error", count=4), Fault("unavailable", count=2))
+    assert delete_once(provider, tally, 6)["Status"] == "SUCCESS"
+
+
+def test_a_response_url_that_times_out_before_accepting_is_retried(
+    provider: Provider, live_backend: AppStreamBackend, endpoint: ResponseEndpoint, tally: Counter[str]
+) -> None:
+    endpoint.hang_next(1, seconds=11)  # longer than the PUT's 10 s timeout
+    response = delete_once(provider, tally, 1)
+    assert response["Status"] == "SUCCESS"
+
+
+def test_the_debug_log_never_holds_the_presigned_signature(
+    provider: Provider, live_backend: AppStreamBackend, caplog: pytest.LogCaptureFixture, tally: Counter[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    delete_once(provider, tally, 0)
+    from provider.logs import JsonFormatter
+
+    text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert text
+    assert "secret-signature" not in text
+    assert "secret-key" not in text
+
+
+def test_a_failing_add_permission_leaves_no_rule(
+    provider: Provider, live_backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch, tally: Counter[str]
+) -> None:
+    owned_image(live_backend, "golden-2026-11", delete_seconds=30)
+    lambda_client = provider.module.helper._lambda_client
+
+    def refuse(**kwargs: object) -> None:
+        raise ClientError({"Error": {"Code": "PolicyLengthExceededException", "Message": "full"}}, "AddPermission")
+
+    monkeypatch.setattr(lambda_client, "add_permission", refuse)
+    response = provider.invoke(provider.event("delete"), timeout_s=11.5)
+    tally["faults injected"] += 1
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "AddPermission" in response["Reason"]
+    assert rules_left() == []
+    assert policy_statements() == []
+
+
+# -- the provider as a process, as Lambda runs it ------------------------------------------------
+
+
+@pytest.fixture
+def runner(appstream: LocalAppStream, tmp_path: Path) -> Iterator[tuple[LambdaRunner, Function]]:
+    env = default_environment({"AWS_ENDPOINT_URL_APPSTREAM": appstream.url, "AWS_REGION": "us-east-1"})
+    function = Function(
+        "AppStreamImageProvider",
+        "arn:aws:lambda:us-east-1:123456789012:function:AppStreamImageProvider",
+        asset.build(),
+        "provider.handler.handler",
+        900,
+    )
+    lambda_runner = LambdaRunner(env, tmp_path / "logs")
+    yield lambda_runner, function
+    lambda_runner.wait_all(5)
+
+
+def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
+    provider: Provider,
+    live_backend: AppStreamBackend,
+    appstream: LocalAppStream,
+    runner: tuple[LambdaRunner, Function],
+    tally: Counter[str],
+) -> None:
+    lambda_runner, function = runner
+    function.timeout = 4
+    owned_image(live_backend, "golden-2026-11")
+    appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=8))
+    event = provider.event("delete")
+    event["ResponseURL"] = provider.endpoint.url("lambda-timeout")
+    invocation = lambda_runner.invoke(function, event)
+    answers = provider.endpoint.wait_for("lambda-timeout", timeout=10)
+    time.sleep(4.5)  # Lambda kills the process at its timeout
+    lambda_runner.reap()
+    tally["faults injected"] += 1
+    assert invocation.killed or not invocation.running
+    assert len(provider.endpoint.received["lambda-timeout"]) == 1
+    assert answers[0]["Status"] == "FAILED"
+    assert "timed out" in answers[0]["Reason"]
+    assert answers[0]["PhysicalResourceId"] == "golden-2026-11"
+
+
+def test_a_process_killed_after_delete_image_is_finished_by_the_redelivery(
+    provider: Provider,
+    live_backend: AppStreamBackend,
+    appstream: LocalAppStream,
+    runner: tuple[LambdaRunner, Function],
+    tally: Counter[str],
+) -> None:
+    lambda_runner, function = runner
+    owned_image(live_backend, "golden-2026-11", delete_seconds=4)
+    event = provider.event("delete")
+    event["ResponseURL"] = provider.endpoint.url("killed")
+    first = lambda_runner.invoke(function, event)
+    deadline = time.monotonic() + 20
+    while not [c for c in appstream.audit.calls("DeleteImage") if c["error"] is None]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.process.kill()
+    tally["faults injected"] += 1
+    assert "killed" not in provider.endpoint.received
+    lambda_runner.invoke(function, event)  # Lambda's retry delivers the same event again
+    [answer] = provider.endpoint.wait_for("killed", timeout=30)
+    assert answer["Status"] == "SUCCESS"
+    assert "golden-2026-11" not in live_backend.images
+
+
+def test_two_deletes_of_the_same_image_at_once_both_succeed(
+    provider: Provider,
+    live_backend: AppStreamBackend,
+    appstream: LocalAppStream,
+    runner: tuple[LambdaRunner, Function],
+    tally: Counter[str],
+) -> None:
+    lambda_runner, function = runner
+    owned_image(live_backend, "golden-2026-11", delete_seconds=2)
+    for name in ("twin-a", "twin-b"):
+        event = provider.event("delete")
+        event["ResponseURL"] = provider.endpoint.url(name)
+        lambda_runner.invoke(function, event)
+    answers = [provider.endpoint.wait_for(name, timeout=30) for name in ("twin-a", "twin-b")]
+    tally["responses checked"] += 2
+    assert [len(a) for a in answers] == [1, 1]
+    assert [a[0]["Status"] for a in answers] == ["SUCCESS", "SUCCESS"]
+    assert "golden-2026-11" not in live_backend.images
+    assert appstream.audit.mutations() == [m for m in appstream.audit.mutations() if m["operation"] == "DeleteImage"]
