@@ -9,22 +9,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.harness import bench_environment, delete_event, owned, percentile, summary
+from bench.harness import bench_environment, delete_event, owned, percentile, provider_function, summary
 from local.appstream import Fault, FaultInjector
-from local.cfn.lambda_runner import Function, LambdaRunner, default_environment
-from stacks import asset
+from local.cfn.lambda_runner import LambdaRunner, default_environment
 
 
 def run(count: int = 50, seconds: float = 2.0, throttled: float = 0.2) -> dict[str, Any]:
     faults = FaultInjector(seed=42)
     with bench_environment(faults) as bench, tempfile.TemporaryDirectory(prefix="bench-conc-") as tmp:
-        function = Function(
-            "AppStreamImageProvider",
-            "arn:aws:lambda:us-east-1:123456789012:function:AppStreamImageProvider",
-            asset.build(),
-            "provider.handler.handler",
-            900,
-        )
+        function = provider_function()
         env = default_environment(
             {
                 "AWS_ENDPOINT_URL_APPSTREAM": bench.service.url,

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from local.cfn.lambda_runner import Function
 from local.response_endpoint import ResponseEndpoint
 from local.tls import make_certificate
+from stacks import asset
+from stacks.asset import HANDLER
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/bench/00000000-0000-0000-0000-000000000000"
@@ -116,6 +119,13 @@ def bench_environment(faults: FaultInjector | None = None) -> Iterator[Bench]:
             endpoint.stop()
             os.environ.clear()
             os.environ.update(saved)
+
+
+def provider_function(timeout: float = 900) -> Function:
+    """The provider as the local Lambda runner runs it: from its bundled asset."""
+    return Function(
+        FUNCTION, f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}", asset.build(), HANDLER, timeout
+    )
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -87,41 +87,60 @@ def deadline_for(timeout: int, start: float) -> float:
     return start + timeout - min(2.0, timeout / 10)
 
 
-def handle(client: AppStreamClient, event: Mapping[str, Any], remaining_ms: int) -> tuple[str | None, dict[str, Any]]:
+Outcome = tuple[str | None, dict[str, Any]]
+
+
+def handle(client: AppStreamClient, event: Mapping[str, Any], remaining_ms: int) -> Outcome:
+    """One invocation: a first delivery, or a scheduled one carrying `_Resume` in CrHelperData."""
     now = time.time()
     polling = bool(event.get("CrHelperPoll"))
     hand_over_at = now + remaining_ms / 1000 - HAND_OVER_MARGIN
     if polling:
         hand_over_at = min(hand_over_at, now + POLL_SLICE)
-    request_type = event["RequestType"]
-    physical_id = str(event.get("PhysicalResourceId") or "")
+    resume = Resume.from_data(event["CrHelperData"][RESUME]) if polling else None
     owner = owner_value(str(event["StackId"]), str(event["LogicalResourceId"]))
+    if event["RequestType"] == "Delete":
+        return _delete(client, event, owner, resume=resume, now=now, hand_over=hand_over_at)
+    if resume is not None:
+        return _resume_settle(client, event, resume, hand_over_at)
+    return _create_or_update(client, event, owner, now, hand_over_at)
+
+
+def _delete(
+    client: AppStreamClient,
+    event: Mapping[str, Any],
+    owner: str,
+    *,
+    resume: Resume | None,
+    now: float,
+    hand_over: float,
+) -> Outcome:
+    physical_id = str(event.get("PhysicalResourceId") or "")
     props = event.get("ResourceProperties") or {}
-    if request_type == "Delete":
-        resume = Resume.from_data(event["CrHelperData"][RESUME]) if polling else None
-        in_use = resume.in_use if resume else str(props.get("InUse", "Fail")) if isinstance(props, Mapping) else "Fail"
-        deadline = resume.deadline if resume else deadline_for(_timeout_or_default(props), now)
-        done = delete(
-            client,
-            physical_id=physical_id,
-            props=props,
-            owner=owner,
-            in_use=in_use,
-            budget=Budget(deadline, hand_over_at),
-        )
-        data = {} if done else {RESUME: Resume(deadline, physical_id, in_use=in_use).to_data()}
-        return (physical_id if done else None), data
-    if polling:
-        resume = Resume.from_data(event["CrHelperData"][RESUME])
-        target = ImageProperties(resume.image, shared_with=resume.share_list(), wait_for_available=resume.wait)
-        try:
-            progress = settle(client, target, Budget(resume.deadline, hand_over_at))
-        except (ProviderError, ClientError, BotoCoreError) as err:
-            if resume.made and request_type == "Create":
-                raise CreateFailed(str(err), resume.image) from err
-            raise
-        return _finish(progress, resume)
-    new = parse(props)
+    in_use = resume.in_use if resume else str(props.get("InUse", "Fail")) if isinstance(props, Mapping) else "Fail"
+    deadline = resume.deadline if resume else deadline_for(_timeout_or_default(props), now)
+    budget = Budget(deadline, hand_over)
+    done = delete(client, physical_id=physical_id, props=props, owner=owner, in_use=in_use, budget=budget)
+    if done:
+        return physical_id, {}
+    return None, {RESUME: Resume(deadline, physical_id, in_use=in_use).to_data()}
+
+
+def _resume_settle(client: AppStreamClient, event: Mapping[str, Any], resume: Resume, hand_over: float) -> Outcome:
+    target = ImageProperties(resume.image, shared_with=resume.share_list(), wait_for_available=resume.wait)
+    try:
+        progress = settle(client, target, Budget(resume.deadline, hand_over))
+    except (ProviderError, ClientError, BotoCoreError) as err:
+        if resume.made and event["RequestType"] == "Create":
+            raise CreateFailed(str(err), resume.image) from err
+        raise
+    return _finish(progress, resume)
+
+
+def _create_or_update(
+    client: AppStreamClient, event: Mapping[str, Any], owner: str, now: float, hand_over: float
+) -> Outcome:
+    new = parse(event.get("ResourceProperties") or {})
     resume = Resume(
         deadline_for(new.service_timeout, now),
         new.image_name,
@@ -129,21 +148,18 @@ def handle(client: AppStreamClient, event: Mapping[str, Any], remaining_ms: int)
         new.in_use,
         _encode_shares(new.shared_with),
     )
-    budget = Budget(resume.deadline, hand_over_at)
-    if request_type == "Create":
+    budget = Budget(resume.deadline, hand_over)
+    if event["RequestType"] == "Create":
         progress, made = create(client, new, owner, budget)
-        resume = replace(resume, made=made)
-    elif request_type == "Update":
-        progress = update(
-            client,
-            physical_id=physical_id,
-            new=new,
-            old_props=event.get("OldResourceProperties") or {},
-            owner=owner,
-            budget=budget,
-        )
-    else:
-        raise InvalidProperties(f"Unknown RequestType {str(request_type)[:40]!r}; expected Create, Update or Delete")
+        return _finish(progress, replace(resume, made=made))
+    progress = update(
+        client,
+        physical_id=str(event.get("PhysicalResourceId") or ""),
+        new=new,
+        old_props=event.get("OldResourceProperties") or {},
+        owner=owner,
+        budget=budget,
+    )
     return _finish(progress, resume)
 
 

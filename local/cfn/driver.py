@@ -17,7 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +210,7 @@ class Cloud:
         self._emit(stack, "UPDATE_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name)
         created: list[str] = []
         changed: dict[str, Live] = {}
+        self._attempt: tuple[str, dict[str, Any]] | None = None
         try:
             for logical_id in self._ordered(stack, template):
                 if logical_id not in old_resources:
@@ -270,6 +271,16 @@ class Cloud:
             live = stack.resources.pop(logical_id, None)
             if live is not None:
                 self._try_delete(stack, live)
+        if self._attempt is not None and self._attempt[0] in old_resources:
+            # The resource whose update failed gets an Update back to its old properties too.
+            logical_id, attempted = self._attempt
+            old = old_resources[logical_id]
+            if attempted != old.properties and logical_id not in changed:
+                try:
+                    self._update_live(stack, replace(old, properties=attempted), old.properties)
+                except ResourceFailed as failure:
+                    self._emit(stack, "UPDATE_FAILED", old.type, logical_id, failure.reason)
+                stack.resources[logical_id] = old
         for logical_id, old in reversed(list(changed.items())):
             current = stack.resources[logical_id]
             if current.physical_id != old.physical_id:  # replaced: delete the new one, keep the old
@@ -341,6 +352,7 @@ class Cloud:
         if props == old.properties:
             return False
         self._emit(stack, "UPDATE_IN_PROGRESS", old.type, logical_id)
+        self._attempt = (logical_id, props)
         try:
             self._update_live(stack, live, props)
         except ResourceFailed as failure:

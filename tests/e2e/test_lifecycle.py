@@ -149,3 +149,60 @@ def test_retain_keeps_the_image_and_sends_no_delete(
     assert service.audit.calls("DeleteImage") == []
     assert any("DELETE_SKIPPED" in line for line in lines)
     cloud.destroy(PROVIDER)
+
+
+def test_a_failed_update_rolls_back_and_keeps_the_old_image(make_cloud: MakeCloud, assemblies: dict[str, Path]) -> None:
+    scenario: dict[str, Any] = {
+        "durations": {"copy": 1, "delete": 1},
+        "images": [
+            {"name": "builder-output-2026-11"},
+            {"name": "golden-base"},
+            {"name": "broken-base", "copies_end": "FAILED"},
+        ],
+    }
+    cloud, service, lines = make_cloud(scenario)
+    backend = service.backend
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    template = ROOT / "examples" / "images.yaml"
+    cloud.deploy("Images", template)
+    with pytest.raises(StackFailed, match="IMAGE_COPY_FAILURE"):
+        cloud.deploy("Images", template, {"GoldenImageName": "golden-2026-12", "GoldenSource": "broken-base"})
+    assert any("UPDATE_ROLLBACK_COMPLETE" in line for line in lines)
+    stack = cloud.stacks["Images"]
+    assert images(stack)["GoldenImage"] == "golden-2026-11"
+    assert backend.images["golden-2026-11"].state == "AVAILABLE"
+    assert backend.fleets["Images-fleet"].image_name == "golden-2026-11"
+    assert service.audit.calls("DeleteImage", Name="golden-2026-11") == []
+    # An Update never deletes: the failed copy stays, tagged as this resource's, for the next attempt.
+    assert backend.images["golden-2026-12"].state == "FAILED"
+    cloud.destroy("Images")
+    cloud.destroy(PROVIDER)
+    assert_clean(cloud, service, {"builder-output-2026-11", "golden-2026-11", "golden-2026-12"})
+
+
+def test_update_replace_policy_retain_keeps_the_replaced_image(
+    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
+) -> None:
+    cloud, service, lines = make_cloud()
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    template = tmp_path / "keep-old.yaml"
+    body = (
+        "Parameters:\n  Name:\n    Type: String\n"
+        "Resources:\n"
+        "  Golden:\n"
+        "    Type: Custom::AppStreamImage\n"
+        "    UpdateReplacePolicy: Retain\n"
+        "    Properties:\n"
+        "      ServiceToken: !ImportValue AppStreamImageProvider-ServiceToken\n"
+        "      ImageName: !Ref Name\n"
+        "      Source: {Type: Copy, SourceImageName: golden-base}\n"
+    )
+    template.write_text(body)
+    cloud.deploy("KeepOld", template, {"Name": "golden-2026-11"})
+    cloud.deploy("KeepOld", template, {"Name": "golden-2026-12"})
+    assert {"golden-2026-11", "golden-2026-12"} <= set(service.backend.images)
+    assert any("DELETE_SKIPPED" in line and "golden-2026-11 retained" in line for line in lines)
+    cloud.destroy("KeepOld")
+    assert "golden-2026-12" not in service.backend.images
+    assert "golden-2026-11" in service.backend.images
+    cloud.destroy(PROVIDER)

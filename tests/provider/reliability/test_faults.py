@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from bench.harness import provider_function
 from local.appstream import AppStreamBackend, Fault, LocalAppStream
 from local.cfn.lambda_runner import Function, LambdaRunner, default_environment
 from local.response_endpoint import ResponseEndpoint
-from stacks import asset
 from tests.provider.conftest import Provider, owned_image, policy_statements, rules_left
 
 
@@ -108,13 +108,7 @@ def test_a_failing_add_permission_leaves_no_rule(
 @pytest.fixture
 def runner(appstream: LocalAppStream, tmp_path: Path) -> Iterator[tuple[LambdaRunner, Function]]:
     env = default_environment({"AWS_ENDPOINT_URL_APPSTREAM": appstream.url, "AWS_REGION": "us-east-1"})
-    function = Function(
-        "AppStreamImageProvider",
-        "arn:aws:lambda:us-east-1:123456789012:function:AppStreamImageProvider",
-        asset.build(),
-        "provider.handler.handler",
-        900,
-    )
+    function = provider_function()
     lambda_runner = LambdaRunner(env, tmp_path / "logs")
     yield lambda_runner, function
     lambda_runner.wait_all(5)

@@ -1,0 +1,21 @@
+"""The README's first command: the offline demo runs to its end and reports a clean run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_the_demo_deploys_rotates_destroys_and_finds_nothing_else_touched() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "local.demo"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
+    assert "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" in out
+    assert "still there: none" in out
+    assert "other images, untouched: AppStream-WinServer2022-11-01-2026, golden-base, unrelated-team-image" in out
+    assert "0 polling rules or permissions left, 0 invalid responses" in out
+    assert "\nOK: demo finished" in out
