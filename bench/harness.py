@@ -20,6 +20,7 @@ from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalApp
 from local.cfn.lambda_runner import Function
 from local.response_endpoint import ResponseEndpoint
 from local.tls import make_certificate
+from provider.ownership import owner_value
 from stacks import asset
 from stacks.asset import HANDLER
 
@@ -74,7 +75,7 @@ def delete_event(name: str, url: str, logical_id: str = "Image", **props: Any) -
 
 
 def owned(backend: AppStreamBackend, name: str, delete_seconds: float, logical_id: str = "Image") -> None:
-    backend.add_image(name, delete_seconds=delete_seconds, tags={OWNER_TAG: f"bench/{logical_id}"})
+    backend.add_image(name, delete_seconds=delete_seconds, tags={OWNER_TAG: owner_value(STACK_ID, logical_id)})
 
 
 @dataclass

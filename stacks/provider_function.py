@@ -27,7 +27,7 @@ MANAGE_ACTIONS = [
     "appstream:UntagResource",
 ]
 RETIRE_ACTIONS = ["appstream:DeleteImage", "appstream:DescribeImagePermissions", "appstream:DeleteImagePermissions"]
-OWNER_TAG = "appstream-image-provider:owner"  # provider/ownership.py writes it as "<stack name>/<logical id>"
+OWNER_TAG = "appstream-image-provider:owner"  # provider/ownership.py: "<stack name>/<logical id>#<stack id hash>"
 POLL_EVENT_ACTIONS = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
 POLL_LAMBDA_ACTIONS = ["lambda:AddPermission", "lambda:RemovePermission"]
 

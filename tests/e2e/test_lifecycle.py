@@ -12,6 +12,7 @@ import pytest
 from local.appstream import LocalAppStream
 from local.audit import mutated_images, outside
 from local.cfn.driver import Cloud, Stack, StackFailed
+from provider.ownership import owner_value
 from tests.conftest import ROOT
 
 EXAMPLE = "AppStreamImageExample"
@@ -45,7 +46,8 @@ def test_example_app_deploy_update_in_place_rotate_and_destroy(
     golden = backend.images["golden-2026-11"]
     assert golden.state == "AVAILABLE"
     assert golden.tags["team"] == "euc"
-    assert golden.tags[OWNER_TAG] == f"{EXAMPLE}/{golden_id}"
+    assert golden.tags[OWNER_TAG] == owner_value(stack.stack_id, golden_id)
+    assert golden.tags[OWNER_TAG].startswith(f"{EXAMPLE}/{golden_id}#")
     assert golden.permissions == {"210987654321": {"allowFleet": True, "allowImageBuilder": False}}
     assert backend.fleets[f"{EXAMPLE}-fleet"].image_name == "golden-2026-11"
     assert stack.outputs["GoldenImageArn"] == golden.arn

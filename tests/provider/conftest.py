@@ -23,12 +23,13 @@ from moto.server import ThreadedMotoServer
 from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
 from local.response_endpoint import ResponseEndpoint
 from local.tls import make_certificate
+from provider.ownership import owner_value
 from tests.conftest import EVENTS
 
 FUNCTION = "AppStreamImageProvider"
 ACCOUNT = "123456789012"
 STACK_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/images/5b6c1e30-a1b2-11ef-9f00-0a1b2c3d4e5f"
-OWNER = "images/GoldenImage"  # the ownership tag value for the sample events' stack and logical id
+OWNER = owner_value(STACK_ID, "GoldenImage")  # the sample events' stack instance and logical id
 
 
 @pytest.fixture(scope="session")

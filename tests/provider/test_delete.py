@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from local.appstream import AppStreamBackend, Fault, LocalAppStream
-from tests.provider.conftest import Provider, owned_image
+from provider.ownership import owner_value
+from tests.provider.conftest import STACK_ID, Provider, owned_image
 
 OTHER = "210987654321"
 
@@ -199,3 +200,16 @@ def test_physical_id_is_always_the_events(provider: Provider, live_backend: AppS
         response = provider.invoke(provider.event("delete", props=props))
         assert response is not None
         assert response["PhysicalResourceId"] == "golden-2026-11"
+
+
+def test_a_late_delete_from_a_deleted_stack_leaves_the_recreated_stacks_image(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    # The stack was deleted and created again under the same name: a new StackId, a new owner value.
+    recreated = STACK_ID.rsplit("/", 1)[0] + "/11111111-2222-3333-4444-555555555555"
+    owned_image(live_backend, "golden-2026-11", owner=owner_value(recreated, "GoldenImage"))
+    response = provider.invoke(provider.event("delete"))  # a duplicate delivery of the old stack's Delete
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert "golden-2026-11" in live_backend.images
+    assert mutations(appstream) == []

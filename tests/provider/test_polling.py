@@ -10,7 +10,9 @@ from botocore.exceptions import ClientError
 
 from local.appstream import AppStreamBackend, LocalAppStream
 from local.response_endpoint import ResponseEndpoint
+from provider.ownership import owner_value
 from tests.provider.conftest import (
+    STACK_ID,
     LambdaContext,
     Provider,
     owned_image,
@@ -105,7 +107,7 @@ def test_an_inline_deadline_fails_without_ever_scheduling(provider: Provider, li
 
 
 def test_a_200_character_logical_id_polls_and_cleans_up(provider: Provider, live_backend: AppStreamBackend) -> None:
-    owned_image(live_backend, "golden-2026-11", owner="images/" + "L" * 200, delete_seconds=3)
+    owned_image(live_backend, "golden-2026-11", owner=owner_value(STACK_ID, "L" * 200), delete_seconds=3)
     event = provider.event("delete", LogicalResourceId="L" * 200)
     assert provider.invoke(event, timeout_s=SHORT_LAMBDA) is None
     [rule] = rules_left()
