@@ -165,15 +165,6 @@ class ImageResource(CfnResource):
             return True
         return not self.PhysicalResourceId and self.Status != "FAILED"
 
-    def _get_func(self) -> Callable[[Any, Any], Any]:
-        poll = "poll_" if "CrHelperPoll" in self._event else ""
-        name = f"_{poll}{str(self._event.get('RequestType', '')).lower()}_func"
-        return getattr(self, name, None) or self._unknown_request
-
-    def _unknown_request(self, event: Any, context: Any) -> None:
-        shown = str(self._event.get("RequestType"))[:40]
-        raise ValueError(f"Unknown RequestType {shown!r}; expected Create, Update or Delete")
-
     def generate_physical_id(self, event: Any) -> str:
         return FAILED_CREATE_ID
 
