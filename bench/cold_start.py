@@ -7,14 +7,16 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.harness import OFFLINE_ENV, bench_environment, delete_event, owned, summary
+from bench.harness import OFFLINE_ENV, ROOT, bench_environment, delete_event, owned, summary
 from local.cfn.lambda_runner import BOOTSTRAP
 from stacks import asset
 
+SCENARIO = ROOT / "local" / "scenarios" / "demo.json"
 TIMED = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
 HANDLER = "import provider.handler"
 BASELINE = "import boto3; boto3.client('appstream')"
@@ -27,6 +29,25 @@ def _time(code: str, root: Path, env: dict[str, str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def service_start(repeats: int) -> dict[str, float]:
+    """Seconds from starting `python -m local.appstream` (demo scenario) to its URL on stdout."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.appstream", "--port", "0", "--scenario", str(SCENARIO)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("http://127.0.0.1:")
+        times.append(time.perf_counter() - started)
+        process.terminate()
+        process.wait(timeout=10)
+    return summary(times)
+
+
 def run(repeats: int = 10) -> dict[str, Any]:
     root = asset.build()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **OFFLINE_ENV, "PYTHONPATH": str(root)}
@@ -37,7 +58,13 @@ def run(repeats: int = 10) -> dict[str, Any]:
         handler.append(_time(HANDLER, root, env))
         baseline.append(_time(BASELINE, root, env))
     ratio = summary(handler)["median"] / summary(baseline)["median"]
-    return {"handler": summary(handler), "baseline": summary(baseline), "ratio": ratio, "peak_rss_mb": peak_rss()}
+    return {
+        "handler": summary(handler),
+        "baseline": summary(baseline),
+        "ratio": ratio,
+        "peak_rss_mb": peak_rss(),
+        "service_start": service_start(repeats),
+    }
 
 
 def peak_rss() -> float:

@@ -21,6 +21,7 @@ def test_benchmarks_run_at_the_smallest_size_and_report(tmp_path: Path) -> None:
     assert cold["handler"]["median"] > 0
     assert cold["baseline"]["median"] > 0
     assert 0 < cold["peak_rss_mb"] < 1024
+    assert cold["service_start"]["median"] > 0
     assert results["asset"]["hash_stable"]
     assert results["asset"]["zip_bytes"] < 100 * 1024
     assert [r["functions"] for r in results["synth_scale"]["rows"]] == [1, 1]
