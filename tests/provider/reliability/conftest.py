@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "300"))
+DETERMINISTIC = "RELIABILITY_EXAMPLES" not in os.environ
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from local.appstream import AppStreamBackend, LocalAppStream
 from provider.cfn import ENVELOPE, FAILED_CREATE_ID
 from tests.provider.conftest import LambdaContext, Provider, load_event
-from tests.provider.reliability.conftest import EXAMPLES
+from tests.provider.reliability.conftest import DETERMINISTIC, EXAMPLES
 
 SAMPLES = ["create", "update", "update-rename", "delete", "delete-after-failed-create", "delete-after-create-timeout"]
 PROPERTY_KEYS = ["ImageName", "Source", "SharedWith", "Tags", "WaitForAvailable", "InUse", "ServiceTimeout", "Bogus"]
@@ -103,6 +103,7 @@ def check_response(event: dict[str, Any], raw: bytes) -> dict[str, Any]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
     print_blob=True,
+    derandomize=DETERMINISTIC,  # make test replays the same examples; make reliability draws new ones
 )
 @given(event=events())
 def test_every_event_gets_exactly_one_valid_response_and_touches_no_image(
