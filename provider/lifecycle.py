@@ -255,7 +255,7 @@ def create(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
     adopted = False
     try:
         adopted = _apply_tags(client, image, props.tag_map, (), owner)
-        return settle(client, props, budget), made
+        return settle(client, props, budget, first=image), made
     except (ProviderError, ClientError, BotoCoreError) as err:
         raise failed_create(client, err, image, made=made, adopted=adopted) from err
 
@@ -313,7 +313,7 @@ def update(
         if share.account_id not in kept:
             images.unshare(client, physical_id, share.account_id)
             logs.event(f"revoked sharing with {share.account_id}", image=physical_id, phase="update")
-    return settle(client, new, budget)
+    return settle(client, new, budget, first=image)
 
 
 def _ensure_image(client: AppStreamClient, props: ImageProperties, owner: str) -> tuple[images.Image, bool]:
@@ -371,11 +371,17 @@ def _apply_tags(
     return found is None
 
 
-def settle(client: AppStreamClient, props: ImageProperties, budget: Budget) -> Progress:
-    """Wait for AVAILABLE (or not, with WaitForAvailable false and no sharing), then share."""
+def settle(
+    client: AppStreamClient, props: ImageProperties, budget: Budget, *, first: images.Image | None = None
+) -> Progress:
+    """Wait for AVAILABLE (or not, with WaitForAvailable false and no sharing), then share.
+
+    `first` is an observation the caller just made: the first step uses it instead of describing again.
+    """
+    seen = [first] if first is not None else []
 
     def step() -> Progress:
-        image = images.describe(client, props.image_name)
+        image = seen.pop() if seen else images.describe(client, props.image_name)
         state = str(image["State"]) if image else GONE
         action = decide(AVAILABLE_TABLE, state)
         logs.event("observed", image=props.image_name, phase="settle", state=state)
@@ -401,6 +407,3 @@ def _apply_shares(client: AppStreamClient, props: ImageProperties) -> None:
         if current.get(share.account_id) != share:
             images.share(client, props.image_name, share)
             logs.event(f"shared with {share.account_id}", image=props.image_name, phase="share")
-
-
-__all__ = ["ProviderError", "handle"]

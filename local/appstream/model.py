@@ -55,7 +55,6 @@ class Image:
     next_reason: dict[str, str] | None = None
     delete_seconds: float | None = None
     copies_end: str = "AVAILABLE"  # the state copies and updates made from this image end in
-    origin: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     permissions: dict[str, dict[str, bool]] = field(default_factory=dict)
 
@@ -372,7 +371,6 @@ class AppStreamBackend:
                 platform=source.platform,
                 base_image_arn=source.base_image_arn,
                 agent_version=source.agent_version,
-                origin="copy",
             )
             return {"DestinationImageName": destination}
 
@@ -409,7 +407,6 @@ class AppStreamBackend:
                 platform=source.platform,
                 base_image_arn=source.arn,
                 agent_version="LATEST",
-                origin="update",
                 tags=dict(tags),
             )
             return {"image": image.wire(), "canUpdateImage": True}

@@ -119,9 +119,6 @@ class LambdaRunner:
                 invocation.process.kill()
         self.reap()
 
-    def environment_for_processes(self) -> dict[str, str]:
-        return dict(self._base_env)
-
 
 def default_environment(extra: dict[str, str]) -> dict[str, str]:
     """A clean environment: no real AWS credentials or profiles leak into the function."""

@@ -13,7 +13,6 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -169,4 +168,4 @@ def owned_image(backend: AppStreamBackend, name: str, owner: str = OWNER, **attr
     backend.add_image(name, tags=tags, **attrs)
 
 
-__all__ = ["ACCOUNT", "OWNER", "STACK_ID", "LambdaContext", "Path", "Provider", "owned_image"]
+__all__ = ["ACCOUNT", "OWNER", "STACK_ID", "LambdaContext", "Provider", "owned_image"]

@@ -38,6 +38,18 @@ def test_sample_create_adopts_an_existing_image_and_returns_attributes(
     assert data["CreatedTime"].startswith("20")
     assert "T" in data["CreatedTime"]  # ISO 8601
     assert live_backend.images["golden-2026-11"].tags == {OWNER_TAG: OWNER}
+    assert len(appstream.audit.calls("DescribeImages")) == 1  # the settle step reuses the adoption's look
+
+
+def test_a_response_url_that_first_answers_500_still_gets_the_response(
+    provider: Provider, live_backend: AppStreamBackend
+) -> None:
+    live_backend.add_image("golden-2026-11")
+    provider.endpoint.fail_next(1)
+    response = provider.invoke(provider.event("create"))
+    assert response is not None  # recorded only once a PUT was accepted
+    assert response["Status"] == "SUCCESS"
+    assert response["PhysicalResourceId"] == "golden-2026-11"
 
 
 def test_create_of_a_missing_existing_image_fails_with_the_marker_id(provider: Provider) -> None:

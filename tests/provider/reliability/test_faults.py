@@ -105,6 +105,13 @@ def test_a_failing_add_permission_leaves_no_rule(
 # -- the provider as a process, as Lambda runs it ------------------------------------------------
 
 
+def delete_answering_at(provider: Provider, name: str) -> dict[str, object]:
+    """The sample Delete event, answering at the response endpoint's path `name`."""
+    event = provider.event("delete")
+    event["ResponseURL"] = provider.endpoint.url(name)
+    return event
+
+
 @pytest.fixture
 def runner(appstream: LocalAppStream, tmp_path: Path) -> Iterator[tuple[LambdaRunner, Function]]:
     env = default_environment({"AWS_ENDPOINT_URL_APPSTREAM": appstream.url, "AWS_REGION": "us-east-1"})
@@ -125,8 +132,7 @@ def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
     function.timeout = 4
     owned_image(live_backend, "golden-2026-11")
     appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=8))
-    event = provider.event("delete")
-    event["ResponseURL"] = provider.endpoint.url("lambda-timeout")
+    event = delete_answering_at(provider, "lambda-timeout")
     invocation = lambda_runner.invoke(function, event)
     answers = provider.endpoint.wait_for("lambda-timeout", timeout=10)
     time.sleep(4.5)  # Lambda kills the process at its timeout
@@ -148,8 +154,7 @@ def test_a_process_killed_after_delete_image_is_finished_by_the_redelivery(
 ) -> None:
     lambda_runner, function = runner
     owned_image(live_backend, "golden-2026-11", delete_seconds=4)
-    event = provider.event("delete")
-    event["ResponseURL"] = provider.endpoint.url("killed")
+    event = delete_answering_at(provider, "killed")
     first = lambda_runner.invoke(function, event)
     deadline = time.monotonic() + 20
     while not [c for c in appstream.audit.calls("DeleteImage") if c["error"] is None]:
@@ -174,8 +179,7 @@ def test_two_deletes_of_the_same_image_at_once_both_succeed(
     lambda_runner, function = runner
     owned_image(live_backend, "golden-2026-11", delete_seconds=2)
     for name in ("twin-a", "twin-b"):
-        event = provider.event("delete")
-        event["ResponseURL"] = provider.endpoint.url(name)
+        event = delete_answering_at(provider, name)
         lambda_runner.invoke(function, event)
     answers = [provider.endpoint.wait_for(name, timeout=30) for name in ("twin-a", "twin-b")]
     tally["responses checked"] += 2
