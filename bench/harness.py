@@ -20,13 +20,13 @@ from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalApp
 from local.cfn.lambda_runner import Function
 from local.response_endpoint import ResponseEndpoint
 from local.tls import make_certificate
+from provider.contract import OWNER_TAG
 from provider.ownership import owner_value
 from stacks import asset
 from stacks.asset import HANDLER
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/bench/00000000-0000-0000-0000-000000000000"
-OWNER_TAG = "appstream-image-provider:owner"
 FUNCTION = "AppStreamImageProvider"
 OFFLINE_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",

@@ -33,7 +33,7 @@ def synth_provider(out: Path) -> Path:
     return out / "AppStreamImageProvider.template.json"
 
 
-def run(delete_seconds: float = 12.0, function_timeout: float = 15.0) -> dict[str, Any]:
+def run(delete_seconds: float = 12.0, function_timeout: float = 15.0, schedule_scale: float = 1.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
         work = Path(tmp)
         provider_template = synth_provider(work / "cdk.out")
@@ -48,6 +48,7 @@ def run(delete_seconds: float = 12.0, function_timeout: float = 15.0) -> dict[st
                     workdir=work,
                     printer=lambda _: None,
                     function_timeout=function_timeout,
+                    schedule_scale=schedule_scale,
                 )
                 cloud.deploy("AppStreamImageProvider", provider_template)
                 (work / "one.yaml").write_text(TEMPLATE)
@@ -63,6 +64,7 @@ def run(delete_seconds: float = 12.0, function_timeout: float = 15.0) -> dict[st
         billed_ms = sum(math.ceil(d * 1000) for d in durations)
         return {
             "T": delete_seconds,
+            "rule_period": 60 * schedule_scale,
             "function_timeout": function_timeout,
             "latency": delete.seconds,
             "invocations": delete.invocations + delete.scheduled,

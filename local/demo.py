@@ -21,6 +21,7 @@ from local.audit import mutated_images, outside
 from local.cfn.driver import Cloud, StackFailed
 from local.moto_tls import MotoTls
 from local.tls import make_certificate
+from provider.contract import OWNER_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = Path(__file__).parent / "scenarios" / "demo.json"
@@ -43,7 +44,7 @@ def show(service: LocalAppStream, title: str) -> None:
     state = service.backend.snapshot()
     print(f"\n  {title}")
     for name, image in sorted(state["images"].items()):
-        owner = image["Tags"].get("appstream-image-provider:owner", "-")
+        owner = image["Tags"].get(OWNER_TAG, "-")
         shared = ",".join(image["Permissions"]) or "-"
         print(f"    image {name:<36} {image['State']:<10} {image['Visibility']:<8} owner={owner:<40} shared={shared}")
     for name, image_name in sorted(state["fleets"].items()):

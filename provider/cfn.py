@@ -26,9 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from crhelper import CfnResource
 
 from provider import response
+from provider.contract import FAILED_CREATE_ID, RULE_PREFIX
 
-FAILED_CREATE_ID = "AppStreamImage::CREATE_FAILED"
-RULE_PREFIX = "AppStreamImagePoll-"
 MAX_RULE_NAME = 64
 MAX_TARGET_INPUT = 8192
 SUFFIX = 8
@@ -74,14 +73,22 @@ def rule_name(logical_id: str, suffix: str) -> str:
 
 
 def polling_input(event: dict[str, Any]) -> str:
-    """The scheduled target's Input: the event without what polling does not need."""
+    """The scheduled target's Input: the event without what polling does not need.
+
+    A request still waiting to start its copy or update (resume phase "start") keeps all its
+    properties: the scheduled invocation starts it from them.
+    """
     slim = {k: v for k, v in event.items() if k != "OldResourceProperties"}
     props = event.get("ResourceProperties")
-    if isinstance(props, dict):
+    resume = (event.get("CrHelperData") or {}).get("_Resume") or {}
+    if isinstance(props, dict) and resume.get("p") != "start":
         slim["ResourceProperties"] = {k: props[k] for k in KEEP_IN_POLL_INPUT if k in props}
     text = json.dumps(slim)
     if len(text) > MAX_TARGET_INPUT:
-        raise ValueError(f"the polling input would be {len(text)} characters; EventBridge allows {MAX_TARGET_INPUT}")
+        raise ValueError(
+            f"the polling input would be {len(text)} characters; EventBridge allows {MAX_TARGET_INPUT} "
+            "(shorten the Tags to wait for a copy or update slot across invocations)"
+        )
     return text
 
 
@@ -118,6 +125,11 @@ class ImageResource(CfnResource):
         self._sam_local = None
         self._region = os.getenv("AWS_REGION")
         self._ssl_verify = None
+        self._claimed = ""
+
+    def claim(self, physical_id: str) -> None:
+        """A Create made this image: a FAILED answer (a timeout too) names it, so the rollback deletes it."""
+        self._claimed = physical_id
 
     @cached_property
     def _lambda_client(self) -> Any:
@@ -140,6 +152,7 @@ class ImageResource(CfnResource):
         self._response_url = url if isinstance(url := self._event.get("ResponseURL"), str) else ""
         self.PhysicalResourceId, self.Status, self.Reason, self.Data = "", "", "", {}
         self.StackId = self.RequestId = self.LogicalResourceId = ""
+        self._claimed = ""
         problem = envelope_problem(event)
         if problem:
             logger.error("malformed request: %s", problem)
@@ -166,7 +179,8 @@ class ImageResource(CfnResource):
         return not self.PhysicalResourceId and self.Status != "FAILED"
 
     def generate_physical_id(self, event: Any) -> str:
-        return FAILED_CREATE_ID
+        """A failed Create answers with the image it made (the rollback deletes it), else a fixed marker."""
+        return self._claimed or FAILED_CREATE_ID
 
     # -- the schedule ------------------------------------------------------------------------------
 
@@ -247,7 +261,8 @@ class ImageResource(CfnResource):
             logger.error("the event has no ResponseURL; there is nowhere to answer")
             return
         given = self._event.get("PhysicalResourceId") if self._event.get("RequestType") != "Create" else None
-        physical_id = self.PhysicalResourceId or (given if isinstance(given, str) and given else FAILED_CREATE_ID)
+        fallback = given if isinstance(given, str) and given else self._claimed or FAILED_CREATE_ID
+        physical_id = self.PhysicalResourceId or fallback
         data = {k: v for k, v in (self.Data or {}).items() if k not in PRIVATE_DATA and not str(k).startswith("_")}
         body = response.build_body(
             status=status or self.Status or "FAILED",

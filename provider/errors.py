@@ -1,5 +1,9 @@
 """Exceptions whose messages become the CloudFormation Reason: short, naming image and cause."""
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class ProviderError(Exception):
     """A failure the provider reports to CloudFormation as FAILED with this message."""
@@ -25,14 +29,17 @@ class NotPermitted(ProviderError):
     """AppStream refused the operation for this account (public or shared-with-us image)."""
 
 
+class QuotaExceeded(ProviderError):
+    """An AppStream quota that waiting will not free (images per account and region)."""
+
+
+class AccessDenied(ProviderError):
+    """The provider's role may not do this to this image."""
+
+
 class DeadlineExceeded(ProviderError):
     """The request's deadline (ServiceTimeout) passed before the image settled."""
 
-
-class CreateFailed(ProviderError):
-    """A Create failed after making the image: its response keeps the image name so the rollback deletes it."""
-
-    def __init__(self, cause: str, physical_id: str) -> None:
-        super().__init__(f"{cause} (the rollback deletes image {physical_id})")
-        self.cause = cause
-        self.physical_id = physical_id
+    def __init__(self, message: str, progress: Any = None) -> None:
+        super().__init__(message)
+        self.progress = progress

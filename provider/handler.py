@@ -1,41 +1,48 @@
-"""Lambda entry point for Custom::AppStreamImage: wiring only (crhelper -> provider.lifecycle)."""
+"""Lambda entry point for Custom::AppStreamImage: wiring only (crhelper -> provider.lifecycle).
+
+Only the stdlib-only response module is imported unguarded: any failure while loading the rest
+(an import, the AppStream client) is kept and answered as FAILED, so no stack waits for a timeout.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from provider import lifecycle, logs
-from provider.cfn import ImageResource
-from provider.errors import CreateFailed
+from provider import response
 
-logs.setup()
-helper = ImageResource()
+LOAD_FAILURE: Exception | None = None
 try:
+    from provider import lifecycle, logs
+    from provider.cfn import ImageResource
+    from provider.contract import SCOPE_ENV
     from provider.images import appstream_client
 
+    logs.setup()
+    helper = ImageResource()
     client = appstream_client()
-except Exception as exc:  # any import or set-up failure must still reach CloudFormation as FAILED
-    helper.init_failure(exc)
+    SCOPE = os.environ.get(SCOPE_ENV, "")
 
+    def run(event: dict[str, Any], context: Any) -> str | None:
+        """Returns the physical id when finished; None hands the request over to scheduled polling."""
+        physical_id, data = lifecycle.handle(
+            client, event, context.get_remaining_time_in_millis(), claim=helper.claim, scope=SCOPE
+        )
+        helper.Data.update(data)
+        return physical_id
 
-@helper.create
-@helper.update
-@helper.delete
-@helper.poll_create
-@helper.poll_update
-@helper.poll_delete
-def run(event: dict[str, Any], context: Any) -> str | None:
-    """Returns the physical id when finished; None hands the request over to scheduled polling."""
-    try:
-        physical_id, data = lifecycle.handle(client, event, context.get_remaining_time_in_millis())
-    except CreateFailed as err:  # the FAILED response names the image, so the rollback's Delete removes it
-        helper.PhysicalResourceId = err.physical_id
-        raise
-    helper.Data.update(data)
-    return physical_id
+    for register in (helper.create, helper.update, helper.delete):
+        register(run)
+    for register in (helper.poll_create, helper.poll_update, helper.poll_delete):
+        register(run)
+except Exception as exc:  # whatever failed while loading, CloudFormation must hear about it
+    LOAD_FAILURE = exc
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
+    if LOAD_FAILURE is not None:
+        response.answer_load_failure(event, context, LOAD_FAILURE)
+        return
     fields = event if isinstance(event, dict) else {}
     props = fields.get("ResourceProperties")
     logs.bind(

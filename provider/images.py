@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from provider.contract import ATTRIBUTES
 from provider.errors import NotPermitted
 from provider.properties import Share
 
@@ -25,17 +26,9 @@ RETRY_CONFIG = Config(
     read_timeout=10,  # AppStream answers in well under a second; a stuck call is retried sooner
     user_agent_extra="appstream-image-provider",
 )
-ATTRIBUTES = {
-    "Arn": "Arn",
-    "Name": "Name",
-    "State": "State",
-    "Platform": "Platform",
-    "Visibility": "Visibility",
-    "CreatedTime": "CreatedTime",
-    "BaseImageArn": "BaseImageArn",
-    "AppstreamAgentVersion": "AppstreamAgentVersion",
-    "DisplayName": "DisplayName",
-}
+TRANSIENT = frozenset(
+    {"ThrottlingException", "InternalServiceError", "ServiceUnavailableException", "InternalFailure", "RequestTimeout"}
+)
 
 
 def appstream_client() -> AppStreamClient:
@@ -61,8 +54,8 @@ def describe(client: AppStreamClient, name: str) -> Image | None:
 def attributes(image: Image) -> dict[str, str]:
     """The Fn::GetAtt attributes; CreatedTime as ISO 8601."""
     out: dict[str, str] = {}
-    for attr, key in ATTRIBUTES.items():
-        value = image.get(key)
+    for attr in ATTRIBUTES:
+        value = image.get(attr)
         if isinstance(value, datetime):
             value = value.isoformat()
         out[attr] = "" if value is None else str(value)
@@ -151,6 +144,14 @@ def create_updated(
     if description:
         params["newImageDescription"] = description
     client.create_updated_image(**params)
+
+
+def in_progress(client: AppStreamClient, state: str) -> list[str]:
+    """This account's images in `state` (COPYING: copies running; CREATING: updates running)."""
+    names: list[str] = []
+    for page in client.get_paginator("describe_images").paginate(Type="PRIVATE"):
+        names += [str(i["Name"]) for i in page.get("Images", []) if i.get("State") == state]
+    return names
 
 
 def users_of(client: AppStreamClient, name: str, arn: str) -> list[str]:

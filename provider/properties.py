@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from provider.errors import InvalidProperties
-from provider.ownership import OWNER_TAG
-
-IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-RESERVED_PREFIXES = ("amazon", "aws", "appstream")
-SOURCE_TYPES = ("Existing", "Copy", "Update")
-IN_USE_MODES = ("Fail", "Wait")
-MAX_TAGS = 49  # AppStream allows 50; one is the ownership tag
-MAX_SHARES = 100
-MAX_TIMEOUT = 3600
-KNOWN = frozenset(
-    {"ServiceToken", "ServiceTimeout", "ImageName", "Source", "SharedWith", "Tags", "WaitForAvailable", "InUse"}
+from provider.contract import (
+    ACCOUNT_ID,
+    DEFAULT_IN_USE,
+    IMAGE_NAME,
+    IN_USE_MODES,
+    KNOWN_PROPERTIES,
+    MAX_DESCRIPTION,
+    MAX_DISPLAY_NAME,
+    MAX_SHARES,
+    MAX_TAGS,
+    MAX_TIMEOUT,
+    OWNER_TAG,
+    RESERVED_PREFIXES,
+    SHARE_KEYS,
+    SOURCE_KEYS,
+    SOURCE_TYPES,
+    tag_key_problem,
+    tag_value_problem,
 )
-SOURCE_KEYS = {
-    "Existing": frozenset({"Type"}),
-    "Copy": frozenset({"Type", "SourceImageName", "Description"}),
-    "Update": frozenset({"Type", "SourceImageName", "DisplayName", "Description"}),
-}
-SHARE_KEYS = frozenset({"AccountId", "AllowFleet", "AllowImageBuilder"})
+from provider.errors import InvalidProperties
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class ImageProperties:
     shared_with: tuple[Share, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
     wait_for_available: bool = True
-    in_use: Literal["Fail", "Wait"] = "Fail"
+    in_use: Literal["Wait", "Fail"] = DEFAULT_IN_USE
     service_timeout: int = MAX_TIMEOUT
 
     @property
@@ -134,8 +133,10 @@ def _source(value: Any, new_name: str) -> Source:
         raise _fail("ImageName", "an updated image's name cannot start with Amazon, AWS or AppStream")
     description = _string(value.get("Description", ""), "Source.Description")
     display_name = _string(value.get("DisplayName", ""), "Source.DisplayName")
-    if len(description) > 256 or len(display_name) > 100:
-        raise _fail("Source", "Description allows 256 characters and DisplayName 100")
+    if len(description) > MAX_DESCRIPTION:
+        raise _fail("Source.Description", f"at most {MAX_DESCRIPTION} characters, got {len(description)}")
+    if len(display_name) > MAX_DISPLAY_NAME:
+        raise _fail("Source.DisplayName", f"at most {MAX_DISPLAY_NAME} characters, got {len(display_name)}")
     return Source(kind, source_name, description, display_name)  # type: ignore[arg-type]
 
 
@@ -170,12 +171,14 @@ def _tags(value: Any) -> tuple[tuple[str, str], ...]:
             raise _fail(f"{prop}.Key", "required")
         key = _string(entry["Key"], f"{prop}.Key")
         tag_value = _string(entry.get("Value", ""), f"{prop}.Value")
-        if not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
-            raise _fail(f"{prop}.Key", "must be 1-128 characters and not start with aws:")
+        problem = tag_key_problem(key)
+        if problem:
+            raise _fail(f"{prop}.Key", f"tag key {_show(key)} {problem}")
         if key == OWNER_TAG:
             raise _fail(f"{prop}.Key", f"{OWNER_TAG} is reserved for the provider's ownership tag")
-        if len(tag_value) > 256:
-            raise _fail(f"{prop}.Value", "must be at most 256 characters")
+        problem = tag_value_problem(tag_value)
+        if problem:
+            raise _fail(f"{prop}.Value", f"the value of tag {_show(key)} {problem}")
         if key in tags:
             raise _fail(f"{prop}.Key", f"{_show(key)} is listed twice")
         tags[key] = tag_value
@@ -197,11 +200,10 @@ def parse(props: Any) -> ImageProperties:
     """Validate ResourceProperties; the error names the property and what is allowed."""
     if not isinstance(props, Mapping):
         raise InvalidProperties("ResourceProperties must be an object")
-    unknown = sorted(str(k) for k in props if k not in KNOWN)
+    unknown = sorted(str(k) for k in props if k not in KNOWN_PROPERTIES)
     if unknown:
-        raise InvalidProperties(
-            f"Unknown properties {', '.join(_show(k) for k in unknown[:5])}; allowed: {', '.join(sorted(KNOWN))}"
-        )
+        allowed = ", ".join(sorted(KNOWN_PROPERTIES))
+        raise InvalidProperties(f"Unknown properties {', '.join(_show(k) for k in unknown[:5])}; allowed: {allowed}")
     if "ImageName" not in props:
         raise _fail("ImageName", "required")
     name = image_name(props["ImageName"])
@@ -211,6 +213,6 @@ def parse(props: Any) -> ImageProperties:
         shared_with=_shares(props.get("SharedWith", [])),
         tags=_tags(props.get("Tags", [])),
         wait_for_available=_bool(props.get("WaitForAvailable", True), "WaitForAvailable"),
-        in_use=_choice(props.get("InUse", "Fail"), "InUse", IN_USE_MODES),  # type: ignore[arg-type]
+        in_use=_choice(props.get("InUse", DEFAULT_IN_USE), "InUse", IN_USE_MODES),  # type: ignore[arg-type]
         service_timeout=service_timeout(props.get("ServiceTimeout", MAX_TIMEOUT)),
     )

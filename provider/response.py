@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from provider.contract import FAILED_CREATE_ID  # stdlib-only, like this module
+
 MAX_BODY = 4096
 MAX_REASON = 1000
 ECHOED = ("StackId", "LogicalResourceId", "RequestId", "PhysicalResourceId")
@@ -116,3 +118,25 @@ def put(
         sleep(delay)
         delay = min(max_delay, delay * 2)
     return False
+
+
+def answer_load_failure(event: Any, context: Any, error: Exception) -> None:
+    """The provider could not load: answer FAILED (stdlib only, so this works whatever failed to import)."""
+    logger.error("the provider failed to load: %s: %s", type(error).__name__, error)
+    fields = event if isinstance(event, dict) else {}
+    url = fields.get("ResponseURL")
+    if not isinstance(url, str) or not url:
+        logger.error("the event has no ResponseURL; there is nowhere to answer")
+        return
+    given = fields.get("PhysicalResourceId") if fields.get("RequestType") != "Create" else None
+    body = build_body(
+        status="FAILED",
+        reason=f"The provider failed to load: {type(error).__name__}: {error}",
+        physical_id=given if isinstance(given, str) and given else FAILED_CREATE_ID,
+        stack_id=str(fields.get("StackId", "")),
+        request_id=str(fields.get("RequestId", "")),
+        logical_id=str(fields.get("LogicalResourceId", "")),
+        data={},
+    )
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
+    put(url, body, deadline=time.time() + max(1.0, remaining - 1.0))

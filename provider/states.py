@@ -21,7 +21,7 @@ class Action(enum.Enum):
     DONE = "done"
     WAIT = "wait"
     FAIL = "fail"
-    DELETE = "delete"  # revoke sharing, then DeleteImage
+    DELETE = "delete"  # check users, revoke sharing, then DeleteImage
 
 
 # Delete: wait for transitions to settle, start the deletion, then wait until it is gone.
@@ -58,16 +58,22 @@ def delays(first: float, cap: float, factor: float = 1.5) -> Iterator[float]:
 
 DELETION_DELAYS = (0.5, 2.5)  # T + 3 s: never sleep longer than 2.5 s between checks of a deletion
 SETTLE_DELAYS = (1.0, 10.0)  # copies and updates take minutes to hours
+QUOTA_DELAYS = (2.0, 30.0)  # a copy slot frees when another copy ends (minutes); the first looks come soon
+IN_USE_DELAY = 10.0  # while fleets hold the image, look less often (three calls per look)
 
 
 @dataclass
 class Budget:
-    """Two clocks: the request's deadline (ServiceTimeout) and this invocation's hand-over time."""
+    """The request's deadline (ServiceTimeout), this invocation's hand-over time, and its last moment.
+
+    `last_moment` is the latest time this invocation can still answer (its Lambda timeout, less a margin).
+    """
 
     deadline: float
     hand_over_at: float
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    last_moment: float = float("inf")
 
     def past_deadline(self) -> bool:
         return self.clock() >= self.deadline
@@ -81,6 +87,11 @@ class Budget:
         self.sleep(seconds)
         return True
 
+    def inline(self) -> Budget:
+        """This budget without a hand-over: wait in this invocation, failing by its last moment."""
+        deadline = min(self.deadline, self.last_moment)
+        return Budget(deadline, float("inf"), self.clock, self.sleep, self.last_moment)
+
 
 @dataclass
 class Progress:
@@ -88,6 +99,8 @@ class Progress:
     state: str
     detail: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
+    phase: str = "settle"  # what a scheduled invocation resumes: "start", "settle" or "delete"
+    min_delay: float = 0.0  # wait at least this long before the next look
 
 
 def run(step: Callable[[], Progress], budget: Budget, schedule: Iterator[float], what: str) -> Progress:
@@ -99,7 +112,7 @@ def run(step: Callable[[], Progress], budget: Budget, schedule: Iterator[float],
         if budget.past_deadline():
             detail = f" ({progress.detail})" if progress.detail else ""
             raise DeadlineExceeded(
-                f"Timed out waiting for {what}: the last observed state was {progress.state}{detail}"
+                f"Timed out waiting for {what}: the last observed state was {progress.state}{detail}", progress
             )
-        if not budget.nap(next(schedule)):
+        if not budget.nap(max(next(schedule), progress.min_delay)):
             return progress

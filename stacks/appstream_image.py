@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,22 +18,30 @@ from aws_cdk import (
     TagType,
     Token,
 )
-from constructs import Construct
+from constructs import Construct, IValidation
 
+from provider.contract import (
+    ACCOUNT_ID,
+    IMAGE_NAME,
+    MAX_DESCRIPTION,
+    MAX_DISPLAY_NAME,
+    MAX_SHARES,
+    MAX_TAGS,
+    OWNER_TAG,
+    RESERVED_PREFIXES,
+    RESOURCE_TYPE,
+    tag_key_problem,
+    tag_value_problem,
+)
+from provider.contract import MAX_TIMEOUT as MAX_SERVICE_TIMEOUT
 from stacks.provider_function import ImageProvider
-
-RESOURCE_TYPE = "Custom::AppStreamImage"
-IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-RESERVED_PREFIXES = ("amazon", "aws", "appstream")
-MAX_SERVICE_TIMEOUT = 3600
 
 
 class InUse(enum.Enum):
     """What Delete does while fleets or image builders still use the image."""
 
-    FAIL = "Fail"  #: fail with a Reason naming them (default)
-    WAIT = "Wait"  #: keep trying until they let go, or the service timeout
+    WAIT = "Wait"  #: keep trying until they let go, up to the service timeout (default: rotations just work)
+    FAIL = "Fail"  #: fail at once with a Reason naming them
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ class AppStreamImage(Construct):
         image_name: str,
         source: ImageSource | None = None,
         shared_with: list[ImageShare] | None = None,
-        in_use: InUse = InUse.FAIL,
+        in_use: InUse = InUse.WAIT,
         wait_for_available: bool = True,
         service_timeout: Duration | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
@@ -115,7 +122,8 @@ class AppStreamImage(Construct):
         :param image_name: the image's name (required); also the resource's physical id.
         :param source: default `ImageSource.existing()` (adopt an existing image).
         :param shared_with: default none; at most 100 accounts.
-        :param in_use: default `InUse.FAIL`.
+        :param in_use: default `InUse.WAIT`: a Delete (a rotation's cleanup too) waits until fleets and image
+            builders let go of the image, up to `service_timeout`; `InUse.FAIL` fails at once naming them.
         :param wait_for_available: default True: deployment waits until the image is AVAILABLE.
         :param service_timeout: default one hour (CloudFormation's maximum); 1 s to 3600 s.
         :param removal_policy: default DESTROY (delete the image); RETAIN keeps it.
@@ -163,6 +171,7 @@ class AppStreamImage(Construct):
         )
         # The provider's policies exist before the first request and after the last (the function is a GetAtt).
         self.resource.node.add_dependency(*self.provider.policies)
+        self.node.add_validation(_TagsAllowed(self._tags, self.node.path))
 
     # -- attributes ---------------------------------------------------------------------------
 
@@ -221,13 +230,15 @@ class AppStreamImage(Construct):
             raise ValueError("source.source_image_name: must differ from image_name")
         if source.type == "Update" and _resolved(image_name) and image_name.lower().startswith(RESERVED_PREFIXES):
             raise ValueError("image_name: an updated image's name cannot start with Amazon, AWS or AppStream")
-        if len(source.description) > 256 or len(source.display_name) > 100:
-            raise ValueError("source: description allows 256 characters and display_name 100")
+        if len(source.description) > MAX_DESCRIPTION:
+            raise ValueError(f"source.description: at most {MAX_DESCRIPTION} characters")
+        if len(source.display_name) > MAX_DISPLAY_NAME:
+            raise ValueError(f"source.display_name: at most {MAX_DISPLAY_NAME} characters")
 
     @staticmethod
     def _validate_shares(shares: list[ImageShare]) -> None:
-        if len(shares) > 100:
-            raise ValueError(f"shared_with: at most 100 accounts, got {len(shares)}")
+        if len(shares) > MAX_SHARES:
+            raise ValueError(f"shared_with: at most {MAX_SHARES} accounts, got {len(shares)}")
         seen: set[str] = set()
         for n, share in enumerate(shares):
             if _resolved(share.account_id) and not ACCOUNT_ID.match(share.account_id):
@@ -244,6 +255,30 @@ class AppStreamImage(Construct):
         if not 1 <= seconds <= MAX_SERVICE_TIMEOUT:
             raise ValueError(f"service_timeout: {seconds} s is outside 1-{MAX_SERVICE_TIMEOUT} seconds")
         return seconds
+
+
+@jsii.implements(IValidation)
+class _TagsAllowed:
+    """At synth time: every tag that `Tags.of(...)` gives the image must be one AppStream accepts."""
+
+    def __init__(self, tags: TagManager, path: str) -> None:
+        self._tags = tags
+        self._path = path
+
+    def validate(self) -> list[str]:
+        rendered = self._tags.render_tags() or []
+        problems = [f"{self._path}: at most {MAX_TAGS} tags, got {len(rendered)}"] if len(rendered) > MAX_TAGS else []
+        for tag in rendered:
+            key, value = str(tag["Key"]), str(tag["Value"])
+            if Token.is_unresolved(key) or Token.is_unresolved(value):
+                continue
+            if key == OWNER_TAG:
+                problems.append(f"{self._path}: tag {key!r} is reserved for the provider's ownership tag")
+            elif problem := tag_key_problem(key):
+                problems.append(f"{self._path}: tag key {key!r} {problem}")
+            elif problem := tag_value_problem(value):
+                problems.append(f"{self._path}: the value {value!r} of tag {key!r} {problem}")
+        return problems
 
 
 @jsii.implements(IResolvable)

@@ -8,9 +8,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
+from provider.contract import OWNER_TAG, RULE_PREFIX, SCOPE_ENV, owner_pattern
 from stacks import asset
 
-RULE_PREFIX = "AppStreamImagePoll-"  # provider/cfn.py names every polling rule with it
 READ_ACTIONS = [
     "appstream:DescribeImages",
     "appstream:DescribeFleets",
@@ -23,11 +23,16 @@ MANAGE_ACTIONS = [
     "appstream:DescribeImagePermissions",
     "appstream:UpdateImagePermissions",
     "appstream:DeleteImagePermissions",
-    "appstream:TagResource",
     "appstream:UntagResource",
 ]
-RETIRE_ACTIONS = ["appstream:DeleteImage", "appstream:DescribeImagePermissions", "appstream:DeleteImagePermissions"]
-OWNER_TAG = "appstream-image-provider:owner"  # provider/ownership.py: "<stack name>/<logical id>#<stack id hash>"
+TAG_ACTION = "appstream:TagResource"  # its own statement: a tag condition on it must also allow the first tags
+# Deleting revokes sharing first, and gives it back when DeleteImage is refused (a fleet attached meanwhile).
+RETIRE_ACTIONS = [
+    "appstream:DeleteImage",
+    "appstream:DescribeImagePermissions",
+    "appstream:DeleteImagePermissions",
+    "appstream:UpdateImagePermissions",
+]
 POLL_EVENT_ACTIONS = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
 POLL_LAMBDA_ACTIONS = ["lambda:AddPermission", "lambda:RemovePermission"]
 
@@ -89,11 +94,14 @@ class ImageProvider(Construct):
             role=self.role,
             log_group=self.log_group,
             description="Custom::AppStreamImage: create, update and delete AppStream images, waiting until done",
+            environment={SCOPE_ENV: "the images this stack declares"},
         )
         self.log_group.grant_write(self.role)
         self.role.add_to_policy(iam.PolicyStatement(sid="ReadImagesAndUsers", actions=READ_ACTIONS, resources=["*"]))
         self._create = iam.PolicyStatement(sid="CreateFromSources", actions=CREATE_ACTIONS)
         self._manage = iam.PolicyStatement(sid="ManageDeclaredImages", actions=MANAGE_ACTIONS)
+        self._tag = iam.PolicyStatement(sid="TagDeclaredImages", actions=[TAG_ACTION])
+        self._tag_new: iam.PolicyStatement | None = None
         self._granted: set[str] = set()
         self._images_policy: iam.Policy | None = None
         self._polling: iam.Policy | None = None
@@ -151,20 +159,35 @@ class ImageProvider(Construct):
             sid="RetireImagesThisStackOwns",
             actions=RETIRE_ACTIONS,
             resources=[image_arn(stack, "*")],
-            conditions={"StringLike": {f"aws:ResourceTag/{OWNER_TAG}": f"{stack.stack_name}/*"}},
+            conditions={"StringLike": {f"aws:ResourceTag/{OWNER_TAG}": owner_pattern(stack.stack_name)}},
         )
         policy = iam.Policy(self, "RetirePolicy", roles=[self.role], statements=[self._retire])
         self._retire_policy = policy
         acknowledge(
             policy,
             "arn:<AWS::Partition>:appstream:<AWS::Region>:<AWS::AccountId>:image/*",
-            f"only images whose {OWNER_TAG} tag names this stack ({stack.stack_name}/...), so that an image "
+            f"only images whose {OWNER_TAG} tag names this stack ({owner_pattern(stack.stack_name)}), so that an image "
             "replaced by an ImageName change can still be deleted after the policy lists the new name only",
         )
 
     def require_tag(self, key: str, value: str) -> None:
-        """Allow the image actions on existing images only when they carry tag `key` = `value`."""
-        self._manage.add_condition("StringEquals", {f"aws:ResourceTag/{key}": value})
+        """Allow the image actions only on images that carry tag `key` = `value`.
+
+        TagResource is allowed on an image that has the tag, or when the request adds it: a fresh
+        copy has no tags yet, and its first TagResource (ownership and user tags together) carries it.
+        """
+        condition = {f"aws:ResourceTag/{key}": value}
+        self._manage.add_condition("StringEquals", condition)
+        self._tag.add_condition("StringEquals", condition)
+        self._tag_new = iam.PolicyStatement(
+            sid="TagNewImagesCarryingTheTag",
+            actions=[TAG_ACTION],
+            conditions={"StringEquals": {f"aws:RequestTag/{key}": value}},
+        )
+        if self._manage.resources:
+            self._tag_new.add_resources(*self._manage.resources)
+        if self._images_policy is not None:
+            self._images_policy.add_statements(self._tag_new)
 
     def grant_images(self, names: list[str], *, sources: list[str] | None = None) -> None:
         """Allow the image actions on `names` (image names or `prefix*`) and creation from `sources`."""
@@ -172,8 +195,9 @@ class ImageProvider(Construct):
         for name in names:
             if name not in self._granted:
                 self._granted.add(name)
-                self._manage.add_resources(image_arn(stack, name))
-                self._create.add_resources(image_arn(stack, name))
+                for statement in (self._manage, self._tag, self._create, self._tag_new):
+                    if statement is not None:
+                        statement.add_resources(image_arn(stack, name))
         for source in sources or []:
             arn = image_arn(stack, source)
             if f"source:{source}" not in self._granted and source not in self._granted:
@@ -181,4 +205,6 @@ class ImageProvider(Construct):
                 self._create.add_resources(arn)
         if self._images_policy is None and self._granted:
             self._images_policy = iam.Policy(self, "ImagesPolicy", roles=[self.role], statements=[])
-            self._images_policy.add_statements(self._create, self._manage)
+            self._images_policy.add_statements(self._create, self._manage, self._tag)
+            if self._tag_new is not None:
+                self._images_policy.add_statements(self._tag_new)

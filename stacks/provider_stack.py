@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from provider.contract import SCOPE_ENV
 from stacks.provider_function import ImageProvider, acknowledge
 
 PREFIX = re.compile(r"^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,99})?$")
@@ -46,12 +47,17 @@ class AppStreamImageProviderStack(Stack):
         self.provider.grant_images([pattern], sources=[pattern])
         if resource_tag is not None:
             self.provider.require_tag(*resource_tag)
+        scope_text = f"images named {pattern}" + (
+            f" that carry the tag {resource_tag[0]}={resource_tag[1]} (new images get it from their Tags)"
+            if resource_tag
+            else ""
+        )
+        self.provider.function.add_environment(SCOPE_ENV, scope_text)
         images_policy = self.provider.node.find_child("ImagesPolicy")
         acknowledge(
             images_policy,
             f"arn:<AWS::Partition>:appstream:<AWS::Region>:<AWS::AccountId>:image/{pattern}",
-            f"a shared provider manages the images its templates declare: those named {pattern}"
-            + (f" that carry the tag {resource_tag[0]}={resource_tag[1]}" if resource_tag else ""),
+            f"a shared provider manages the images its templates declare: {scope_text}",
         )
         self.image_name_prefix = image_name_prefix
         CfnOutput(

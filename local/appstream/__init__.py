@@ -2,7 +2,7 @@
 
 from local.appstream.errors import ApiError
 from local.appstream.faults import Fault, FaultInjector
-from local.appstream.model import AppStreamBackend, Durations
+from local.appstream.model import AppStreamBackend, Durations, Limits
 from local.appstream.scenario import load_scenario
 from local.appstream.server import LocalAppStream
 
@@ -12,6 +12,7 @@ __all__ = [
     "Durations",
     "Fault",
     "FaultInjector",
+    "Limits",
     "LocalAppStream",
     "load_scenario",
 ]

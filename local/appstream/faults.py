@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,22 @@ KINDS = {
     ),
 }
 OTHER_KINDS = ("latency", "drop", "error")
+# Errors any AWS JSON operation may answer, whatever its model lists.
+COMMON_ERRORS = frozenset(
+    {
+        "ValidationException",
+        "AccessDeniedException",
+        "ThrottlingException",
+        "InternalFailure",
+        "InternalServiceError",
+        "ServiceUnavailableException",
+        "SerializationException",
+        "UnknownOperationException",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "UnrecognizedClientException",
+    }
+)
 
 
 @dataclass
@@ -36,6 +53,7 @@ class Fault:
     seconds: float = 0.0
     code: str = ""
     status: int = 400
+    skip: int = 0  # let the first `skip` matching calls through (e.g. fail only after a CopyImage)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS and self.kind not in OTHER_KINDS:
@@ -45,6 +63,10 @@ class Fault:
             raise ValueError("fault kind 'error' needs a code, such as OperationNotPermittedException")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability {self.probability} is not between 0 and 1")
+
+    def error_code(self) -> str:
+        """The error this rule answers with ("" for latency and dropped connections)."""
+        return self.code if self.kind == "error" else KINDS[self.kind][0] if self.kind in KINDS else ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
@@ -78,12 +100,16 @@ class FaultInjector:
         with self._lock:
             self._rules.clear()
 
-    def decide(self, operation: str) -> Decision:
+    def decide(self, operation: str, answerable: Callable[[str], bool] = lambda _: True) -> Decision:
+        """What to do to this request; an error rule applies only where `answerable(code)` (AWS's model says so)."""
         decision = Decision()
         kinds: list[str] = []
         with self._lock:
             for rule in list(self._rules):
-                if rule.operation not in ("*", operation):
+                if rule.operation not in ("*", operation) or not answerable(rule.error_code()):
+                    continue
+                if rule.skip > 0:
+                    rule.skip -= 1
                     continue
                 if self._random.random() >= rule.probability:
                     continue

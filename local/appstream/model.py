@@ -1,7 +1,8 @@
 """In-memory AppStream image state: images, fleets, builders, and the service's rules.
 
 Every public method is one API operation; callers hold no locks. Transitions are
-computed lazily from a clock, so the service needs no background threads.
+computed lazily from a clock, so the service needs no background threads. AWS's quotas and
+its read-after-write lags are on by default (`Limits`), at small values.
 """
 
 from __future__ import annotations
@@ -15,16 +16,31 @@ from typing import Any
 
 from local.appstream.errors import ApiError, not_found
 
-IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 RESERVED_PREFIXES = ("amazon", "aws", "appstream")
 TRANSITIONAL = frozenset({"PENDING", "COPYING", "CREATING", "IMPORTING", "VALIDATING"})
 GONE = "GONE"
-MAX_TAGS = 50
-MAX_SHARED_ACCOUNTS = 100
-COPY_QUOTA = 2
-UPDATE_QUOTA = 5
 DEFAULT_PAGE = 25
+
+
+@dataclass
+class Limits:
+    """AWS's quotas and lags (appstream-images.md, "Constraints and behaviours AWS enforces").
+
+    Quotas answer LimitExceededException; the lags are seconds of the service's clock (scaled by
+    time_scale, like every transition); `rates` are requests per second per operation (real time),
+    with `burst` requests in hand, answering ThrottlingException past them.
+    """
+
+    copies: int = 2  # concurrent CopyImage per destination region
+    updates: int = 5  # concurrent CreateUpdatedImage
+    images: int = 50  # private images per account and region
+    shares: int = 100  # accounts an image can be shared with
+    tags: int = 50  # tags per resource
+    visibility_lag: float = 0.5  # a new image is invisible to DescribeImages (and tagging) this long
+    permission_lag: float = 0.5  # a sharing change takes effect this long after it is accepted
+    rate: float = 25.0  # requests per second per operation
+    burst: int = 50
 
 
 @dataclass
@@ -57,6 +73,8 @@ class Image:
     copies_end: str = "AVAILABLE"  # the state copies and updates made from this image end in
     tags: dict[str, str] = field(default_factory=dict)
     permissions: dict[str, dict[str, bool]] = field(default_factory=dict)
+    visible_at: float = 0.0  # read-after-write: DescribeImages finds the image from this time on
+    pending: list[tuple[float, str, dict[str, bool] | None]] = field(default_factory=list)  # permission changes
 
     def wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -135,13 +153,23 @@ def _page(items: list[Any], params: dict[str, Any], key: str, limit: int = DEFAU
     return out
 
 
-def check_image_name(name: str, field_name: str) -> None:
-    if not IMAGE_NAME.match(name):
-        raise ApiError(
-            "ValidationException",
-            f"1 validation error detected: Value '{name}' at '{field_name}' failed to satisfy "
-            f"constraint: Member must satisfy regular expression pattern: {IMAGE_NAME.pattern}",
-        )
+class TokenBuckets:
+    """Per-operation request rates on the real clock: AWS throttles bursts with ThrottlingException."""
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # operation -> (tokens, last refill)
+
+    def take(self, operation: str) -> bool:
+        with self._lock:
+            now = self._clock()
+            tokens, last = self._buckets.get(operation, (float(self._limits.burst), now))
+            tokens = min(float(self._limits.burst), tokens + (now - last) * self._limits.rate)
+            allowed = tokens >= 1.0
+            self._buckets[operation] = (tokens - 1.0 if allowed else tokens, now)
+            return allowed
 
 
 class AppStreamBackend:
@@ -155,10 +183,12 @@ class AppStreamBackend:
         durations: Durations | None = None,
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        limits: Limits | None = None,
     ) -> None:
         self.region = region
         self.account = account
         self.durations = durations or Durations()
+        self.limits = limits or Limits()
         self.time_scale = time_scale
         self._clock = clock
         self._lock = threading.RLock()
@@ -259,6 +289,13 @@ class AppStreamBackend:
 
     def _advance(self) -> None:
         now = self.now()
+        for image in self.images.values():
+            while image.pending and image.pending[0][0] <= now:
+                _, account, perms = image.pending.pop(0)
+                if perms is None:
+                    image.permissions.pop(account, None)
+                else:
+                    image.permissions[account] = perms
         for name, image in list(self.images.items()):
             if image.state_until is not None and now >= image.state_until:
                 if image.next_state == GONE:
@@ -272,26 +309,46 @@ class AppStreamBackend:
                 fleet.image_name = fleet.release_to
                 fleet.release_at = None
 
+    def _visible(self, image: Image) -> bool:
+        return self.now() >= image.visible_at
+
     def _image(self, name: str) -> Image:
+        """An image of this account (or a public one) by name: shared-with-us images are found by ARN only."""
         self._advance()
         image = self.images.get(name)
-        if image is None:
+        if image is None or image.visibility == "SHARED" or not self._visible(image):
             raise not_found("image", name)
         return image
 
     def _image_by_arn(self, arn: str) -> Image:
         self._advance()
         for image in self.images.values():
-            if image.arn == arn:
+            if image.arn == arn and self._visible(image):
                 return image
         raise ApiError("ResourceNotFoundException", f"The resource {arn} does not exist.")
 
-    def _own_private(self, image: Image, action: str) -> None:
+    def _own_private(self, image: Image, action: str, code: str) -> None:
+        """Only this account's private images can be changed; `code` is what the operation's model allows."""
         if image.visibility != "PRIVATE":
-            raise ApiError(
-                "OperationNotPermittedException",
-                f"The image {image.name} is {image.visibility.lower()} and cannot be {action} by this account.",
-            )
+            raise ApiError(code, f"The image {image.name} is {image.visibility.lower()} and cannot be {action}.")
+
+    def accepted_permissions(self, name: str) -> dict[str, dict[str, bool]]:
+        """An image's sharing once every accepted change has taken effect (for tests and the demo)."""
+        with self._lock:
+            return self._effective(self.images[name])
+
+    def _effective(self, image: Image) -> dict[str, dict[str, bool]]:
+        """The sharing once every accepted change has taken effect."""
+        shares = dict(image.permissions)
+        for _, account, perms in image.pending:
+            if perms is None:
+                shares.pop(account, None)
+            else:
+                shares[account] = perms
+        return shares
+
+    def _private_count(self) -> int:
+        return sum(1 for i in self.images.values() if i.visibility == "PRIVATE")
 
     def _users(self, name: str) -> tuple[list[str], list[str]]:
         fleets = sorted(f.name for f in self.fleets.values() if f.image_name == name)
@@ -306,12 +363,9 @@ class AppStreamBackend:
             raise ApiError("InvalidParameterCombinationException", "Names and Arns cannot both be specified.")
         with self._lock:
             self._advance()
-            images = sorted(self.images.values(), key=lambda i: i.name)
+            images = sorted((i for i in self.images.values() if self._visible(i)), key=lambda i: i.name)
             if names:
-                missing = [n for n in names if n not in self.images]
-                if missing:
-                    raise not_found("image", missing[0])
-                images = [self.images[n] for n in names]
+                images = [self._image(n) for n in names]
             elif arns:
                 images = [i for i in images if i.arn in set(arns)]
             wanted = params.get("Type")
@@ -322,7 +376,7 @@ class AppStreamBackend:
     def delete_image(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             image = self._image(params["Name"])
-            self._own_private(image, "deleted")
+            self._own_private(image, "deleted", "OperationNotPermittedException")
             if image.state == "DELETING":
                 return {"Image": image.wire()}
             if image.state in TRANSITIONAL:
@@ -347,21 +401,17 @@ class AppStreamBackend:
 
     def copy_image(self, params: dict[str, Any]) -> dict[str, Any]:
         destination = params["DestinationImageName"]
-        check_image_name(destination, "destinationImageName")
         if params["DestinationRegion"] != self.region:
             raise ApiError("ResourceNotAvailableException", "The local service holds a single region.")
         with self._lock:
             source = self._image(params["SourceImageName"])
-            self._own_private(source, "copied")
+            self._own_private(source, "copied", "ResourceNotAvailableException")  # only private images copy
             if source.state != "AVAILABLE":
                 raise ApiError("ResourceNotAvailableException", f"The image {source.name} is {source.state}.")
             if destination in self.images:
                 raise ApiError("ResourceAlreadyExistsException", f"The image {destination} already exists.")
-            if sum(1 for i in self.images.values() if i.state == "COPYING") >= COPY_QUOTA:
-                raise ApiError(
-                    "LimitExceededException", f"The limit of {COPY_QUOTA} concurrent image copies was reached."
-                )
-            self.add_image(
+            self._check_quotas("COPYING", self.limits.copies, "concurrent image copies")
+            image = self.add_image(
                 destination,
                 state="COPYING",
                 settle_seconds=self.durations.copy,
@@ -372,16 +422,16 @@ class AppStreamBackend:
                 base_image_arn=source.base_image_arn,
                 agent_version=source.agent_version,
             )
+            image.visible_at = self.now() + self.scaled(self.limits.visibility_lag)
             return {"DestinationImageName": destination}
 
     def create_updated_image(self, params: dict[str, Any]) -> dict[str, Any]:
         new_name = params["newImageName"]
-        check_image_name(new_name, "newImageName")
         if new_name.lower().startswith(RESERVED_PREFIXES):
             raise ApiError("ValidationException", "The new image name cannot start with Amazon, AWS or AppStream.")
         with self._lock:
             source = self._image(params["existingImageName"])
-            self._own_private(source, "updated")
+            self._own_private(source, "updated", "OperationNotPermittedException")
             if new_name in self.images:
                 raise ApiError("ResourceAlreadyExistsException", f"The image {new_name} already exists.")
             if source.state != "AVAILABLE":
@@ -391,10 +441,7 @@ class AppStreamBackend:
             if params.get("dryRun"):
                 preview = Image(new_name, self.image_arn(new_name), "PENDING", platform=source.platform)
                 return {"image": preview.wire(), "canUpdateImage": True}
-            if sum(1 for i in self.images.values() if i.state == "CREATING") >= UPDATE_QUOTA:
-                raise ApiError(
-                    "LimitExceededException", f"The limit of {UPDATE_QUOTA} concurrent image updates was reached."
-                )
+            self._check_quotas("CREATING", self.limits.updates, "concurrent image updates")
             tags = params.get("newImageTags") or {}
             self._check_tags(tags, {})
             image = self.add_image(
@@ -409,6 +456,7 @@ class AppStreamBackend:
                 agent_version="LATEST",
                 tags=dict(tags),
             )
+            image.visible_at = self.now() + self.scaled(self.limits.visibility_lag)
             return {"image": image.wire(), "canUpdateImage": True}
 
     def describe_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -422,55 +470,72 @@ class AppStreamBackend:
             ]
             return {"Name": image.name} | _page(items, params, "SharedImagePermissionsList", limit=100)
 
+    def _change_permission(self, image: Image, account: str, perms: dict[str, bool] | None) -> None:
+        """Accepted now, effective after the permission lag (read-after-write is eventual)."""
+        image.pending.append((self.now() + self.scaled(self.limits.permission_lag), account, perms))
+
     def update_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
         account = params["SharedAccountId"]
         if not ACCOUNT_ID.match(account):
             raise ApiError("ValidationException", f"The account id {account} is not a 12-digit AWS account id.")
         with self._lock:
             image = self._image(params["Name"])
-            self._own_private(image, "shared")
+            self._own_private(image, "shared", "ResourceNotAvailableException")
             if image.state != "AVAILABLE":
                 raise ApiError("ResourceNotAvailableException", f"The image {image.name} is {image.state}.")
-            if account not in image.permissions and len(image.permissions) >= MAX_SHARED_ACCOUNTS:
+            shares = self._effective(image)
+            if account not in shares and len(shares) >= self.limits.shares:
                 raise ApiError(
-                    "LimitExceededException", f"An image can be shared with at most {MAX_SHARED_ACCOUNTS} accounts."
+                    "LimitExceededException", f"An image can be shared with at most {self.limits.shares} accounts."
                 )
             perms = params["ImagePermissions"]
-            image.permissions[account] = {
-                "allowFleet": bool(perms.get("allowFleet", False)),
-                "allowImageBuilder": bool(perms.get("allowImageBuilder", False)),
-            }
+            self._change_permission(
+                image,
+                account,
+                {
+                    "allowFleet": bool(perms.get("allowFleet", False)),
+                    "allowImageBuilder": bool(perms.get("allowImageBuilder", False)),
+                },
+            )
             return {}
 
     def delete_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             image = self._image(params["Name"])
-            if params["SharedAccountId"] not in image.permissions:
-                raise not_found("image permission for account", params["SharedAccountId"])
-            del image.permissions[params["SharedAccountId"]]
+            account = params["SharedAccountId"]
+            if account not in image.permissions and account not in self._effective(image):
+                raise not_found("image permission for account", account)
+            self._change_permission(image, account, None)
             return {}
 
+    def _check_quotas(self, state: str, concurrent: int, what: str) -> None:
+        """The per-region concurrency quota of this kind of transition, and the images-per-account quota."""
+        if sum(1 for i in self.images.values() if i.state == state) >= concurrent:
+            raise ApiError("LimitExceededException", f"The limit of {concurrent} {what} was reached.")
+        if self._private_count() >= self.limits.images:
+            raise ApiError("LimitExceededException", f"The limit of {self.limits.images} images was reached.")
+
     def _check_tags(self, tags: dict[str, str], existing: dict[str, str]) -> None:
-        for key in tags:
-            if key.lower().startswith("aws:"):
-                raise ApiError("ValidationException", f"The tag key {key} uses the reserved prefix aws:.")
-        if len(set(existing) | set(tags)) > MAX_TAGS:
-            raise ApiError("LimitExceededException", f"A resource can have at most {MAX_TAGS} tags.")
+        if len(set(existing) | set(tags)) > self.limits.tags:
+            raise ApiError("LimitExceededException", f"A resource can have at most {self.limits.tags} tags.")
+
+    def _taggable(self, arn: str) -> Image:
+        """TagResource / UntagResource: only this account's resources; others' ARNs are not found here."""
+        image = self._image_by_arn(arn)
+        if image.visibility != "PRIVATE" or image.state == "DELETING":
+            raise ApiError("ResourceNotFoundException", f"The resource {arn} does not exist.")
+        return image
 
     def tag_resource(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            image = self._image_by_arn(params["ResourceArn"])
-            self._own_private(image, "tagged")
-            if image.state == "DELETING":
-                raise ApiError("ConcurrentModificationException", f"The image {image.name} is DELETING.")
+            image = self._taggable(params["ResourceArn"])
             self._check_tags(params["Tags"], image.tags)
             image.tags.update(params["Tags"])
             return {}
 
     def untag_resource(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            image = self._image_by_arn(params["ResourceArn"])
-            self._own_private(image, "untagged")
+            image = self._taggable(params["ResourceArn"])
             for key in params["TagKeys"]:
                 image.tags.pop(key, None)
             return {}

@@ -9,10 +9,22 @@ from typing import Any
 import yaml
 
 from local.appstream.faults import Fault, FaultInjector
-from local.appstream.model import AppStreamBackend, Durations
+from local.appstream.model import AppStreamBackend, Durations, Limits
 
 SCENARIO_KEYS = frozenset(
-    {"region", "account", "durations", "time_scale", "images", "fleets", "builders", "faults", "seed", "description"}
+    {
+        "region",
+        "account",
+        "durations",
+        "limits",
+        "time_scale",
+        "images",
+        "fleets",
+        "builders",
+        "faults",
+        "seed",
+        "description",
+    }
 )
 IMAGE_KEYS = frozenset(
     {
@@ -40,6 +52,7 @@ def load_scenario(data: dict[str, Any], *, time_scale: float | None = None) -> t
         region=data.get("region", "us-east-1"),
         account=str(data.get("account", "123456789012")),
         durations=Durations(**data.get("durations", {})),
+        limits=Limits(**data.get("limits", {})),
         time_scale=time_scale if time_scale is not None else float(data.get("time_scale", 1.0)),
     )
     for spec in data.get("images", []):

@@ -19,8 +19,9 @@ from botocore.model import OperationModel, ServiceModel
 from botocore.validate import ParamValidator
 
 from local.appstream.errors import ApiError
-from local.appstream.faults import Fault, FaultInjector
-from local.appstream.model import OPERATIONS, READ_ONLY, AppStreamBackend
+from local.appstream.faults import COMMON_ERRORS, Fault, FaultInjector
+from local.appstream.model import OPERATIONS, READ_ONLY, AppStreamBackend, TokenBuckets
+from local.appstream.validation import constraint_problems, validation_message
 
 TARGET_PREFIX = "PhotonAdminProxyService."
 JSON_11 = "application/x-amz-json-1.1"
@@ -79,6 +80,7 @@ class LocalAppStream:
         self.audit = AuditLog()
         self._model = _service_model()
         self._validator = ParamValidator()
+        self.rates = TokenBuckets(self.backend.limits)
         self._server = ThreadingHTTPServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -122,11 +124,21 @@ class LocalAppStream:
         report = self._validator.validate(params, shape)
         if report.has_errors():
             raise ApiError("ValidationException", report.generate_report())
+        problems = constraint_problems(params, shape)
+        if problems:
+            raise ApiError("ValidationException", validation_message(problems))
+
+    def modelled(self, operation: str, code: str) -> bool:
+        """AWS answers only the errors an operation's model lists, plus the common ones."""
+        if operation not in OPERATIONS:
+            return code in COMMON_ERRORS
+        errors = {e.name for e in self._model.operation_model(operation).error_shapes}
+        return code in errors or code in COMMON_ERRORS
 
     def handle(self, operation: str, params: Any) -> tuple[int, dict[str, Any]]:
         """Run one operation and audit it; returns the status and the JSON body."""
         started = time.monotonic()
-        decision = self.faults.decide(operation)
+        decision = self.faults.decide(operation, lambda code: not code or self.modelled(operation, code))
         if decision.delay:
             time.sleep(decision.delay)
         entry: dict[str, Any] = {
@@ -141,10 +153,14 @@ class LocalAppStream:
                 raise ConnectionAbortedError
             if decision.error is not None:
                 raise decision.error
+            if not self.rates.take(operation):
+                raise ApiError("ThrottlingException", "Rate exceeded")
             self.validate(operation, params)
             status, body = 200, OPERATIONS[operation](self.backend, params)
             entry.update(status=200, error=None)
         except ApiError as err:
+            if not self.modelled(operation, err.code):  # a bug in this service: never send what AWS cannot
+                err = ApiError("InternalFailure", f"unmodelled error {err.code} for {operation}: {err.message}", 500)
             status, body = err.status, {"__type": err.code, "message": err.message}
             entry.update(status=status, error=err.code, message=err.message)
         finally:

@@ -118,13 +118,16 @@ class Cloud:
         printer: Callable[[str], None] = print,
         function_timeout: float | None = None,
         fleet_switch_seconds: float = 2.0,
+        schedule_scale: float = 1.0,
     ) -> None:
-        """`function_timeout` overrides every function's Timeout (as editing the template would)."""
+        """`function_timeout` overrides every function's Timeout (as editing the template would);
+        `schedule_scale` shortens rate() schedules (0.1: a rate(1 minute) rule fires every 6 s)."""
         self.appstream_url = appstream_url
         self.moto = moto
         self._print = printer
         self._function_timeout = function_timeout
         self._fleet_switch = fleet_switch_seconds
+        self._schedule_scale = schedule_scale
         env = default_environment({**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, "AWS_REGION": REGION})
         self._env = env
         self.runner = LambdaRunner(env, workdir / "logs")
@@ -531,7 +534,8 @@ class Cloud:
             for name, rule in names.items():
                 match = RATE.match(str(rule.get("ScheduleExpression", "")))
                 if match and name not in self._rules:
-                    period = int(match.group(1)) * (3600 if match.group(2).startswith("hour") else 60)
+                    unit = 3600 if match.group(2).startswith("hour") else 60
+                    period = int(match.group(1)) * unit * self._schedule_scale
                     self._rule_periods[name] = period
                     self._rules[name] = now + period
             for name in [n for n in self._rules if n not in names]:

@@ -12,12 +12,12 @@ import pytest
 from local.appstream import LocalAppStream
 from local.audit import mutated_images, outside
 from local.cfn.driver import Cloud, Stack, StackFailed
+from provider.contract import OWNER_TAG
 from provider.ownership import owner_value
 from tests.conftest import ROOT
 
 EXAMPLE = "AppStreamImageExample"
 PROVIDER = "AppStreamImageProvider"
-OWNER_TAG = "appstream-image-provider:owner"
 
 MakeCloud = Callable[..., tuple[Cloud, LocalAppStream, list[str]]]
 
@@ -47,8 +47,10 @@ def test_example_app_deploy_update_in_place_rotate_and_destroy(
     assert golden.state == "AVAILABLE"
     assert golden.tags["team"] == "euc"
     assert golden.tags[OWNER_TAG] == owner_value(stack.stack_id, golden_id)
-    assert golden.tags[OWNER_TAG].startswith(f"{EXAMPLE}/{golden_id}#")
-    assert golden.permissions == {"210987654321": {"allowFleet": True, "allowImageBuilder": False}}
+    assert golden.tags[OWNER_TAG].startswith(f"{EXAMPLE}/{golden_id}/")
+    assert backend.accepted_permissions("golden-2026-11") == {
+        "210987654321": {"allowFleet": True, "allowImageBuilder": False}
+    }
     assert backend.fleets[f"{EXAMPLE}-fleet"].image_name == "golden-2026-11"
     assert stack.outputs["GoldenImageArn"] == golden.arn
 
@@ -63,9 +65,11 @@ def test_example_app_deploy_update_in_place_rotate_and_destroy(
     assert images(stack)[golden_id] == "golden-2026-12"
     assert "golden-2026-11" not in backend.images
     assert backend.fleets[f"{EXAMPLE}-fleet"].image_name == "golden-2026-12"
-    deletes = [c["error"] for c in service.audit.calls("DeleteImage", Name="golden-2026-11")]
-    assert deletes[0] == "ResourceInUseException"  # the fleet still held it: InUse Wait kept trying
-    assert deletes[-1] is None
+    # The fleet still held it: InUse Wait kept checking, and called DeleteImage only once it let go.
+    deletes = [c for c in service.audit.calls("DeleteImage", Name="golden-2026-11") if c["error"] is None]
+    assert len(deletes) == 1
+    fleet_checks = [c for c in service.audit.calls("DescribeFleets") if c["seq"] < deletes[0]["seq"]]
+    assert len(fleet_checks) >= 2
     assert any("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" in line for line in lines)
 
     cloud.destroy(EXAMPLE)
@@ -175,8 +179,12 @@ def test_a_failed_update_rolls_back_and_keeps_the_old_image(make_cloud: MakeClou
     assert backend.images["golden-2026-11"].state == "AVAILABLE"
     assert backend.fleets["Images-fleet"].image_name == "golden-2026-11"
     assert service.audit.calls("DeleteImage", Name="golden-2026-11") == []
-    # An Update never deletes: the failed copy stays, tagged as this resource's, for the next attempt.
-    assert backend.images["golden-2026-12"].state == "FAILED"
+    # The failed replacement copy is being deleted (or gone), so no FAILED image is left behind.
+    assert backend.snapshot()["images"].get("golden-2026-12", {}).get("State") in (None, "DELETING")
+    # A later deploy with the same name and a fixed source succeeds.
+    stack = cloud.deploy("Images", template, {"GoldenImageName": "golden-2026-12", "GoldenSource": "golden-base"})
+    assert images(stack)["GoldenImage"] == "golden-2026-12"
+    assert backend.images["golden-2026-12"].state == "AVAILABLE"
     cloud.destroy("Images")
     cloud.destroy(PROVIDER)
     assert_clean(cloud, service, {"builder-output-2026-11", "golden-2026-11", "golden-2026-12"})

@@ -106,6 +106,8 @@ def test_properties_are_passed_through(stack_and_template: tuple[Stack, Template
         "WaitForAvailable": False,
         "InUse": "Wait",
     }
+    adopted = custom_resources(template)[logical_id(template, "builder-output-2026-11")]["Properties"]
+    assert adopted["InUse"] == "Wait"  # the default: a rotation's cleanup waits for the fleet to let go
     patched = custom_resources(template)[logical_id(template, "golden-2026-12")]
     assert patched["Properties"]["Source"] == {
         "Type": "Update",
@@ -142,6 +144,7 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
         "PollingPermission",
         "CreateFromSources",
         "ManageDeclaredImages",
+        "TagDeclaredImages",
         "RetireImagesThisStackOwns",
     }
     for statement in statements:
@@ -165,13 +168,14 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
             "appstream:DescribeImagePermissions",
             "appstream:UpdateImagePermissions",
             "appstream:DeleteImagePermissions",
-            "appstream:TagResource",
             "appstream:UntagResource",
         ]
     )
-    assert sorted(json.dumps(r) for r in by_sid["ManageDeclaredImages"]["Resource"]) == sorted(
-        json.dumps(image_arn(n)) for n in declared
-    )
+    for sid in ("ManageDeclaredImages", "TagDeclaredImages"):
+        assert sorted(json.dumps(r) for r in by_sid[sid]["Resource"]) == sorted(
+            json.dumps(image_arn(n)) for n in declared
+        )
+    assert by_sid["TagDeclaredImages"]["Action"] == "appstream:TagResource"
     assert sorted(by_sid["CreateFromSources"]["Action"]) == ["appstream:CopyImage", "appstream:CreateUpdatedImage"]
     assert sorted(json.dumps(r) for r in by_sid["CreateFromSources"]["Resource"]) == sorted(
         json.dumps(image_arn(n)) for n in [*declared, "golden-base"]
@@ -185,7 +189,12 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
     assert by_sid["PollingPermission"]["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
     retire = by_sid["RetireImagesThisStackOwns"]
     assert sorted(retire["Action"]) == sorted(
-        ["appstream:DeleteImage", "appstream:DescribeImagePermissions", "appstream:DeleteImagePermissions"]
+        [
+            "appstream:DeleteImage",
+            "appstream:DescribeImagePermissions",
+            "appstream:DeleteImagePermissions",
+            "appstream:UpdateImagePermissions",  # a refused delete gives the sharing back
+        ]
     )
     assert retire["Resource"] == image_arn("*")
     assert retire["Condition"] == {"StringLike": {"aws:ResourceTag/appstream-image-provider:owner": "Images/*"}}
@@ -261,7 +270,11 @@ def test_attributes_are_get_atts() -> None:
         ({"image_name": "ok", "source": ImageSource.copy_of("bad name")}, "source.source_image_name: 'bad name'"),
         ({"image_name": "AWS-x", "source": ImageSource.updated_from("src")}, "cannot start with Amazon"),
         ({"image_name": "ok", "source": ImageSource("Clone", "x")}, "source: use ImageSource.existing()"),
-        ({"image_name": "ok", "in_use": "Wait"}, "in_use: 'Wait' is not one of FAIL, WAIT"),
+        (
+            {"image_name": "ok", "source": ImageSource.copy_of("src", description="d" * 257)},
+            "source.description: at most 256",
+        ),
+        ({"image_name": "ok", "in_use": "Wait"}, "in_use: 'Wait' is not one of WAIT, FAIL"),
         ({"image_name": "ok", "removal_policy": RemovalPolicy.SNAPSHOT}, "removal_policy: only DESTROY and RETAIN"),
     ],
 )
@@ -296,3 +309,31 @@ def test_delete_image_is_allowed_only_on_declared_or_stack_owned_images(
             }
         else:
             assert {json.dumps(r) for r in resources} <= declared
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("cost-center", "#42", "Images/Bad: the value '#42' of tag 'cost-center' contains '#'"),
+        ("a,b", "v", "Images/Bad: tag key 'a,b' contains ','"),
+        ("appstream-image-provider:owner", "x", "is reserved for the provider's ownership tag"),
+        ("team", "v" * 257, "must be at most 256 characters"),
+    ],
+)
+def test_tags_appstream_would_reject_fail_at_synth_naming_the_tag_and_path(key: str, value: str, message: str) -> None:
+    app = App()
+    stack = Stack(app, "Images")
+    image = AppStreamImage(stack, "Bad", image_name="ok")
+    Tags.of(image).add(key, value)
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        app.synth()
+
+
+def test_tags_appstream_accepts_synthesize() -> None:
+    app = App()
+    stack = Stack(app, "Images")
+    image = AppStreamImage(stack, "Good", image_name="ok")
+    Tags.of(image).add("équipe", "Données 42 +=@:/._-")
+    app.synth()
+    [resource] = custom_resources(Template.from_stack(stack)).values()
+    assert resource["Properties"]["Tags"] == [{"Key": "équipe", "Value": "Données 42 +=@:/._-"}]

@@ -106,11 +106,31 @@ def manage_statement(template: Template) -> dict[str, Any]:
     raise AssertionError("no ManageDeclaredImages statement")
 
 
+def statements_by_sid(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        s["Sid"]: s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "Sid" in s
+    }
+
+
 def test_provider_stack_scopes_images_by_prefix_and_tag() -> None:
     stack = AppStreamImageProviderStack(App(), "P", image_name_prefix="golden-", resource_tag=("team", "euc"))
-    statement = manage_statement(Template.from_stack(stack))
+    template = Template.from_stack(stack)
+    statement = manage_statement(template)
     assert statement["Resource"]["Fn::Join"][1][-1] == ":image/golden-*"
     assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/team": "euc"}}
+    assert "appstream:TagResource" not in statement["Action"]
+    by_sid = statements_by_sid(template)
+    # A fresh copy has no tags: its first TagResource is allowed because the request carries team=euc.
+    assert by_sid["TagNewImagesCarryingTheTag"]["Action"] == "appstream:TagResource"
+    assert by_sid["TagNewImagesCarryingTheTag"]["Condition"] == {"StringEquals": {"aws:RequestTag/team": "euc"}}
+    assert by_sid["TagNewImagesCarryingTheTag"]["Resource"]["Fn::Join"][1][-1] == ":image/golden-*"
+    assert by_sid["TagDeclaredImages"]["Condition"] == {"StringEquals": {"aws:ResourceTag/team": "euc"}}
+    [function] = template.find_resources("AWS::Lambda::Function").values()
+    scope = function["Properties"]["Environment"]["Variables"]["APPSTREAM_IMAGE_SCOPE"]
+    assert scope.startswith("images named golden-* that carry the tag team=euc")
 
 
 @pytest.mark.parametrize(
@@ -195,3 +215,28 @@ def test_example_stack_can_be_built_directly() -> None:
         for r in Template.from_stack(stack).find_resources("Custom::AppStreamImage").values()
     ]
     assert sorted(names) == ["builder-output-2026-11", "golden-2027-01"]
+
+
+def test_the_readme_provider_command_covers_every_image_the_example_template_uses() -> None:
+    import re as regex_module
+
+    readme = (ROOT / "README.md").read_text()
+    [command] = regex_module.findall(r"Deploy the provider stack \(`(cdk deploy [^`]*)`\)", readme)
+    prefix = dict(regex_module.findall(r"-c (\w+)=(\S*)", command)).get("imageNamePrefix", "")
+    template = cfn_yaml((ROOT / "examples" / "images.yaml").read_text())
+    names = [p["Default"] for k, p in template["Parameters"].items() if k in ("GoldenSource", "GoldenImageName")]
+    names += [
+        r["Properties"]["ImageName"]
+        for r in template["Resources"].values()
+        if r["Type"] == "Custom::AppStreamImage" and isinstance(r["Properties"]["ImageName"], str)
+    ]
+    assert names
+    assert all(name.startswith(prefix) for name in names), (command, names)
+
+
+def cfn_yaml(text: str) -> dict[str, Any]:
+    import yaml
+
+    from local.cfn.template import _Loader
+
+    return dict(yaml.load(text, Loader=_Loader))

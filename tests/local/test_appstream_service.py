@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.appstream import AppStreamBackend, Fault, LocalAppStream, load_scenario
+from local.appstream import AppStreamBackend, Fault, FaultInjector, LocalAppStream, load_scenario
 from local.appstream.scenario import read_scenario_file
 from tests.conftest import ROOT, FakeClock
 
@@ -117,6 +117,9 @@ def test_copy_image_goes_through_copying_to_available(backend: AppStreamBackend,
         DestinationImageDescription="copy",
     )
     assert out["DestinationImageName"] == "golden-copy"
+    with pytest.raises(client.exceptions.ResourceNotFoundException):  # read-after-write: not visible yet
+        client.describe_images(Names=["golden-copy"])
+    clock.advance(backend.limits.visibility_lag)
     image = client.describe_images(Names=["golden-copy"])["Images"][0]
     assert (image["State"], image["Platform"], image["Description"]) == ("COPYING", "WINDOWS_SERVER_2019", "copy")
     clock.advance(30)
@@ -174,6 +177,9 @@ def test_create_updated_image_tags_and_creating_state(backend: AppStreamBackend,
     assert out["image"]["State"] == "CREATING"
     assert out["image"]["BaseImageArn"] == backend.images["golden"].arn
     arn = out["image"]["Arn"]
+    with pytest.raises(client.exceptions.ResourceNotFoundException):  # read-after-write: not visible yet
+        client.list_tags_for_resource(ResourceArn=arn)
+    clock.advance(backend.limits.visibility_lag)
     assert client.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"team": "euc"}
     clock.advance(60)
     assert client.describe_images(Names=["golden-next"])["Images"][0]["State"] == "AVAILABLE"
@@ -187,14 +193,19 @@ def test_create_updated_image_refuses_reserved_prefixes(backend: AppStreamBacken
     assert error_code(excinfo) == "ValidationException"
 
 
-def test_image_permissions_share_list_and_revoke(backend: AppStreamBackend, client) -> None:
+def test_image_permissions_share_list_and_revoke(backend: AppStreamBackend, clock: FakeClock, client) -> None:
     backend.add_image("golden")
     client.update_image_permissions(
         Name="golden", SharedAccountId=OTHER, ImagePermissions={"allowFleet": True, "allowImageBuilder": False}
     )
+    assert client.describe_image_permissions(Name="golden")["SharedImagePermissionsList"] == []  # not applied yet
+    clock.advance(backend.limits.permission_lag)
     listed = client.describe_image_permissions(Name="golden")["SharedImagePermissionsList"]
     assert listed == [{"sharedAccountId": OTHER, "imagePermissions": {"allowFleet": True, "allowImageBuilder": False}}]
     client.delete_image_permissions(Name="golden", SharedAccountId=OTHER)
+    assert len(client.describe_image_permissions(Name="golden")["SharedImagePermissionsList"]) == 1
+    client.delete_image_permissions(Name="golden", SharedAccountId=OTHER)  # a repeat within the lag is accepted
+    clock.advance(backend.limits.permission_lag)
     assert client.describe_image_permissions(Name="golden")["SharedImagePermissionsList"] == []
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.delete_image_permissions(Name="golden", SharedAccountId=OTHER)
@@ -255,19 +266,40 @@ def test_fleet_releases_image_after_its_scheduled_time(backend: AppStreamBackend
     assert client.delete_image(Name="golden")["Image"]["State"] == "DELETING"
 
 
-def test_shared_image_cannot_be_deleted_until_permissions_revoked(backend: AppStreamBackend, client) -> None:
+def test_shared_image_cannot_be_deleted_until_permissions_revoked(
+    backend: AppStreamBackend, clock: FakeClock, client
+) -> None:
     backend.add_image("golden", permissions={OTHER: {"allowFleet": True, "allowImageBuilder": True}})
     with pytest.raises(client.exceptions.ResourceInUseException):
         client.delete_image(Name="golden")
     client.delete_image_permissions(Name="golden", SharedAccountId=OTHER)
+    with pytest.raises(client.exceptions.ResourceInUseException):  # the revocation is not applied yet
+        client.delete_image(Name="golden")
+    clock.advance(backend.limits.permission_lag)
     client.delete_image(Name="golden")
 
 
-@pytest.mark.parametrize("visibility", ["PUBLIC", "SHARED"])
-def test_public_and_shared_with_us_images_are_not_ours(backend: AppStreamBackend, client, visibility: str) -> None:
-    backend.add_image("theirs", visibility=visibility)
+def test_public_images_are_not_ours(backend: AppStreamBackend, client) -> None:
+    arn = backend.add_image("AppStream-WinServer2022", visibility="PUBLIC").arn
+    backend.add_image("golden")
     with pytest.raises(client.exceptions.OperationNotPermittedException):
+        client.delete_image(Name="AppStream-WinServer2022")
+    with pytest.raises(client.exceptions.ResourceNotAvailableException):  # CopyImage copies private images only
+        client.copy_image(
+            SourceImageName="AppStream-WinServer2022", DestinationImageName="mine", DestinationRegion="us-east-1"
+        )
+    with pytest.raises(client.exceptions.ResourceNotFoundException):  # not this account's resource to tag
+        client.tag_resource(ResourceArn=arn, Tags={"a": "b"})
+
+
+def test_shared_with_us_images_are_found_by_arn_not_by_name(backend: AppStreamBackend, client) -> None:
+    arn = f"arn:aws:appstream:us-east-1:{OTHER}:image/theirs"
+    backend.add_image("theirs", visibility="SHARED", arn=arn)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.describe_images(Names=["theirs"])
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.delete_image(Name="theirs")
+    assert [i["Visibility"] for i in client.describe_images(Arns=[arn])["Images"]] == ["SHARED"]
 
 
 @pytest.mark.parametrize("state", ["PENDING", "COPYING", "CREATING", "IMPORTING"])
@@ -365,6 +397,14 @@ def test_latency_and_dropped_connections(backend: AppStreamBackend, service: Loc
 
 
 def test_fault_probability_is_seeded_and_bounded(backend: AppStreamBackend) -> None:
+    def pattern(seed: int) -> list[bool]:
+        injector = FaultInjector(seed=seed)
+        injector.add(Fault("throttle", probability=0.5))
+        return [injector.decide("DescribeImages").error is not None for _ in range(64)]
+
+    assert pattern(7) == pattern(7)  # the same seed draws the same faults
+    assert pattern(7) != pattern(8)
+    assert 10 < sum(pattern(7)) < 54  # about half
     with pytest.raises(ValueError, match="not one of"):
         Fault("meteor")
     with pytest.raises(ValueError, match="between 0 and 1"):

@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
 from local.response_endpoint import ResponseEndpoint
 from local.tls import make_certificate
+from provider.contract import OWNER_TAG
 from provider.ownership import owner_value
 from tests.conftest import EVENTS
 
@@ -164,7 +165,7 @@ def scheduled_input(rule: str) -> dict[str, Any]:
 
 
 def owned_image(backend: AppStreamBackend, name: str, owner: str = OWNER, **attrs: Any) -> None:
-    tags = {"appstream-image-provider:owner": owner, **attrs.pop("tags", {})}
+    tags = {OWNER_TAG: owner, **attrs.pop("tags", {})}
     backend.add_image(name, tags=tags, **attrs)
 
 

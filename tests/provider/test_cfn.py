@@ -59,6 +59,7 @@ def test_failed_create_gets_a_fixed_marker_not_a_random_id() -> None:
 
 def test_polling_clients_honour_the_endpoint_settings(monkeypatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:8")
     resource = ImageResource()
     assert resource._events_client.meta.endpoint_url == "http://127.0.0.1:9"
-    assert resource._lambda_client.meta.service_model.service_name == "lambda"
+    assert resource._lambda_client.meta.endpoint_url == "http://127.0.0.1:8"

@@ -85,15 +85,19 @@ def test_create_refuses_an_image_another_resource_owns(
     assert appstream.audit.mutations() == []
 
 
-@pytest.mark.parametrize("visibility", ["PUBLIC", "SHARED"])
+@pytest.mark.parametrize(
+    ("visibility", "reason"),
+    [("PUBLIC", "is PUBLIC: only PRIVATE images"), ("SHARED", "does not exist")],  # shared: found by ARN only
+)
 def test_create_refuses_public_and_shared_with_us_images(
-    provider: Provider, live_backend: AppStreamBackend, visibility: str
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream, visibility: str, reason: str
 ) -> None:
     live_backend.add_image("golden-2026-11", visibility=visibility)
     response = provider.invoke(provider.event("create"))
     assert response is not None
     assert response["Status"] == "FAILED"
-    assert f"is {visibility}: only PRIVATE images" in response["Reason"]
+    assert reason in response["Reason"]
+    assert appstream.audit.mutations() == []
 
 
 def test_create_by_copy_waits_for_available_then_shares_and_tags(
@@ -113,7 +117,9 @@ def test_create_by_copy_waits_for_available_then_shares_and_tags(
     assert response["Data"]["Platform"] == "AMAZON_LINUX2"
     image = live_backend.images["golden-2026-11"]
     assert image.tags == {"team": "euc", OWNER_TAG: OWNER}
-    assert image.permissions == {OTHER: {"allowFleet": True, "allowImageBuilder": False}}
+    assert live_backend.accepted_permissions("golden-2026-11") == {
+        OTHER: {"allowFleet": True, "allowImageBuilder": False}
+    }
     copies = appstream.audit.calls("CopyImage")
     assert [c["params"] for c in copies] == [
         {
@@ -204,7 +210,7 @@ def test_update_changes_sharing_in_place(provider: Provider, live_backend: AppSt
     response = provider.invoke(event)
     assert response is not None
     assert response["Status"] == "SUCCESS"
-    assert live_backend.images["golden-2026-11"].permissions == {
+    assert live_backend.accepted_permissions("golden-2026-11") == {
         "111122223333": {"allowFleet": True, "allowImageBuilder": True}
     }
 
@@ -289,7 +295,7 @@ def test_a_failed_adoption_releases_the_image(
     assert appstream.audit.calls("DeleteImage") == []
 
 
-def test_a_failed_replacement_keeps_the_old_id_and_the_new_image(
+def test_a_failed_replacement_keeps_the_old_id_and_deletes_the_failed_image(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
     owned_image(live_backend, "golden-2026-11")
@@ -302,5 +308,7 @@ def test_a_failed_replacement_keeps_the_old_id_and_the_new_image(
     assert response is not None
     assert response["Status"] == "FAILED"
     assert response["PhysicalResourceId"] == "golden-2026-11"
-    assert "image golden-2026-12 is kept" in response["Reason"]
-    assert appstream.audit.calls("DeleteImage") == []
+    assert "image golden-2026-11 is kept; image golden-2026-12 is deleted" in response["Reason"]
+    assert [c["params"]["Name"] for c in appstream.audit.calls("DeleteImage")] == ["golden-2026-12"]
+    assert live_backend.snapshot()["images"]["golden-2026-12"]["State"] == "DELETING"
+    assert live_backend.images["golden-2026-11"].state == "AVAILABLE"

@@ -114,14 +114,15 @@ def test_in_use_fails_with_a_reason_naming_fleets_and_builders(
     owned_image(live_backend, "golden-2026-11")
     live_backend.add_fleet("sales-fleet", "golden-2026-11")
     live_backend.add_builder("win-builder", "golden-2026-11")
-    response = provider.invoke(provider.event("delete"))
+    response = provider.invoke(provider.event("delete", props={"ImageName": "golden-2026-11", "InUse": "Fail"}))
     assert response is not None
     assert response["Status"] == "FAILED"
     assert response["PhysicalResourceId"] == "golden-2026-11"
     assert "fleet sales-fleet" in response["Reason"]
     assert "image builder win-builder" in response["Reason"]
-    assert "InUse: Wait" in response["Reason"]
+    assert "Gave up deleting image golden-2026-11 at once (InUse: Fail)" in response["Reason"]
     assert "golden-2026-11" in live_backend.images
+    assert mutations(appstream) == []  # nothing revoked, nothing changed
 
 
 def test_in_use_wait_keeps_trying_until_the_fleet_releases_the_image(
@@ -134,8 +135,9 @@ def test_in_use_wait_keeps_trying_until_the_fleet_releases_the_image(
     assert response is not None
     assert response["Status"] == "SUCCESS"
     assert "golden-2026-11" not in live_backend.images
-    assert [c["error"] for c in appstream.audit.calls("DeleteImage")][-1] is None
-    assert "ResourceInUseException" in [c["error"] for c in appstream.audit.calls("DeleteImage")]
+    # DeleteImage is called only once the fleet let go: while in use, nothing is attempted or revoked.
+    assert [c["error"] for c in appstream.audit.calls("DeleteImage")] == [None]
+    assert len(appstream.audit.calls("DescribeFleets")) >= 2
 
 
 def test_concurrent_modification_is_retried_then_succeeds(
@@ -196,7 +198,7 @@ def test_not_permitted_fails_with_a_clear_reason(
 def test_physical_id_is_always_the_events(provider: Provider, live_backend: AppStreamBackend) -> None:
     owned_image(live_backend, "golden-2026-11")
     live_backend.add_fleet("f", "golden-2026-11")
-    for props in ({"ImageName": "golden-2026-11"}, {"ImageName": 5}, {}):
+    for props in ({"ImageName": "golden-2026-11", "InUse": "Fail"}, {"ImageName": 5}, {}):
         response = provider.invoke(provider.event("delete", props=props))
         assert response is not None
         assert response["PhysicalResourceId"] == "golden-2026-11"

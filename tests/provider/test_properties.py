@@ -11,7 +11,7 @@ from provider.properties import ImageProperties, Share, Source, parse
 def test_minimal_properties_take_the_documented_defaults() -> None:
     props = parse({"ServiceToken": "arn", "ImageName": "golden-1"})
     assert props == ImageProperties("golden-1")
-    assert (props.wait_for_available, props.in_use, props.service_timeout) == (True, "Fail", 3600)
+    assert (props.wait_for_available, props.in_use, props.service_timeout) == (True, "Wait", 3600)
     assert props.source == Source("Existing")
 
 
@@ -21,7 +21,7 @@ def test_strings_from_cloudformation_are_accepted_for_scalars() -> None:
             "ImageName": "golden-1",
             "WaitForAvailable": "false",
             "ServiceTimeout": "600",
-            "InUse": "Wait",
+            "InUse": "Fail",
             "SharedWith": [{"AccountId": "210987654321", "AllowFleet": "true", "AllowImageBuilder": "False"}],
             "Tags": [{"Key": "team", "Value": "euc"}],
             "Source": {"Type": "Copy", "SourceImageName": "golden-base", "Description": "copy"},
@@ -29,7 +29,7 @@ def test_strings_from_cloudformation_are_accepted_for_scalars() -> None:
     )
     assert props.wait_for_available is False
     assert props.service_timeout == 600
-    assert props.in_use == "Wait"
+    assert props.in_use == "Fail"
     assert props.shared_with == (Share("210987654321", True, False),)
     assert props.tag_map == {"team": "euc"}
     assert props.source == Source("Copy", "golden-base", "copy")
@@ -44,7 +44,7 @@ def test_strings_from_cloudformation_are_accepted_for_scalars() -> None:
         ({"ImageName": 12.5j}, "Invalid property ImageName: expected a string"),
         ({"ImageName": "ok", "Bogus": 1}, "Unknown properties 'Bogus'"),
         ({"ImageName": "ok", "WaitForAvailable": "yes"}, "Invalid property WaitForAvailable: expected true or false"),
-        ({"ImageName": "ok", "InUse": "Force"}, "Invalid property InUse: 'Force' is not one of Fail, Wait"),
+        ({"ImageName": "ok", "InUse": "Force"}, "Invalid property InUse: 'Force' is not one of Wait, Fail"),
         ({"ImageName": "ok", "ServiceTimeout": "0"}, "Invalid property ServiceTimeout: 0 is outside 1-3600"),
         ({"ImageName": "ok", "ServiceTimeout": "7200"}, "outside 1-3600"),
         ({"ImageName": "ok", "ServiceTimeout": "soon"}, "expected a whole number of seconds"),
@@ -68,7 +68,16 @@ def test_strings_from_cloudformation_are_accepted_for_scalars() -> None:
         ({"ImageName": "ok", "Tags": [{"Value": "v"}]}, "Invalid property Tags[0].Key: required"),
         ({"ImageName": "ok", "Tags": [{"Key": "aws:x", "Value": "v"}]}, "not start with aws:"),
         ({"ImageName": "ok", "Tags": [{"Key": "appstream-image-provider:owner", "Value": "v"}]}, "reserved"),
-        ({"ImageName": "ok", "Tags": [{"Key": "k", "Value": "v" * 257}]}, "Tags[0].Value: must be at most 256"),
+        (
+            {"ImageName": "ok", "Tags": [{"Key": "k", "Value": "v" * 257}]},
+            "Tags[0].Value: the value of tag 'k' must be at most 256",
+        ),
+        (
+            {"ImageName": "ok", "Tags": [{"Key": "owner", "Value": "stack/Logical#hash"}]},
+            "Tags[0].Value: the value of tag 'owner' contains '#'",
+        ),
+        ({"ImageName": "ok", "Tags": [{"Key": "a&b", "Value": "v"}]}, "Tags[0].Key: tag key 'a&b' contains '&'"),
+        ({"ImageName": "ok", "Tags": [{"Key": "AWS:x", "Value": "v"}]}, "must not start with aws:"),
         ({"ImageName": "ok", "Tags": [{"Key": f"k{n}", "Value": "v"} for n in range(50)]}, "at most 49"),
     ],
 )

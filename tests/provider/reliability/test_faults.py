@@ -138,7 +138,7 @@ def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
     time.sleep(4.5)  # Lambda kills the process at its timeout
     lambda_runner.reap()
     tally["faults injected"] += 1
-    assert invocation.killed or not invocation.running
+    assert invocation.killed  # still blocked in the slow call at its timeout: Lambda (the runner) killed it
     assert len(provider.endpoint.received["lambda-timeout"]) == 1
     assert answers[0]["Status"] == "FAILED"
     assert "timed out" in answers[0]["Reason"]

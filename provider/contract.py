@@ -1,0 +1,94 @@
+"""Names, patterns and limits shared by the provider (Lambda) and the CDK construct: one place.
+
+Stdlib only, no imports from the rest of provider/: the construct imports this module at synth
+time, and the Lambda asset carries it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+RESOURCE_TYPE = "Custom::AppStreamImage"
+OWNER_TAG = "appstream-image-provider:owner"
+RULE_PREFIX = "AppStreamImagePoll-"  # every polling rule's name starts with it (IAM scopes rules by it)
+FAILED_CREATE_ID = "AppStreamImage::CREATE_FAILED"
+SCOPE_ENV = "APPSTREAM_IMAGE_SCOPE"  # the provider function's env var: which images its role may manage
+
+# botocore appstream model, shape Name.
+IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+RESERVED_PREFIXES = ("amazon", "aws", "appstream")  # CreateUpdatedImage: new names must not start with these
+SOURCE_TYPES = ("Existing", "Copy", "Update")
+IN_USE_MODES = ("Wait", "Fail")
+DEFAULT_IN_USE: Final = "Wait"  # a rotation's cleanup Delete waits for the stack's fleet to let go of the old image
+MAX_TIMEOUT = 3600  # CloudFormation's ServiceTimeout: 1-3600 s
+MAX_DESCRIPTION = 256  # botocore model: Description max 256
+MAX_DISPLAY_NAME = 100  # botocore model: DisplayName max 100
+
+# Tags (botocore model, shapes TagKey / TagValue / Tags): AppStream's patterns use \p{L}\p{Z}\p{N}.
+MAX_RESOURCE_TAGS = 50
+MAX_TAGS = MAX_RESOURCE_TAGS - 1  # one is the ownership tag
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+MAX_SHARES = 100  # accounts an image can be shared with
+
+KNOWN_PROPERTIES = frozenset(
+    {"ServiceToken", "ServiceTimeout", "ImageName", "Source", "SharedWith", "Tags", "WaitForAvailable", "InUse"}
+)
+SOURCE_KEYS = {
+    "Existing": frozenset({"Type"}),
+    "Copy": frozenset({"Type", "SourceImageName", "Description"}),
+    "Update": frozenset({"Type", "SourceImageName", "DisplayName", "Description"}),
+}
+SHARE_KEYS = frozenset({"AccountId", "AllowFleet", "AllowImageBuilder"})
+ATTRIBUTES = (
+    "Arn",
+    "Name",
+    "State",
+    "Platform",
+    "Visibility",
+    "CreatedTime",
+    "BaseImageArn",
+    "AppstreamAgentVersion",
+    "DisplayName",
+)
+
+
+def tag_character_ok(char: str) -> bool:
+    r"""`[\p{L}\p{Z}\p{N}_.:/=+\-@]`: a letter, a separator (space), a number, or one of `_ . : / = + - @`."""
+    return unicodedata.category(char)[0] in "LZN" or char in TAG_PUNCTUATION
+
+
+def tag_key_problem(key: str) -> str:
+    """Why AppStream would reject this tag key ("" when it would not)."""
+    if not 1 <= len(key) <= MAX_TAG_KEY:
+        return f"must be 1-{MAX_TAG_KEY} characters"
+    if key.lower().startswith("aws:"):
+        return "must not start with aws:"
+    bad = sorted({c for c in key[1:] if not tag_character_ok(c)} | ({"\n"} & {key[0]}))
+    if bad:
+        return f"contains {''.join(bad)!r}; allowed: letters, digits, spaces and _ . : / = + - @"
+    return ""
+
+
+def tag_value_problem(value: str) -> str:
+    """Why AppStream would reject this tag value ("" when it would not)."""
+    if len(value) > MAX_TAG_VALUE:
+        return f"must be at most {MAX_TAG_VALUE} characters"
+    bad = sorted({c for c in value if not tag_character_ok(c)})
+    if bad:
+        return f"contains {''.join(bad)!r}; allowed: letters, digits, spaces and _ . : / = + - @"
+    return ""
+
+
+def tag_safe(text: str) -> str:
+    """`text` with every character a tag value does not allow replaced by `-`."""
+    return "".join(c if tag_character_ok(c) else "-" for c in text)
+
+
+def owner_pattern(stack_name: str) -> str:
+    """The IAM StringLike pattern matching the ownership tag of every resource of stack `stack_name`."""
+    return f"{stack_name}/*"

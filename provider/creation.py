@@ -1,0 +1,304 @@
+"""Create and Update: adopt, copy or update into ImageName, mark it as owned, wait until AVAILABLE, share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from provider import images, logs
+from provider.contract import OWNER_TAG
+from provider.errors import (
+    ImageFailed,
+    InvalidProperties,
+    NotOwned,
+    NotPermitted,
+    ProviderError,
+    QuotaExceeded,
+)
+from provider.ownership import owner_of
+from provider.properties import ImageProperties, parse
+from provider.states import (
+    AVAILABLE_TABLE,
+    DELETION_DELAYS,
+    GONE,
+    QUOTA_DELAYS,
+    SETTLE_DELAYS,
+    Action,
+    Budget,
+    Progress,
+    decide,
+    delays,
+    run,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_appstream import AppStreamClient
+
+Claim = Callable[[str], None]
+IN_PROGRESS_STATE = {"Copy": "COPYING", "Update": "CREATING"}
+QUOTA_PROOF = 15.0  # seconds of "refused, yet nothing running" before concluding it is not a concurrency quota
+
+
+class Made(ProviderError):
+    """A Create failed after it made the image: its answer names the image, so the rollback deletes it."""
+
+    def __init__(self, cause: str, image: str) -> None:
+        super().__init__(f"{cause} (the rollback deletes image {image})")
+        self.cause = cause
+        self.image = image
+
+
+def create(client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget, claim: Claim) -> Progress:
+    """Make or adopt `props.image_name`; `claim(name)` is called once this request has made the image."""
+    name, source = props.image_name, props.source
+    image = images.describe(client, name)
+    if image is not None:
+        found = _existing(client, props, owner, image, budget)
+        if isinstance(found, Progress):
+            return found  # the failed image is still being deleted: a scheduled invocation starts over
+        image = found
+    if image is None and source.type == "Existing":
+        raise ImageFailed(
+            f"Image {name} does not exist. Source Type Existing adopts an image; use Copy or Update to make one"
+        )
+    made = image is None or source.type != "Existing"
+    if image is None:
+        started = _start(client, props, owner, budget)
+        if not started.done:
+            return started  # waiting for a copy or update slot continues in a scheduled invocation
+        claim(name)
+        try:
+            image = _appear(client, props, owner, budget.inline())
+        except (ProviderError, ClientError, BotoCoreError) as err:
+            raise Made(str(err), name) from err
+    elif made:
+        claim(name)  # made by an earlier delivery of this same request
+    adopted = False
+    try:
+        adopted = _apply_tags(client, image, props.tag_map, (), owner)
+        return settle(client, props, budget, first=image)
+    except (ProviderError, ClientError, BotoCoreError) as err:
+        if made:
+            raise Made(str(err), name) from err
+        if adopted:
+            _release(client, image)
+        raise
+
+
+def _existing(
+    client: AppStreamClient, props: ImageProperties, owner: str, image: images.Image, budget: Budget
+) -> images.Image | Progress | None:
+    """The image already there: adopt (Existing), pick up our own (a retry), or refuse. None: make it anew."""
+    name, kind = props.image_name, props.source.type
+    if image.get("Visibility") != "PRIVATE":
+        raise NotPermitted(
+            f"Image {name} is {image.get('Visibility')}: only PRIVATE images this account owns can be managed"
+        )
+    found = owner_of(images.tags_of(client, str(image["Arn"])))
+    if kind == "Existing":
+        if found not in (None, owner):
+            raise NotOwned(f"Image {name} is owned by {found} ({OWNER_TAG}); it cannot be adopted by {owner} as well")
+        return image
+    if found != owner:
+        raise NotOwned(
+            f"Image {name} already exists and this resource did not make it (ownership tag: {found or 'none'}). "
+            f"Source Type {kind} makes a new image and never adopts one: choose another ImageName, "
+            "or adopt the image with Source Type Existing"
+        )
+    state = str(image.get("State"))
+    if state not in ("FAILED", "DELETING"):
+        logs.event("picked up the image an earlier delivery of this request made", image=name, phase="create")
+        return image
+    if state == "FAILED":
+        logs.event("deleting the FAILED image this resource made, to make it again", image=name, phase="create")
+        images.start_delete(client, name)
+
+    def gone() -> Progress:
+        return Progress(images.describe(client, name) is None, "DELETING", phase="start")
+
+    progress = run(gone, budget, delays(*DELETION_DELAYS), f"the failed image {name} to be deleted")
+    return None if progress.done else progress
+
+
+def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget) -> Progress:
+    """CopyImage or CreateUpdatedImage; a concurrency quota is waited out, any other quota fails at once."""
+    name, source = props.image_name, props.source
+    verb = "copy" if source.type == "Copy" else "update"
+    unexplained: list[float] = []  # when a refusal with nothing running was first seen
+
+    def step() -> Progress:
+        try:
+            if source.type == "Copy":
+                images.copy(client, source.source_image_name, name, source.description)
+            else:
+                images.create_updated(
+                    client,
+                    source.source_image_name,
+                    name,
+                    display_name=source.display_name,
+                    description=source.description,
+                    tags={**props.tag_map, OWNER_TAG: owner},
+                )
+        except ClientError as err:
+            if images.error_code(err) != "LimitExceededException":
+                raise
+            # LimitExceeded names no quota; only a running copy or update frees a slot by waiting.
+            busy = images.in_progress(client, IN_PROGRESS_STATE[source.type])
+            if not busy and (not unexplained or budget.clock() - unexplained[0] < QUOTA_PROOF):
+                # A copy started a moment ago can still be invisible (read-after-write): look again shortly.
+                unexplained[:1] = unexplained[:1] or [budget.clock()]
+                return Progress(False, "QUEUED", f"{verb} refused for a quota; checking which", phase="start")
+            if not busy:
+                raise QuotaExceeded(
+                    f"AppStream refused to {verb} into image {name}: {err.response.get('Error', {}).get('Message')}. "
+                    f"No {verb} is running, so waiting will not help: this is a quota such as the number of images "
+                    "per account and region. Delete unused images or ask AWS to raise the quota"
+                ) from err
+            detail = f"{len(busy)} {verb}(s) running ({', '.join(busy[:3])}): waiting for a free {verb} slot"
+            logs.event(detail, image=name, phase="create", state="QUEUED")
+            return Progress(False, "QUEUED", detail, phase="start")
+        logs.event(f"started {source.type} from {source.source_image_name}", image=name, phase="create")
+        return Progress(True, "STARTED", phase="start")
+
+    return run(step, budget, delays(*QUOTA_DELAYS), f"a free {verb} slot for image {name}")
+
+
+def _appear(client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget) -> images.Image:
+    """Wait until the new image is visible (AppStream is eventually consistent), then mark it as owned."""
+    name = props.image_name
+    found: list[images.Image] = []
+
+    def step() -> Progress:
+        try:
+            image = images.describe(client, name)
+            if image is not None and props.source.type == "Copy":  # CopyImage takes no tags: tag at once
+                images.tag(client, str(image["Arn"]), {**props.tag_map, OWNER_TAG: owner})
+        except ClientError as err:
+            if images.error_code(err) not in images.TRANSIENT | {images.NOT_FOUND}:
+                raise
+            return Progress(False, "UNKNOWN", f"{err.operation_name} failed ({images.error_code(err)}); retrying")
+        except BotoCoreError as err:
+            return Progress(False, "UNKNOWN", f"{type(err).__name__}; retrying")
+        if image is None:
+            return Progress(False, "NOT_YET_VISIBLE", "the new image is not visible yet")
+        found.append(image)
+        return Progress(True, str(image["State"]))
+
+    run(step, budget, delays(*DELETION_DELAYS), f"image {name} to appear after it was started")
+    return found[-1]
+
+
+def _apply_tags(
+    client: AppStreamClient, image: images.Image, wanted: Mapping[str, str], old_keys: tuple[str, ...], owner: str
+) -> bool:
+    """Ownership and user tags; True when this call newly claimed the image."""
+    arn = str(image["Arn"])
+    current = images.tags_of(client, arn)
+    found = owner_of(current)
+    if found not in (None, owner):
+        raise NotOwned(
+            f"Image {image['Name']} is owned by {found} ({OWNER_TAG}); it cannot be adopted by {owner} as well"
+        )
+    desired = {**wanted, OWNER_TAG: owner}
+    images.untag(client, arn, [k for k in old_keys if k not in desired and k in current])
+    images.tag(client, arn, {k: v for k, v in desired.items() if current.get(k) != v})
+    return found is None
+
+
+def _release(client: AppStreamClient, image: images.Image) -> None:
+    """A failed adoption gives the image back: remove the ownership tag it added."""
+    try:
+        images.untag(client, str(image["Arn"]), [OWNER_TAG])
+        logs.event("released: removed the ownership tag after the failed adoption", image=str(image["Name"]))
+    except (ClientError, BotoCoreError):
+        logs.logger.exception("could not remove the ownership tag from %s", image["Name"])
+
+
+def update(
+    client: AppStreamClient,
+    *,
+    physical_id: str,
+    new: ImageProperties,
+    old_props: Any,
+    owner: str,
+    budget: Budget,
+) -> Progress:
+    """A new ImageName is a replacement (CloudFormation then deletes the old one); the rest is in place."""
+    if new.image_name != physical_id:
+        logs.event(f"replacing image {physical_id}", image=new.image_name, phase="update", state="REPLACING")
+        try:
+            return create(client, new, owner, budget, claim=lambda _: None)
+        except Made as err:  # the failed replacement is removed: the resource keeps its old image
+            _discard(client, err.image)
+            raise ProviderError(f"{err.cause} (image {physical_id} is kept; image {err.image} is deleted)") from err
+    try:
+        old = parse(old_props)
+    except InvalidProperties:
+        old = ImageProperties(physical_id)
+    if new.source != old.source:
+        raise InvalidProperties(
+            f"Invalid property Source: it changed but ImageName did not; a new Source needs a new ImageName "
+            f"(image {physical_id} is kept as it is)"
+        )
+    image = images.describe(client, physical_id)
+    if image is None:
+        raise ImageFailed(f"Image {physical_id} no longer exists; give the resource a new ImageName to recreate it")
+    found = owner_of(images.tags_of(client, image["Arn"]))
+    if found != owner:
+        raise NotOwned(f"Image {physical_id} is owned by {found or 'no resource'} ({OWNER_TAG}), not by {owner}")
+    _apply_tags(client, image, new.tag_map, tuple(k for k, _ in old.tags), owner)
+    kept = {s.account_id for s in new.shared_with}
+    for share in old.shared_with:
+        if share.account_id not in kept:
+            images.unshare(client, physical_id, share.account_id)
+            logs.event(f"revoked sharing with {share.account_id}", image=physical_id, phase="update")
+    return settle(client, new, budget, first=image)
+
+
+def _discard(client: AppStreamClient, name: str) -> None:
+    """Start deleting an image a failed replacement made (FAILED images can be deleted at once)."""
+    try:
+        images.start_delete(client, name)
+        logs.event("deleting the image the failed replacement made", image=name, phase="update", state="DELETING")
+    except (ClientError, BotoCoreError, ProviderError) as err:
+        logs.logger.error("could not delete image %s that the failed replacement made: %s", name, err)
+
+
+def settle(
+    client: AppStreamClient, props: ImageProperties, budget: Budget, *, first: images.Image | None = None
+) -> Progress:
+    """Wait for AVAILABLE (or not, with WaitForAvailable false and no sharing), then share.
+
+    `first` is an observation the caller just made: the first step uses it instead of describing again.
+    """
+    seen = [first] if first is not None else []
+
+    def step() -> Progress:
+        image = seen.pop() if seen else images.describe(client, props.image_name)
+        state = str(image["State"]) if image else GONE
+        action = decide(AVAILABLE_TABLE, state)
+        logs.event("observed", image=props.image_name, phase="settle", state=state)
+        if action is Action.FAIL or image is None:
+            reason = image.get("StateChangeReason", {}) if image else {}
+            why = f": {reason.get('Code', '')} {reason.get('Message', '')}".rstrip() if reason else ""
+            raise ImageFailed(f"Image {props.image_name} is {state}{why}")
+        if action is Action.WAIT:
+            if not props.wait_for_available and not props.shared_with:
+                return Progress(True, state, attributes=images.attributes(image))
+            return Progress(False, state)
+        _apply_shares(client, props)
+        return Progress(True, state, attributes=images.attributes(image))
+
+    return run(step, budget, delays(*SETTLE_DELAYS), f"image {props.image_name} to become AVAILABLE")
+
+
+def _apply_shares(client: AppStreamClient, props: ImageProperties) -> None:
+    if not props.shared_with:
+        return
+    current = images.shared_accounts(client, props.image_name)
+    for share in props.shared_with:
+        if current.get(share.account_id) != share:
+            images.share(client, props.image_name, share)
+            logs.event(f"shared with {share.account_id}", image=props.image_name, phase="share")
