@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import statistics
 import time
 import uuid
 from typing import Any
@@ -73,7 +74,29 @@ def crhelper_floor() -> dict[str, float]:
     return {"sleep_on_delete": sleep_on_delete, "rate_period": period, "floor": sleep_on_delete + period}
 
 
-def run(durations: list[float], repeats: dict[float, int], economy_at: float | None) -> dict[str, Any]:
+def random_t(bench: Bench, module: Any, values: list[float]) -> dict[str, Any]:
+    """Delete overhead at deletion times drawn at random (not multiples of the loop's 5 s), against the loop."""
+    mine = [ours(bench, module, t) for t in values]
+    base = [fixed_loop(bench, t) for t in values]
+
+    def per_minute(results: list[dict[str, float]]) -> float:
+        return 60 * sum(r["DescribeImages"] for r in results) / sum(r["latency"] for r in results)
+
+    return {
+        "T": values,
+        "ours_mean_overhead": statistics.fmean(r["latency"] - t for r, t in zip(mine, values, strict=True)),
+        "baseline_mean_overhead": statistics.fmean(r["latency"] - t for r, t in zip(base, values, strict=True)),
+        "ours_describe_per_minute": per_minute(mine),
+        "baseline_describe_per_minute": per_minute(base),
+    }
+
+
+def run(
+    durations: list[float],
+    repeats: dict[float, int],
+    economy_at: float | None,
+    random_values: list[float] | None = None,
+) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     with bench_environment() as bench:
         module = bench.provider()
@@ -100,4 +123,5 @@ def run(durations: list[float], repeats: dict[float, int], economy_at: float | N
                 "DescribeImages": result["DescribeImages"],
                 "DeleteImage": result["DeleteImage"],
             }
-    return {"rows": rows, "crhelper": crhelper_floor(), "economy": economy}
+        spread = random_t(bench, module, random_values) if random_values else None
+    return {"rows": rows, "crhelper": crhelper_floor(), "economy": economy, "random_t": spread}

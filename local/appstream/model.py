@@ -332,6 +332,11 @@ class AppStreamBackend:
         if image.visibility != "PRIVATE":
             raise ApiError(code, f"The image {image.name} is {image.visibility.lower()} and cannot be {action}.")
 
+    def tags_of_arn(self, arn: str) -> dict[str, str]:
+        """An image's tags as IAM sees them (aws:ResourceTag), visible yet or not; {} when there is none."""
+        with self._lock:
+            return next((dict(i.tags) for i in self.images.values() if i.arn == arn), {})
+
     def accepted_permissions(self, name: str) -> dict[str, dict[str, bool]]:
         """An image's sharing once every accepted change has taken effect (for tests and the demo)."""
         with self._lock:

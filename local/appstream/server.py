@@ -18,10 +18,12 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel
 from botocore.validate import ParamValidator
 
+from local.appstream.authorize import authorize, denial_message
 from local.appstream.errors import ApiError
 from local.appstream.faults import COMMON_ERRORS, Fault, FaultInjector
 from local.appstream.model import OPERATIONS, READ_ONLY, AppStreamBackend, TokenBuckets
 from local.appstream.validation import constraint_problems, validation_message
+from local.iam import IamGate, access_key_of
 
 TARGET_PREFIX = "PhotonAdminProxyService."
 JSON_11 = "application/x-amz-json-1.1"
@@ -81,6 +83,7 @@ class LocalAppStream:
         self._model = _service_model()
         self._validator = ParamValidator()
         self.rates = TokenBuckets(self.backend.limits)
+        self.iam = IamGate()
         self._server = ThreadingHTTPServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -128,6 +131,15 @@ class LocalAppStream:
         if problems:
             raise ApiError("ValidationException", validation_message(problems))
 
+    def authorize(self, operation: str, params: dict[str, Any], access_key: str) -> None:
+        principal = self.iam.principal(access_key)
+        if principal is None:
+            return
+        decision = authorize(self.backend, principal, operation, params)
+        if not decision.allowed:
+            self.iam.record(decision)
+            raise ApiError("AccessDeniedException", denial_message(principal, decision))
+
     def modelled(self, operation: str, code: str) -> bool:
         """AWS answers only the errors an operation's model lists, plus the common ones."""
         if operation not in OPERATIONS:
@@ -135,8 +147,12 @@ class LocalAppStream:
         errors = {e.name for e in self._model.operation_model(operation).error_shapes}
         return code in errors or code in COMMON_ERRORS
 
-    def handle(self, operation: str, params: Any) -> tuple[int, dict[str, Any]]:
-        """Run one operation and audit it; returns the status and the JSON body."""
+    def handle(self, operation: str, params: Any, access_key: str = "") -> tuple[int, dict[str, Any]]:
+        """Run one operation and audit it; returns the status and the JSON body.
+
+        A call signed with a registered access key (a function's role, offline) is checked against
+        that role's IAM policies first.
+        """
         started = time.monotonic()
         decision = self.faults.decide(operation, lambda code: not code or self.modelled(operation, code))
         if decision.delay:
@@ -156,6 +172,7 @@ class LocalAppStream:
             if not self.rates.take(operation):
                 raise ApiError("ThrottlingException", "Rate exceeded")
             self.validate(operation, params)
+            self.authorize(operation, params, access_key)
             status, body = 200, OPERATIONS[operation](self.backend, params)
             entry.update(status=200, error=None)
         except ApiError as err:
@@ -194,6 +211,8 @@ class LocalAppStream:
             "/_local/fleet": fleet,
             "/_local/fleets/create": lambda p: backend.add_fleet(p["name"], p.get("image_name", "")) and None,
             "/_local/fleets/delete": lambda p: backend.remove_fleet(p["name"]),
+            "/_local/iam/principals": lambda p: self.iam.register(p["access_key"], p["arn"], p["policies"]),
+            "/_local/iam/denials": lambda _: [d.__dict__ for d in self.iam.denials],
         }
 
 
@@ -244,7 +263,8 @@ def _handler_class(service: LocalAppStream) -> type[BaseHTTPRequestHandler]:
                 self._reply(400, {"__type": "SerializationException", "message": "The body is not valid JSON."})
                 return
             try:
-                status, body = service.handle(target[len(TARGET_PREFIX) :], params)
+                key = access_key_of(self.headers.get("Authorization", ""))
+                status, body = service.handle(target[len(TARGET_PREFIX) :], params, key)
             except ConnectionAbortedError:
                 self.close_connection = True
                 self.connection.close()

@@ -9,6 +9,7 @@ ServiceTimeout and the Retain policies, and rolls back failed deployments.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import secrets
@@ -100,6 +101,12 @@ def cfn_strings(value: Any) -> Any:
 def _wanted(stack: Stack, template: Template, logical_id: str) -> bool:
     condition = template.resources[logical_id].get("Condition")
     return condition is None or stack.conditions.get(str(condition), False)
+
+
+def _variables(props: dict[str, Any]) -> dict[str, str]:
+    """A function's Environment.Variables, as Lambda sets them in its process."""
+    variables = (props.get("Environment") or {}).get("Variables") or {}
+    return {str(k): str(v) for k, v in variables.items()}
 
 
 def _suffix(length: int = 12) -> str:
@@ -494,7 +501,7 @@ class Cloud:
         stats = RequestStats()
         self.stats.append(stats)
         started = time.monotonic()
-        self.runner.invoke(function, event)
+        self.invoke(function, event)
         stats.invocations += 1
         body = self._await_response(key, started + timeout, stats)
         stats.seconds = time.monotonic() - started
@@ -552,7 +559,7 @@ class Cloud:
             for target in targets:
                 function = self.functions.get(":".join(str(target["Arn"]).split(":")[:7]))
                 if function is not None:
-                    self.runner.invoke(function, json.loads(target.get("Input", "{}")))
+                    self.invoke(function, json.loads(target.get("Input", "{}")))
                     fired += 1
         return fired
 
@@ -603,10 +610,61 @@ class Cloud:
 
     # -- functions and fleets ------------------------------------------------------------------------------
 
-    def register_function(self, name: str, code_dir: Path, handler: str, timeout: float, memory: int) -> Function:
+    def invoke(self, function: Function, event: dict[str, Any]) -> None:
+        """Lambda runs the function with its role: the local AppStream service enforces the role's policies."""
+        policies = self.role_policies(function)
+        if policies is not None:
+            role = function.role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/")
+            self.appstream_control(
+                "/_local/iam/principals",
+                {
+                    "access_key": function.environment["AWS_ACCESS_KEY_ID"],
+                    "arn": f"{role}/{function.name}",
+                    "policies": policies,
+                },
+            )
+        self.runner.invoke(function, event)
+
+    def role_policies(self, function: Function) -> list[dict[str, Any]] | None:
+        """The policy documents of the function's role (inline and AWS::IAM::Policy); None: no role found."""
+        stack = self.stacks.get(function.stack)
+        if stack is None:
+            return None
+        role = next(
+            (
+                live
+                for live in stack.resources.values()
+                if live.type == "AWS::IAM::Role" and live.attributes.get("Arn") == function.role_arn
+            ),
+            None,
+        )
+        if role is None:
+            return None
+        documents = [dict(p["PolicyDocument"]) for p in role.properties.get("Policies", [])]
+        documents += [
+            dict(live.properties["PolicyDocument"])
+            for live in stack.resources.values()
+            if live.type == "AWS::IAM::Policy" and role.physical_id in live.properties.get("Roles", [])
+        ]
+        return documents
+
+    def register_function(
+        self,
+        name: str,
+        code_dir: Path,
+        handler: str,
+        timeout: float,
+        memory: int,
+        *,
+        role: str = "",
+        stack: str = "",
+        environment: dict[str, str] | None = None,
+    ) -> Function:
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         timeout = self._function_timeout if self._function_timeout is not None else timeout
-        function = Function(name, arn, code_dir, handler, timeout, memory)
+        key = "ASIA" + hashlib.sha256(arn.encode()).hexdigest()[:16].upper()  # this function's role credentials
+        variables = {**(environment or {}), "AWS_ACCESS_KEY_ID": key}
+        function = Function(name, arn, code_dir, handler, timeout, memory, variables, role, stack)
         self.functions[arn] = function
         self.lambda_.create_function(
             FunctionName=name,
@@ -682,6 +740,9 @@ class FunctionHandler(ResourceHandler):
             str(props["Handler"]),
             float(props.get("Timeout", 3)),
             int(props.get("MemorySize", 128)),
+            role=str(props.get("Role", "")),
+            stack=stack.name,
+            environment=_variables(props),
         )
         return name, {"Arn": function.arn}
 
@@ -693,6 +754,9 @@ class FunctionHandler(ResourceHandler):
             str(props["Handler"]),
             float(props.get("Timeout", 3)),
             int(props.get("MemorySize", 128)),
+            role=str(props.get("Role", "")),
+            stack=stack.name,
+            environment=_variables(props),
         )
         return live.physical_id, {"Arn": function.arn}
 
@@ -737,7 +801,18 @@ class FleetHandler(ResourceHandler):
         cloud.appstream_control("/_local/fleets/delete", {"name": live.physical_id})
 
 
+class RoleHandler(ResourceHandler):
+    """AWS::IAM::Role: recorded, with the Arn IAM gives it (its policies are read when functions run)."""
+
+    def create(
+        self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]
+    ) -> tuple[str, dict[str, str]]:
+        name = str(props.get("RoleName") or f"{stack.name}-{logical_id}-{_suffix()}"[:64])
+        return name, {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "RoleId": f"AROA{_suffix(16)}"}
+
+
 HANDLERS: dict[str, ResourceHandler] = {
+    "AWS::IAM::Role": RoleHandler(),
     "AWS::Lambda::Function": FunctionHandler(),
     "AWS::AppStream::Fleet": FleetHandler(),
 }

@@ -29,6 +29,8 @@ class Function:
     timeout: float
     memory: int = 128
     environment: dict[str, str] = field(default_factory=dict)
+    role_arn: str = ""  # the execution role (its policies are enforced by the local AppStream service)
+    stack: str = ""  # the stack that declares the function
 
 
 @dataclass

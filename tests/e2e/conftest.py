@@ -34,6 +34,7 @@ def assemblies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "v1": synth(base / "v1", goldenImage="golden-2026-11"),
         "tags": synth(base / "tags", goldenImage="golden-2026-11", team="vdi"),
         "v2": synth(base / "v2", goldenImage="golden-2026-12"),
+        "narrow": synth(base / "narrow", stacks="provider", imageNamePrefix="team-a-"),
     }
 
 

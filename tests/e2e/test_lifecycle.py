@@ -216,3 +216,20 @@ def test_update_replace_policy_retain_keeps_the_replaced_image(
     assert "golden-2026-12" not in service.backend.images
     assert "golden-2026-11" in service.backend.images
     cloud.destroy(PROVIDER)
+
+
+def test_a_provider_whose_policy_is_too_narrow_is_denied_offline_as_on_aws(
+    make_cloud: MakeCloud, assemblies: dict[str, Path]
+) -> None:
+    cloud, service, _ = make_cloud()
+    cloud.deploy(PROVIDER, assemblies["narrow"] / f"{PROVIDER}.template.json")  # manages team-a-* images only
+    with pytest.raises(StackFailed) as excinfo:
+        cloud.deploy("Images", ROOT / "examples" / "images.yaml")
+    reason = str(excinfo.value)
+    assert "Access denied: the provider's role may not call appstream:" in reason
+    assert "It may manage only images named team-a-*" in reason
+    denied = [e for e in service.audit.entries() if e["error"] == "AccessDeniedException"]
+    assert denied
+    assert all("is not authorized to perform: appstream:" in e["message"] for e in denied)
+    assert service.audit.mutations() == []  # nothing outside the scope was changed
+    cloud.destroy(PROVIDER)

@@ -240,3 +240,52 @@ def cfn_yaml(text: str) -> dict[str, Any]:
     from local.cfn.template import _Loader
 
     return dict(yaml.load(text, Loader=_Loader))
+
+
+def resolved_policies(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each AWS::IAM::Policy document with its intrinsics resolved to realistic ARNs, as parliament needs."""
+    from local.cfn.intrinsics import Scope, resolve
+
+    resources = template["Resources"]
+    arns = {
+        "AWS::Lambda::Function": "arn:aws:lambda:us-east-1:123456789012:function:{}",
+        "AWS::Logs::LogGroup": "arn:aws:logs:us-east-1:123456789012:log-group:{}:*",
+        "AWS::IAM::Role": "arn:aws:iam::123456789012:role/{}",
+    }
+    pseudo = {
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": "aws",
+        "AWS::StackName": "Stack",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+    scope = Scope(pseudo, {}, {k: k for k in resources}, lambda lid, _: arns[resources[lid]["Type"]].format(lid))
+    return {
+        lid: resolve(r["Properties"]["PolicyDocument"], scope)
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::IAM::Policy"
+    }
+
+
+def parliament_findings(document: dict[str, Any]) -> list[tuple[str, str]]:
+    from parliament import analyze_policy_string
+
+    return [(f.issue, json.dumps(f.detail)) for f in analyze_policy_string(json.dumps(document)).findings]
+
+
+def test_parliament_finds_nothing_in_the_synthesized_policies(assembly: Path) -> None:
+    scoped = Template.from_stack(
+        AppStreamImageProviderStack(App(), "P", image_name_prefix="golden-", resource_tag=("team", "euc"))
+    ).to_json()
+    templates = [json.loads(p.read_text()) for p in sorted(assembly.glob("*.template.json"))] + [scoped]
+    policies = {f"{n}/{lid}": doc for n, t in enumerate(templates) for lid, doc in resolved_policies(t).items()}
+    assert len(policies) >= 10
+    assert {lid: parliament_findings(doc) for lid, doc in policies.items() if parliament_findings(doc)} == {}
+
+
+def test_parliament_flags_an_action_granted_on_the_wrong_kind_of_resource() -> None:
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "appstream:DeleteImage", "Resource": "arn:aws:s3:::bucket/*"}],
+    }
+    assert [issue for issue, _ in parliament_findings(document)] == ["RESOURCE_MISMATCH"]

@@ -1,0 +1,99 @@
+"""One stack with many Custom::AppStreamImage resources (copies and adoptions), deployed and destroyed
+offline under AppStream's limits: 2 concurrent copies, a DescribeImages rate, read-after-write lags.
+
+The copies do not wait for AVAILABLE (WaitForAvailable: false), so later copies meet the copy quota
+and wait for a slot, as a stack of many copies does on AWS.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.long_wait import synth_provider
+from local.appstream import LocalAppStream, load_scenario
+from local.audit import outside
+from local.cfn.driver import Cloud, StackFailed
+from local.moto_tls import MotoTls
+from local.tls import make_certificate
+
+COPY_SECONDS = 3.0  # one copy's duration on the service's clock: the longest single transition here
+DELETE_SECONDS = 0.5
+
+
+def template(images: int) -> dict[str, Any]:
+    """Half copies of `golden-base`, half adoptions of existing images."""
+    token = {"Fn::ImportValue": "AppStreamImageProvider-ServiceToken"}
+    resources: dict[str, Any] = {}
+    for n in range(images):
+        props: dict[str, Any] = {"ServiceToken": token, "ImageName": f"scale-{n:03d}", "ServiceTimeout": 3600}
+        if n % 2 == 0:
+            props |= {"Source": {"Type": "Copy", "SourceImageName": "golden-base"}, "WaitForAvailable": False}
+        resources[f"Image{n:03d}"] = {"Type": "Custom::AppStreamImage", "Properties": props}
+    return {"Resources": resources}
+
+
+def run(images: int = 100, describe_rate: float = 20.0, copy_seconds: float = COPY_SECONDS) -> dict[str, Any]:
+    """`copy_seconds` long enough that three copies started one after another meet the quota of two."""
+    adopted = [f"scale-{n:03d}" for n in range(images) if n % 2]
+    scenario = {
+        "durations": {"copy": copy_seconds, "delete": DELETE_SECONDS},
+        "limits": {"copies": 2, "images": images + 10, "rate": describe_rate, "burst": int(describe_rate)},
+        "images": [{"name": "golden-base"}, {"name": "bystander"}, *({"name": n} for n in adopted)],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        work = Path(tmp)
+        provider_template = synth_provider(work / "cdk.out")
+        backend, faults = load_scenario(scenario)
+        cert, key = make_certificate(work / "tls")
+        failures: list[str] = []
+        with LocalAppStream(backend, faults) as service:
+            moto = MotoTls(cert, key).start()
+            try:
+                cloud = Cloud(appstream_url=service.url, moto=moto, workdir=work, printer=lambda _: None)
+                cloud.deploy("AppStreamImageProvider", provider_template)
+                path = work / "scale.yaml"
+                path.write_text(yaml.safe_dump(template(images)))
+                since = len(service.audit.entries())
+                started = time.monotonic()
+                try:
+                    cloud.deploy("Scale", path)
+                except StackFailed as failure:
+                    failures.append(str(failure))
+                deployed = time.monotonic() - started
+                started = time.monotonic()
+                if "Scale" in cloud.stacks:
+                    try:
+                        cloud.destroy("Scale")
+                    except StackFailed as failure:
+                        failures.append(str(failure))
+                destroyed = time.monotonic() - started
+                cloud.destroy("AppStreamImageProvider")
+            finally:
+                moto.stop()
+        entries = service.audit.entries()[since:]
+        names = [f"scale-{n:03d}" for n in range(images)]
+        errors = Counter(str(e["error"]) for e in entries if e["error"])
+        return {
+            "images": images,
+            "copies": images - len(adopted),
+            "failures": failures,
+            "deploy_seconds": deployed,
+            "destroy_seconds": destroyed,
+            "longest_transition": copy_seconds,
+            "calls": len(entries),
+            "calls_per_image": len(entries) / images,
+            "throttled": errors.get("ThrottlingException", 0),
+            "throttled_per_image": errors.get("ThrottlingException", 0) / images,
+            "quota_refusals": errors.get("LimitExceededException", 0),
+            "access_denied": errors.get("AccessDeniedException", 0),
+            "images_left": sum(1 for n in names if n in backend.images),
+            "bystander_untouched": "bystander" in backend.images and "bystander" not in outside(entries, names),
+            "leaks": len(cloud.leaks),
+            "invalid_responses": len(cloud.violations),
+        }
