@@ -8,7 +8,6 @@ import logging
 import os
 import statistics
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from local.cfn.lambda_bootstrap import Context as LambdaContext
 from local.cfn.lambda_runner import Function
 from local.response_endpoint import ResponseEndpoint
 from local.tls import make_certificate
@@ -49,15 +49,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-class Context:
-    def __init__(self, timeout_s: float = 900.0) -> None:
-        self.function_name = FUNCTION
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
-        self.aws_request_id = str(uuid.uuid4())
-        self._ends = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
+def lambda_context(timeout_s: float = 900.0) -> LambdaContext:
+    return LambdaContext(FUNCTION, f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}", timeout_s)
 
 
 def delete_event(name: str, url: str, logical_id: str = "Image", **props: Any) -> dict[str, Any]:

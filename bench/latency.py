@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from crhelper import CfnResource
 
-from bench.harness import Bench, Context, bench_environment, delete_event, owned, summary
+from bench.harness import Bench, bench_environment, delete_event, lambda_context, owned, summary
 from provider import response
 
 BASELINE_INTERVAL = 5.0  # the CDK provider framework's default query interval
@@ -36,7 +36,7 @@ def ours(bench: Bench, module: Any, seconds: float) -> dict[str, float]:
     key = uuid.uuid4().hex
     since = len(bench.service.audit.entries())
     started = time.monotonic()
-    module.handler(delete_event(name, bench.endpoint.url(key)), Context())
+    module.handler(delete_event(name, bench.endpoint.url(key)), lambda_context())
     answer = bench.response(key, timeout=10)
     latency = time.monotonic() - started
     assert answer is not None, "no response"

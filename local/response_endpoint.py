@@ -10,8 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from local.serving import Background
 
-class ResponseEndpoint:
+
+class ResponseEndpoint(Background):
     """Records every PUT body by URL path; `fail_next(n)` answers the next n PUTs with HTTP 500."""
 
     def __init__(self, cert: Path, key: Path) -> None:
@@ -22,24 +24,16 @@ class ResponseEndpoint:
         self.arrivals: dict[str, float] = {}  # path -> time.monotonic() of its first response
         self._failures = 0
         self._hangs: list[float] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._http.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def start(self) -> ResponseEndpoint:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
+        super().__init__(self._http, "response-endpoint")
 
     def url(self, name: str) -> str:
         """A presigned-looking URL whose path is `name`."""
-        port = self._server.server_address[1]
+        port = self._http.server_address[1]
         return f"https://127.0.0.1:{port}/{name}?X-Amz-Signature=secret-signature&X-Amz-Credential=secret-key"
 
     def hang_next(self, count: int, seconds: float) -> None:

@@ -1,6 +1,7 @@
 """A thin crhelper subclass that fixes its traps for this provider (crhelper==2.0.12, pinned).
 
-- clients for polling are built on first use, not at import (cold start);
+Built by crhelper's own constructor; tests pin the set of methods it overrides.
+
 - no sleep before Delete responses;
 - a function that finished inline answers at once; only a None result hands over to polling;
 - rule and statement names fit 64 characters for any logical id; the polling input stays
@@ -18,10 +19,8 @@ import secrets
 import string
 import time
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from crhelper import CfnResource
 
@@ -97,56 +96,29 @@ def _text(value: Any) -> str:
 
 
 class ImageResource(CfnResource):
-    """crhelper's CfnResource with the fixes listed in this module's docstring."""
+    """crhelper's CfnResource, built by its own constructor; each override below fixes one trap (reason inline)."""
+
+    _lambda_client: Any  # built by crhelper's constructor
+    _events_client: Any
 
     def __init__(self) -> None:
-        # crhelper's __init__ builds three boto3 clients at import; set its fields, build clients lazily.
-        self._sleep_on_delete = 0
-        self._create_func = self._update_func = self._delete_func = None
-        self._poll_create_func = self._poll_update_func = self._poll_delete_func = None
-        self._timer = None
-        self._init_failed: Exception | None = None
-        self._json_logging = False
-        self._log_level = "INFO"
-        self._boto_level = "WARNING"
-        self._send_response = False
-        self._polling_interval = 1
-        self.Status = ""
-        self.Reason = ""
-        self.PhysicalResourceId = ""
-        self.StackId = ""
-        self.RequestId = ""
-        self.LogicalResourceId = ""
-        self.Data: dict[str, Any] = {}
-        self.NoEcho = False
-        self._event: dict[str, Any] = {}
-        self._context: Any = None
-        self._response_url = ""
-        self._sam_local = None
-        self._region = os.getenv("AWS_REGION")
-        self._ssl_verify = None
+        super().__init__(
+            json_logging=False,
+            log_level=os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"),  # Lambda's application log level
+            boto_level="WARNING",
+            polling_interval=1,
+            sleep_on_delete=0,  # crhelper sleeps 120 s before answering a Delete
+        )
         self._claimed = ""
 
     def claim(self, physical_id: str) -> None:
         """A Create made this image: a FAILED answer (a timeout too) names it, so the rollback deletes it."""
         self._claimed = physical_id
 
-    @cached_property
-    def _lambda_client(self) -> Any:
-        return boto3.client("lambda", region_name=self._region)
-
-    @cached_property
-    def _events_client(self) -> Any:
-        return boto3.client("events", region_name=self._region)
-
-    @cached_property
-    def _logs_client(self) -> Any:
-        return boto3.client("logs", region_name=self._region)
-
     # -- the envelope: checked before crhelper reads it --------------------------------------------
 
     def __call__(self, event: Any, context: Any) -> None:
-        """Forget the last invocation's state (a warm container keeps this object), then run crhelper."""
+        """Override: crhelper reads the envelope unchecked and would answer a warm container's previous URL."""
         self._event = event if isinstance(event, dict) else {}
         self._context = context
         self._response_url = url if isinstance(url := self._event.get("ResponseURL"), str) else ""
@@ -164,14 +136,10 @@ class ImageResource(CfnResource):
             self._event = event
         super().__call__(event, context)
 
-    # -- logging: configured once by provider.logs, never the whole event --------------------------
-
-    def _log_setup(self, event: Any, context: Any) -> None:
-        return
-
     # -- deciding whether to poll -------------------------------------------------------------------
 
     def _poll_enabled(self) -> bool:
+        """Override: crhelper polls whenever a poll function exists, even when the request finished inline."""
         if not getattr(self, f"_poll_{str(self._event.get('RequestType', '')).lower()}_func", None):
             return False
         if "CrHelperPoll" in self._event:
@@ -188,6 +156,7 @@ class ImageResource(CfnResource):
         return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(SUFFIX))
 
     def _setup_polling(self) -> None:
+        """Override: bounded rule names and input, and a half-made schedule removed (crhelper leaks it)."""
         self._event["CrHelperData"] = self.Data
         self._event["CrHelperPoll"] = True
         name = rule_name(str(self._event.get("LogicalResourceId", "")), self._suffix())
@@ -220,7 +189,7 @@ class ImageResource(CfnResource):
         return ":".join(str(self._context.invoked_function_arn).split(":")[:7])
 
     def _remove_polling(self) -> None:
-        """Remove target, permission and rule; log failures, never raise (the response must go out)."""
+        """Override: remove target, permission and rule; log failures, never raise (the response must go out)."""
         self._event.pop("CrHelperData", None)
         self.Data.pop("PhysicalResourceId", None)
         rule_arn = self._event.get("CrHelperRule")
@@ -248,6 +217,7 @@ class ImageResource(CfnResource):
                 logger.error("polling cleanup: could not %s: %s", what, err)
 
     def _timeout(self) -> None:
+        """Override: also remove the schedule, and answer with the claimed image (crhelper does neither)."""
         logger.error("the invocation is about to time out; answering FAILED")
         if "CrHelperPoll" in self._event:
             self._remove_polling()
@@ -256,6 +226,7 @@ class ImageResource(CfnResource):
     # -- the response ------------------------------------------------------------------------------
 
     def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
+        """Override: a body within 4096 bytes, retried on HTTP errors, never a random or private id."""
         url = self._response_url
         if not url:
             logger.error("the event has no ResponseURL; there is nowhere to answer")

@@ -1,18 +1,23 @@
-"""JSON log lines carrying the request id, logical id, image name, phase and state."""
+"""Logging the Lambda way: Lambda's JSON log format does the formatting, these filters add context and redact.
+
+With the function's LoggingConfig at LogFormat JSON, the Lambda runtime writes every record as a JSON
+line (timestamp, level, message, logger, requestId, and each extra attribute) and applies the
+application log level (AWS_LAMBDA_LOG_LEVEL). The provider only adds two filters to the runtime's
+handler: one attaches this invocation's request id, logical id, image, phase and state; one redacts
+presigned URLs (the ResponseURL is a credential for the response) from messages and tracebacks.
+"""
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
-import sys
+import traceback
 from typing import Any
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated
 _SECRET = re.compile(r"(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s\"']+", re.IGNORECASE)
 _URL = re.compile(r"https://[^\s\"']*X-Amz-Signature=[^\s\"']*", re.IGNORECASE)
-FIELDS = ("request_id", "logical_id", "image", "phase", "state")
 
 logger = logging.getLogger("provider")
 
@@ -22,28 +27,40 @@ def redact(text: str) -> str:
     return _SECRET.sub(r"\1REDACTED", _URL.sub("<presigned-url>", text))
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {"level": record.levelname, "logger": record.name}
-        line.update(_context.get())
-        for key in FIELDS:
-            value = getattr(record, key, None)
-            if value is not None:
-                line[key] = value
-        line["message"] = redact(record.getMessage())
+class Redact(logging.Filter):
+    """Presigned URLs never reach a log line: the message and any traceback are redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), ()
         if record.exc_info:
-            line["error"] = redact(self.formatException(record.exc_info))
-        return json.dumps(line, default=str)
+            record.error = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
-def setup(level: int = logging.INFO) -> None:
-    """Format every root handler (Lambda installs one) as JSON; quiet the AWS SDK."""
-    root = logging.getLogger()
-    if not root.handlers:
-        root.addHandler(logging.StreamHandler(sys.stdout))
-    for handler in root.handlers:
-        handler.setFormatter(JsonFormatter())
-    root.setLevel(level)
+class Context(logging.Filter):
+    """This invocation's fields (bound with `bind`) on every record; the runtime writes them as JSON keys."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+FILTERS = (Context(), Redact())
+
+
+def install(handler: logging.Handler) -> None:
+    for log_filter in FILTERS:
+        if log_filter not in handler.filters:
+            handler.addFilter(log_filter)
+
+
+def setup() -> None:
+    """Filter every handler of the root logger (the Lambda runtime installs one); quiet the AWS SDK."""
+    for handler in logging.getLogger().handlers:
+        install(handler)
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -93,6 +93,10 @@ class ImageProvider(Construct):
             code=lambda_.Code.from_asset(str(asset.build())),
             role=self.role,
             log_group=self.log_group,
+            # Lambda writes JSON lines (provider/logs.py adds context and redaction) at this level.
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
             description="Custom::AppStreamImage: create, update and delete AppStream images, waiting until done",
             environment={SCOPE_ENV: "the images this stack declares"},
         )

@@ -554,25 +554,23 @@ class AppStreamBackend:
         image = self.images.get(image_name)
         return image.arn if image else self.image_arn(image_name)
 
-    def describe_fleets(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _describe_users(
+        self, params: dict[str, Any], found: dict[str, Fleet] | dict[str, Builder], kind: str, key: str
+    ) -> dict[str, Any]:
+        """DescribeFleets / DescribeImageBuilders: the named ones (all by default), each with its image's ARN."""
         with self._lock:
             self._advance()
-            names = params.get("Names") or sorted(self.fleets)
-            for name in names:
-                if name not in self.fleets:
-                    raise not_found("fleet", name)
-            fleets = [self.fleets[n].wire(self._arn_of(self.fleets[n].image_name)) for n in names]
-            return _page(fleets, params, "Fleets")
+            names = params.get("Names") or sorted(found)
+            missing = [n for n in names if n not in found]
+            if missing:
+                raise not_found(kind, missing[0])
+            return _page([found[n].wire(self._arn_of(found[n].image_name)) for n in names], params, key)
+
+    def describe_fleets(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._describe_users(params, self.fleets, "fleet", "Fleets")
 
     def describe_image_builders(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self._advance()
-            names = params.get("Names") or sorted(self.builders)
-            for name in names:
-                if name not in self.builders:
-                    raise not_found("image builder", name)
-            builders = [self.builders[n].wire(self._arn_of(self.builders[n].image_name)) for n in names]
-            return _page(builders, params, "ImageBuilders")
+        return self._describe_users(params, self.builders, "image builder", "ImageBuilders")
 
 
 OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any]]] = {

@@ -24,6 +24,7 @@ from local.appstream.faults import COMMON_ERRORS, Fault, FaultInjector
 from local.appstream.model import OPERATIONS, READ_ONLY, AppStreamBackend, TokenBuckets
 from local.appstream.validation import constraint_problems, validation_message
 from local.iam import IamGate, access_key_of
+from local.serving import Background
 
 TARGET_PREFIX = "PhotonAdminProxyService."
 JSON_11 = "application/x-amz-json-1.1"
@@ -66,7 +67,7 @@ class AuditLog:
         return [e for e in self.entries() if e["operation"] not in READ_ONLY and e["status"] == 200]
 
 
-class LocalAppStream:
+class LocalAppStream(Background):
     """The service: a backend, a fault injector and an audit log behind a loopback server."""
 
     def __init__(
@@ -84,33 +85,14 @@ class LocalAppStream:
         self._validator = ParamValidator()
         self.rates = TokenBuckets(self.backend.limits)
         self.iam = IamGate()
-        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._http = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._http.daemon_threads = True
+        super().__init__(self._http, "local-appstream")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._http.server_address[:2]
         return f"http://{host!s}:{port}"
-
-    def start(self) -> LocalAppStream:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-appstream", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> LocalAppStream:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- request handling -------------------------------------------------------------
 

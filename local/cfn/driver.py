@@ -104,9 +104,13 @@ def _wanted(stack: Stack, template: Template, logical_id: str) -> bool:
 
 
 def _variables(props: dict[str, Any]) -> dict[str, str]:
-    """A function's Environment.Variables, as Lambda sets them in its process."""
-    variables = (props.get("Environment") or {}).get("Variables") or {}
-    return {str(k): str(v) for k, v in variables.items()}
+    """A function's Environment.Variables, and its LoggingConfig as the variables Lambda sets for it."""
+    variables = {str(k): str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()}
+    logging_config = props.get("LoggingConfig") or {}
+    variables["AWS_LAMBDA_LOG_FORMAT"] = str(logging_config.get("LogFormat", "Text"))
+    if logging_config.get("LogFormat") == "JSON":
+        variables["AWS_LAMBDA_LOG_LEVEL"] = str(logging_config.get("ApplicationLogLevel", "INFO"))
+    return variables
 
 
 def _suffix(length: int = 12) -> str:

@@ -57,14 +57,14 @@ class LambdaRunner:
 
     def __init__(self, base_env: dict[str, str], log_dir: Path) -> None:
         self._base_env = base_env
-        self._log_dir = log_dir
+        self.log_dir = log_dir
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
         self.durations: list[float] = []  # seconds from event to exit, per finished invocation (±0.1 s)
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def log_path(self, function: Function) -> Path:
-        return self._log_dir / f"{function.name}.log"
+        return self.log_dir / f"{function.name}.log"
 
     def invoke(self, function: Function, event: dict[str, Any]) -> Invocation:
         invocation = self.start(function)

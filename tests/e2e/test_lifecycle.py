@@ -3,6 +3,7 @@ by the local driver, with the provider running from its asset as Lambda would ru
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,12 @@ def test_plain_cloudformation_example_through_the_provider_stacks_export(
     cloud.destroy(PROVIDER)
     assert_clean(cloud, service, {"builder-output-2026-11", "golden-2026-11", "golden-2026-12"})
     assert {"golden-base", "unrelated-team-image"} <= set(backend.images)
+    # The function's log lines are Lambda's JSON format (LoggingConfig LogFormat JSON), with the provider's context.
+    [log] = sorted(cloud.runner.log_dir.glob("*.log"))
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert records
+    assert all({"timestamp", "level", "message", "logger", "requestId"} <= set(r) for r in records)
+    assert any(r.get("phase") == "delete" and r.get("image") == "golden-2026-11" for r in records)
 
 
 def test_a_failed_create_rolls_back_and_removes_what_it_made(

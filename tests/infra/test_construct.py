@@ -210,7 +210,12 @@ def test_function_runtime_architecture_memory_timeout_and_logs(stack_and_templat
             "MemorySize": 128,
             "Timeout": 900,
             "Handler": "provider.handler.handler",
-            "LoggingConfig": {"LogGroup": {"Ref": Match.string_like_regexp("AppStreamImageProviderLogs")}},
+            "LoggingConfig": {
+                "LogGroup": {"Ref": Match.string_like_regexp("AppStreamImageProviderLogs")},
+                "LogFormat": "JSON",  # Lambda's native JSON lines; the provider adds context and redaction
+                "ApplicationLogLevel": "INFO",
+                "SystemLogLevel": "WARN",
+            },
         },
     )
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})

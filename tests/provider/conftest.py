@@ -8,7 +8,6 @@ import importlib
 import io
 import json
 import os
-import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from local.cfn.lambda_bootstrap import Context
 from local.response_endpoint import ResponseEndpoint
 from local.tls import make_certificate
 from provider.contract import OWNER_TAG
@@ -78,18 +78,9 @@ def appstream(live_backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch) -
         yield svc
 
 
-class LambdaContext:
-    """What Lambda passes as `context`: remaining time counts down from the configured timeout."""
-
-    def __init__(self, timeout_s: float = 900.0) -> None:
-        self.function_name = FUNCTION
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.memory_limit_in_mb = "128"
-        self._ends = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
+def lambda_context(timeout_s: float = 900.0) -> Context:
+    """What Lambda passes as `context` to this provider's function."""
+    return Context(FUNCTION, f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}", timeout_s)
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -124,7 +115,7 @@ class Provider:
         else:
             key = event["ResponseURL"].split("?")[0].rsplit("/", 1)[-1]
         before = len(self.endpoint.received.get(key, []))
-        self.module.handler(event, LambdaContext(timeout_s))
+        self.module.handler(event, lambda_context(timeout_s))
         got = self.endpoint.received.get(key, [])
         assert len(got) - before <= 1, "more than one response for one invocation"
         return got[-1] if len(got) > before else None
@@ -169,4 +160,4 @@ def owned_image(backend: AppStreamBackend, name: str, owner: str = OWNER, **attr
     backend.add_image(name, tags=tags, **attrs)
 
 
-__all__ = ["ACCOUNT", "OWNER", "STACK_ID", "LambdaContext", "Provider", "owned_image"]
+__all__ = ["ACCOUNT", "OWNER", "STACK_ID", "Provider", "lambda_context", "owned_image"]

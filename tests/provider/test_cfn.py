@@ -18,13 +18,26 @@ def test_pinned_crhelper_version() -> None:
     assert crhelper.CfnResource is CfnResource
 
 
-def test_subclass_sets_every_field_crhelper_init_sets(monkeypatch) -> None:
-    stock = CfnResource(sleep_on_delete=0)
+def test_the_subclass_is_built_by_crhelpers_constructor_with_our_settings() -> None:
     ours = ImageResource()
-    lazy = {"_lambda_client", "_events_client", "_logs_client"}
-    assert set(vars(stock)) - lazy <= set(vars(ours))
-    assert "_lambda_client" not in vars(ours), "clients are built on first use, not at import"
-    assert ours._sleep_on_delete == 0
+    stock = CfnResource(sleep_on_delete=0)
+    assert set(vars(stock)) <= set(vars(ours))  # every field crhelper sets, crhelper itself set
+    assert (ours._sleep_on_delete, ours._polling_interval, ours._json_logging) == (0, 1, False)
+    assert ours._lambda_client.meta.service_model.service_name == "lambda"
+
+
+def test_the_overridden_crhelper_methods_are_exactly_these() -> None:
+    """An upgrade of crhelper must re-check each of these against its new version (tests pin each behaviour)."""
+    overridden = {name for name in vars(ImageResource) if name in dir(CfnResource) and not name.startswith("__")}
+    assert overridden == {
+        "_poll_enabled",
+        "generate_physical_id",
+        "_setup_polling",
+        "_remove_polling",
+        "_timeout",
+        "_send",
+    }
+    assert "__call__" in vars(ImageResource)  # the envelope check, before crhelper reads the event
 
 
 def test_rule_names_fit_64_characters_for_a_200_character_logical_id() -> None:

@@ -14,8 +14,8 @@ from local.response_endpoint import ResponseEndpoint
 from provider.ownership import owner_value
 from tests.provider.conftest import (
     STACK_ID,
-    LambdaContext,
     Provider,
+    lambda_context,
     owned_image,
     policy_statements,
     rules_left,
@@ -157,7 +157,7 @@ def test_errors_at_import_still_answer_failed(
     module = importlib.reload(provider.module)
     event = provider.event("create")
     event["ResponseURL"] = endpoint.url("init-failure")
-    module.handler(event, LambdaContext())
+    module.handler(event, lambda_context())
     [response] = endpoint.received["init-failure"]
     assert response["Status"] == "FAILED"
     assert "not a region" in response["Reason"]

@@ -70,17 +70,29 @@ def test_a_response_url_that_times_out_before_accepting_is_retried(
 
 
 def test_the_debug_log_never_holds_the_presigned_signature(
-    provider: Provider, live_backend: AppStreamBackend, caplog: pytest.LogCaptureFixture, tally: Counter[str]
+    provider: Provider,
+    live_backend: AppStreamBackend,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tally: Counter[str],
 ) -> None:
+    import importlib
+
+    from local.cfn.lambda_bootstrap import RuntimeJsonFormatter
+    from provider.logs import install
+
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")  # crhelper then logs whole events
+    provider.module = importlib.reload(provider.module)
     caplog.set_level(logging.DEBUG)
+    install(caplog.handler)
     owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
     delete_once(provider, tally, 0)
-    from provider.logs import JsonFormatter
-
-    text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
-    assert text
-    assert "secret-signature" not in text
+    text = "\n".join(RuntimeJsonFormatter().format(r) for r in caplog.records)
+    assert "ResponseURL" in text  # the event was logged ...
+    assert "secret-signature" not in text  # ... without its signature
     assert "secret-key" not in text
+    monkeypatch.delenv("AWS_LAMBDA_LOG_LEVEL")
+    importlib.reload(provider.module)
 
 
 def test_a_failing_add_permission_leaves_no_rule(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from local.appstream import AppStreamBackend, LocalAppStream
 from provider.cfn import ENVELOPE, FAILED_CREATE_ID
-from tests.provider.conftest import LambdaContext, Provider, load_event
+from tests.provider.conftest import Provider, lambda_context, load_event
 from tests.provider.reliability.conftest import DETERMINISTIC, EXAMPLES
 
 SAMPLES = ["create", "update", "update-rename", "delete", "delete-after-failed-create", "delete-after-create-timeout"]
@@ -119,7 +119,7 @@ def test_every_event_gets_exactly_one_valid_response_and_touches_no_image(
     key = f"fuzz-{uuid.uuid4().hex}"
     event["ResponseURL"] = provider.endpoint.url(key)
     before = len(provider.endpoint.raw)
-    provider.module.handler(event, LambdaContext())
+    provider.module.handler(event, lambda_context())
     bodies = provider.endpoint.received.get(key, [])
     assert len(bodies) == 1, f"{len(bodies)} responses"
     raw = provider.endpoint.raw[before:]
@@ -136,7 +136,7 @@ def test_every_event_gets_exactly_one_valid_response_and_touches_no_image(
 def test_a_request_without_a_response_url_is_logged_and_dropped(provider: Provider, caplog: Any) -> None:
     event = load_event("delete")
     del event["ResponseURL"]
-    provider.module.handler(event, LambdaContext())
+    provider.module.handler(event, lambda_context())
     assert any("lacks ResponseURL" in r.getMessage() for r in caplog.records)
     assert any("nowhere to answer" in r.getMessage() for r in caplog.records)
 
@@ -148,7 +148,7 @@ def test_a_malformed_event_never_answers_an_earlier_requests_url(provider: Provi
     second = provider.event("delete")
     del second["StackId"]
     second["ResponseURL"] = provider.endpoint.url("second")
-    provider.module.handler(second, LambdaContext())
+    provider.module.handler(second, lambda_context())
     [answer] = provider.endpoint.received["second"]
     assert answer["Status"] == "FAILED"
     assert "lacks StackId" in answer["Reason"]
