@@ -29,6 +29,7 @@ FULL = {
     "random_t": [round(random.Random(7).uniform(0.5, 30.0), 2) for _ in range(8)],  # seeded: the same T each run
     "scale_images": 100,
     "scale_copy_seconds": 3.0,
+    "scale_copy_quota": 2,
 }
 QUICK = {
     "durations": [0.0],
@@ -39,8 +40,9 @@ QUICK = {
     "synth_counts": [1, 2],
     "synth_repeats": 1,
     "random_t": [1.3],
-    "scale_images": 6,
-    "scale_copy_seconds": 12.0,  # three copies start within seconds: the third surely meets the quota
+    "scale_images": 4,
+    "scale_copy_seconds": 4.0,  # two copies in a row with a quota of one: the second surely waits
+    "scale_copy_quota": 1,
 }
 
 
@@ -63,7 +65,14 @@ def run_all(sizes: dict[str, Any], skip: set[str]) -> dict[str, Any]:
             "latency",
             lambda: latency.run(sizes["durations"], sizes["repeats"], sizes["economy_at"], sizes["random_t"]),
         ),
-        ("scale", lambda: scale.run(images=sizes["scale_images"], copy_seconds=sizes["scale_copy_seconds"])),
+        (
+            "scale",
+            lambda: scale.run(
+                images=sizes["scale_images"],
+                copy_seconds=sizes["scale_copy_seconds"],
+                copy_quota=sizes["scale_copy_quota"],
+            ),
+        ),
         ("concurrency", lambda: concurrency.run(count=sizes["concurrency"])),
         ("long_wait", long_wait.run),
         ("cold_start", lambda: cold_start.run(repeats=sizes["cold_repeats"])),
@@ -106,7 +115,8 @@ def scale_lines(s: dict[str, Any] | None) -> list[str]:
         "## 9. Scale: one stack of many images under AppStream's limits",
         "",
         f"{s['images']} Custom::AppStreamImage resources ({s['copies']} copies, the rest adoptions) in one stack, "
-        f"with 2 concurrent copies and a DescribeImages rate limit: deployed in {s['deploy_seconds']:.1f} s and "
+        f"with {s['copy_quota']} concurrent copies and a DescribeImages rate limit: deployed in "
+        f"{s['deploy_seconds']:.1f} s and "
         f"destroyed in {s['destroy_seconds']:.1f} s (the longest single transition: a "
         f"{s['longest_transition']:g} s copy); {s['calls_per_image']:.1f} AppStream calls and "
         f"{s['throttled_per_image']:.2f} throttles per image, {s['quota_refusals']} copy-quota refusals waited "

@@ -30,7 +30,7 @@ def run(stacks: int = 20, throttled: float = 0.2) -> dict[str, Any]:
     scenario = {"durations": {"delete": 1}, "images": [{"name": n} for n in [*names, "bystander"]], "seed": 7}
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         work = Path(tmp)
-        provider_template = synth_provider(work / "cdk.out")
+        provider_template = synth_provider()
         backend, faults = load_scenario(scenario)
         cert, key = make_certificate(work / "tls")
         failures: list[str] = []

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ROOT
 from local.appstream import LocalAppStream, load_scenario
 from local.cfn.driver import Cloud
 from local.moto_tls import MotoTls
+from local.synth import cached_synth
 from local.tls import make_certificate
 
 TEMPLATE = """Resources:
@@ -27,16 +23,14 @@ TEMPLATE = """Resources:
 """
 
 
-def synth_provider(out: Path) -> Path:
-    env = {**os.environ, "CDK_OUTDIR": str(out), "CDK_CONTEXT_JSON": json.dumps({"stacks": "provider"})}
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
-    return out / "AppStreamImageProvider.template.json"
+def synth_provider() -> Path:
+    return cached_synth(stacks="provider") / "AppStreamImageProvider.template.json"
 
 
 def run(delete_seconds: float = 12.0, function_timeout: float = 15.0, schedule_scale: float = 1.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
         work = Path(tmp)
-        provider_template = synth_provider(work / "cdk.out")
+        provider_template = synth_provider()
         backend, faults = load_scenario({"images": [{"name": "long-goodbye", "delete_seconds": delete_seconds}]})
         cert, key = make_certificate(work / "tls")
         with LocalAppStream(backend, faults) as service:

@@ -31,9 +31,9 @@ TRANSIENT = frozenset(
 )
 
 
-def appstream_client() -> AppStreamClient:
+def appstream_client(config: Config = RETRY_CONFIG) -> AppStreamClient:
     """The provider's client: the endpoint comes from boto3's own settings (AWS_ENDPOINT_URL_APPSTREAM)."""
-    return boto3.client("appstream", region_name=os.environ.get("AWS_REGION"), config=RETRY_CONFIG)
+    return boto3.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
 
 
 def error_code(err: ClientError) -> str:

@@ -59,7 +59,7 @@ def delays(first: float, cap: float, factor: float = 1.5) -> Iterator[float]:
 DELETION_DELAYS = (0.5, 2.5)  # T + 3 s: never sleep longer than 2.5 s between checks of a deletion
 SETTLE_DELAYS = (1.0, 10.0)  # copies and updates take minutes to hours
 QUOTA_DELAYS = (2.0, 30.0)  # a copy slot frees when another copy ends (minutes); the first looks come soon
-IN_USE_DELAY = 10.0  # while fleets hold the image, look less often (three calls per look)
+IN_USE_DELAY = 5.0  # while fleets hold the image, look less often (three calls per look)
 
 
 @dataclass

@@ -28,7 +28,7 @@ class Limits:
     """AWS's quotas and lags (appstream-images.md, "Constraints and behaviours AWS enforces").
 
     Quotas answer LimitExceededException; the lags are seconds of the service's clock (scaled by
-    time_scale, like every transition); `rates` are requests per second per operation (real time),
+    time_scale, like every transition); `rate` is requests per second per operation (service clock),
     with `burst` requests in hand, answering ThrottlingException past them.
     """
 
@@ -154,7 +154,7 @@ def _page(items: list[Any], params: dict[str, Any], key: str, limit: int = DEFAU
 
 
 class TokenBuckets:
-    """Per-operation request rates on the real clock: AWS throttles bursts with ThrottlingException."""
+    """Per-operation request rates on the service's clock: AWS throttles bursts with ThrottlingException."""
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self._limits = limits

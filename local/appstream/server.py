@@ -83,7 +83,7 @@ class LocalAppStream(Background):
         self.audit = AuditLog()
         self._model = _service_model()
         self._validator = ParamValidator()
-        self.rates = TokenBuckets(self.backend.limits)
+        self.rates = TokenBuckets(self.backend.limits, self.backend.now)
         self.iam = IamGate()
         self._http = ThreadingHTTPServer((host, port), _handler_class(self))
         self._http.daemon_threads = True

@@ -672,7 +672,7 @@ class Cloud:
         self.functions[arn] = function
         self.lambda_.create_function(
             FunctionName=name,
-            Runtime="python3.13",
+            Runtime="python3.14",
             Role=self._role,
             Handler=handler,
             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},

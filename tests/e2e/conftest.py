@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,26 +11,20 @@ from local.appstream import LocalAppStream, load_scenario
 from local.appstream.scenario import read_scenario_file
 from local.cfn.driver import Cloud
 from local.moto_tls import MotoTls
+from local.synth import cached_synth
 from local.tls import make_certificate
 from tests.conftest import ROOT
 
 SCENARIO = ROOT / "local" / "scenarios" / "demo.json"
 
 
-def synth(out: Path, **context: str) -> Path:
-    env = {**os.environ, "CDK_OUTDIR": str(out), "CDK_CONTEXT_JSON": json.dumps(context)}
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
-    return out
-
-
 @pytest.fixture(scope="session")
-def assemblies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("assemblies")
+def assemblies() -> dict[str, Path]:
     return {
-        "v1": synth(base / "v1", goldenImage="golden-2026-11"),
-        "tags": synth(base / "tags", goldenImage="golden-2026-11", team="vdi"),
-        "v2": synth(base / "v2", goldenImage="golden-2026-12"),
-        "narrow": synth(base / "narrow", stacks="provider", imageNamePrefix="team-a-"),
+        "v1": cached_synth(goldenImage="golden-2026-11"),
+        "tags": cached_synth(goldenImage="golden-2026-11", team="vdi"),
+        "v2": cached_synth(goldenImage="golden-2026-12"),
+        "narrow": cached_synth(stacks="provider", imageNamePrefix="team-a-"),
     }
 
 

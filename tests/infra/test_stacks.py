@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs
 from cfnlint.api import lint as cfn_lint
 
+from local.synth import cached_synth
 from stacks import asset
 from stacks.example_stack import ExampleImagesStack
 from stacks.provider_stack import AppStreamImageProviderStack
@@ -27,16 +27,9 @@ from tests.conftest import ROOT
 ALLOWED_WARNINGS = {("W3005", "AppStreamImageProviderRole")}
 
 
-def synth_app(tmp_path: Path, **context: str) -> Path:
-    """Run app.py as `cdk synth` would, into `tmp_path`; returns the cloud assembly directory."""
-    env = {**os.environ, "CDK_OUTDIR": str(tmp_path), "CDK_CONTEXT_JSON": json.dumps(context)}
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
-def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth_app(tmp_path_factory.mktemp("cdk.out"))
+def assembly() -> Path:
+    return cached_synth()
 
 
 def lint(paths: list[Path]) -> list[tuple[str, str, str]]:
@@ -159,8 +152,8 @@ def test_example_stack_has_adopted_copied_shared_tagged_images_and_a_fleet(assem
     assert fleet["Properties"]["ImageName"] == {"Ref": golden_id}
 
 
-def test_app_reads_its_context(tmp_path: Path) -> None:
-    out = synth_app(tmp_path, stacks="provider", imageNamePrefix="team-a-", providerStackName="TeamAProvider")
+def test_app_reads_its_context() -> None:
+    out = cached_synth(stacks="provider", imageNamePrefix="team-a-", providerStackName="TeamAProvider")
     assert sorted(p.name for p in out.glob("*.template.json")) == ["TeamAProvider.template.json"]
     template = Template.from_json(json.loads((out / "TeamAProvider.template.json").read_text()))
     assert manage_statement(template)["Resource"]["Fn::Join"][1][-1] == ":image/team-a-*"

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
@@ -56,7 +57,7 @@ def moto_url() -> Iterator[str]:
         archive.writestr("index.py", "def handler(event, context):\n    return None\n")
     boto3.client("lambda").create_function(
         FunctionName=FUNCTION,
-        Runtime="python3.13",
+        Runtime="python3.14",
         Role=role,
         Handler="index.handler",
         Code={"ZipFile": code.getvalue()},
@@ -153,6 +154,31 @@ def scheduled_input(rule: str) -> dict[str, Any]:
     assert len(targets) == 1
     assert targets[0]["Arn"] == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
     return dict(json.loads(targets[0]["Input"]))
+
+
+NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+@pytest.fixture
+def fake(backend: AppStreamBackend) -> Iterator[tuple[LocalAppStream, Any]]:
+    """The local service on the fake clock, and a client that does not retry (each answer seen as sent)."""
+    with LocalAppStream(backend) as svc:
+        yield svc, boto3.client("appstream", endpoint_url=svc.url, config=NO_RETRY)
+
+
+def event(name: str, **props: Any) -> dict[str, Any]:
+    """A sample event; keyword arguments replace its ResourceProperties."""
+    body = copy.deepcopy(load_event(name))
+    if props:
+        body["ResourceProperties"] = {"ServiceToken": body["ServiceToken"], **props}
+    return body
+
+
+def handle(client: Any, clock: Any, body: dict[str, Any], remaining_ms: int = 900_000, **kw: Any) -> Any:
+    """lifecycle.handle on the fake clock: every wait advances it instead of sleeping."""
+    from provider import lifecycle
+
+    return lifecycle.handle(client, body, remaining_ms, clock=clock, sleep=clock.advance, **kw)
 
 
 def owned_image(backend: AppStreamBackend, name: str, owner: str = OWNER, **attrs: Any) -> None:

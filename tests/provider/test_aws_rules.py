@@ -6,15 +6,12 @@ milliseconds; the client does not retry, so each AppStream answer is seen as AWS
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
@@ -25,28 +22,9 @@ from provider.errors import DeadlineExceeded, ImageInUse, QuotaExceeded
 from provider.ownership import owner_value
 from provider.states import Budget
 from tests.conftest import FakeClock
-from tests.provider.conftest import OWNER, STACK_ID, Provider, load_event, owned_image
+from tests.provider.conftest import OWNER, STACK_ID, Provider, event, handle, owned_image
 
 OTHER = "210987654321"
-NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
-
-
-@pytest.fixture
-def fake(backend: AppStreamBackend) -> Iterator[tuple[LocalAppStream, Any]]:
-    """The local service on the fake clock, and a client that does not retry."""
-    with LocalAppStream(backend) as svc:
-        yield svc, boto3.client("appstream", endpoint_url=svc.url, config=NO_RETRY)
-
-
-def event(name: str, **props: Any) -> dict[str, Any]:
-    body = copy.deepcopy(load_event(name))
-    if props:
-        body["ResourceProperties"] = {"ServiceToken": body["ServiceToken"], **props}
-    return body
-
-
-def handle(client: Any, clock: FakeClock, body: dict[str, Any], remaining_ms: int = 900_000, **kw: Any) -> Any:
-    return lifecycle.handle(client, body, remaining_ms, clock=clock, sleep=clock.advance, **kw)
 
 
 # -- 1. the ownership tag AppStream accepts ------------------------------------------------------

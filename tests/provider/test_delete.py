@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import time
+from typing import Any
+
+import pytest
 
 from local.appstream import AppStreamBackend, Fault, LocalAppStream
 from provider.ownership import owner_value
-from tests.provider.conftest import STACK_ID, Provider, owned_image
+from tests.conftest import FakeClock
+from tests.provider.conftest import STACK_ID, Provider, event, handle, owned_image
 
 OTHER = "210987654321"
 
@@ -18,15 +21,12 @@ def mutations(appstream: LocalAppStream) -> list[tuple[str, dict[str, object]]]:
 def test_sample_delete_event_deletes_the_owned_image_and_waits_until_gone(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
-    owned_image(live_backend, "golden-2026-11", delete_seconds=2)
-    started = time.monotonic()
+    owned_image(live_backend, "golden-2026-11", delete_seconds=0.5)
     response = provider.invoke(provider.event("delete"))
-    elapsed = time.monotonic() - started
     assert response is not None
     assert response["Status"] == "SUCCESS"
     assert response["PhysicalResourceId"] == "golden-2026-11"
     assert "golden-2026-11" not in live_backend.images
-    assert 2 <= elapsed < 2 + 3  # reported within T + 3 s
     last = appstream.audit.calls("DescribeImages")[-1]
     assert last["error"] == "ResourceNotFoundException"  # SUCCESS only once AppStream says it is gone
     assert mutations(appstream) == [("DeleteImage", {"Name": "golden-2026-11"})]
@@ -125,29 +125,38 @@ def test_in_use_fails_with_a_reason_naming_fleets_and_builders(
     assert mutations(appstream) == []  # nothing revoked, nothing changed
 
 
-def test_in_use_wait_keeps_trying_until_the_fleet_releases_the_image(
-    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+@pytest.mark.parametrize("seconds", [0.0, 2.0, 12.0, 30.0])
+def test_a_deletion_is_reported_within_t_plus_3_seconds(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock, seconds: float
 ) -> None:
-    owned_image(live_backend, "golden-2026-11", delete_seconds=0.5)
-    live_backend.add_fleet("sales-fleet", "golden-2026-11", release_after=2, release_to="golden-2026-12")
-    event = provider.event("delete", props={"ImageName": "golden-2026-11", "InUse": "Wait"})
-    response = provider.invoke(event)
-    assert response is not None
-    assert response["Status"] == "SUCCESS"
-    assert "golden-2026-11" not in live_backend.images
+    _, client = fake
+    owned_image(backend, "golden-2026-11", delete_seconds=seconds)
+    started = clock.now
+    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    assert "golden-2026-11" not in backend.snapshot()["images"]
+    assert seconds <= clock.now - started <= seconds + 3
+
+
+def test_in_use_wait_keeps_trying_until_the_fleet_releases_the_image(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    appstream, client = fake
+    owned_image(backend, "golden-2026-11", delete_seconds=0.5)
+    backend.add_fleet("sales-fleet", "golden-2026-11", release_after=60, release_to="golden-2026-12")
+    assert handle(client, clock, event("delete", ImageName="golden-2026-11", InUse="Wait"))[0] == "golden-2026-11"
+    assert "golden-2026-11" not in backend.snapshot()["images"]
     # DeleteImage is called only once the fleet let go: while in use, nothing is attempted or revoked.
     assert [c["error"] for c in appstream.audit.calls("DeleteImage")] == [None]
     assert len(appstream.audit.calls("DescribeFleets")) >= 2
 
 
 def test_concurrent_modification_is_retried_then_succeeds(
-    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
 ) -> None:
-    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    appstream, client = fake
+    owned_image(backend, "golden-2026-11", delete_seconds=0.2)
     appstream.faults.add(Fault("concurrent_modification", operation="DeleteImage", count=3))
-    response = provider.invoke(provider.event("delete"))
-    assert response is not None
-    assert response["Status"] == "SUCCESS"
+    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
     errors = [c["error"] for c in appstream.audit.calls("DeleteImage")]
     assert errors == ["ConcurrentModificationException"] * 3 + [None]
 
@@ -165,13 +174,12 @@ def test_throttling_bursts_are_retried_by_botocore(
 
 
 def test_image_still_being_copied_is_waited_for_then_deleted(
-    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
 ) -> None:
-    owned_image(live_backend, "golden-2026-11", state="COPYING", settle_seconds=1.5, delete_seconds=0.3)
-    response = provider.invoke(provider.event("delete"))
-    assert response is not None
-    assert response["Status"] == "SUCCESS"
-    assert "golden-2026-11" not in live_backend.images
+    appstream, client = fake
+    owned_image(backend, "golden-2026-11", state="COPYING", settle_seconds=600, delete_seconds=0.3)
+    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    assert "golden-2026-11" not in backend.snapshot()["images"]
     assert [c["error"] for c in appstream.audit.calls("DeleteImage")] == [None]
 
 

@@ -7,15 +7,21 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bench.harness import provider_function
 from local.appstream import AppStreamBackend, Fault, LocalAppStream
 from local.cfn.lambda_runner import Function, LambdaRunner, default_environment
 from local.response_endpoint import ResponseEndpoint
-from tests.provider.conftest import Provider, owned_image, policy_statements, rules_left
+from provider import response
+from provider.images import RETRY_CONFIG
+from tests.conftest import FakeClock
+from tests.provider.conftest import Provider, event, handle, owned_image, policy_statements, rules_left
 
 
 def delete_once(provider: Provider, tally: Counter[str], faults: int) -> dict[str, object]:
@@ -27,13 +33,18 @@ def delete_once(provider: Provider, tally: Counter[str], faults: int) -> dict[st
 
 
 def test_latency_beyond_the_client_timeout_is_retried(
-    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream, tally: Counter[str]
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock, tally: Counter[str]
 ) -> None:
-    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
-    appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=11))
-    response = delete_once(provider, tally, 1)
-    assert response["Status"] == "SUCCESS"
-    assert "golden-2026-11" not in live_backend.images
+    appstream, _ = fake
+    owned_image(backend, "golden-2026-11", delete_seconds=0.2)
+    # The provider's own retry settings, with the read timeout shortened from 10 s so the test is quick.
+    client = boto3.client("appstream", endpoint_url=appstream.url, config=RETRY_CONFIG.merge(Config(read_timeout=0.5)))
+    appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=1.0))
+    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    tally["faults injected"] += 1
+    tally["responses checked"] += 1
+    assert "golden-2026-11" not in backend.snapshot()["images"]
+    assert appstream.faults.injected == {"latency": 1}  # that call timed out on the client and was retried
 
 
 def test_dropped_connections_are_retried(
@@ -45,11 +56,14 @@ def test_dropped_connections_are_retried(
 
 
 def test_a_streak_of_concurrent_modifications_is_outlasted(
-    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream, tally: Counter[str]
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock, tally: Counter[str]
 ) -> None:
-    owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
+    appstream, client = fake
+    owned_image(backend, "golden-2026-11", delete_seconds=0.2)
     appstream.faults.add(Fault("concurrent_modification", operation="DeleteImage", count=6))
-    assert delete_once(provider, tally, 6)["Status"] == "SUCCESS"
+    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    tally["faults injected"] += 6
+    tally["responses checked"] += 1
     assert len(appstream.audit.calls("DeleteImage")) == 7
 
 
@@ -62,11 +76,13 @@ def test_5xx_bursts_on_every_operation_are_retried(
 
 
 def test_a_response_url_that_times_out_before_accepting_is_retried(
-    provider: Provider, live_backend: AppStreamBackend, endpoint: ResponseEndpoint, tally: Counter[str]
+    endpoint: ResponseEndpoint, tally: Counter[str]
 ) -> None:
-    endpoint.hang_next(1, seconds=11)  # longer than the PUT's 10 s timeout
-    response = delete_once(provider, tally, 1)
-    assert response["Status"] == "SUCCESS"
+    endpoint.hang_next(1, seconds=1.5)  # longer than the PUT's timeout (10 s in the provider, 0.5 s here)
+    body = b'{"Status": "SUCCESS"}'
+    assert response.put(endpoint.url("hung"), body, deadline=time.time() + 30, timeout=0.5, first_delay=0.1)
+    tally["faults injected"] += 1
+    assert endpoint.wait_for("hung", timeout=5) == [{"Status": "SUCCESS"}]
 
 
 def test_the_debug_log_never_holds_the_presigned_signature(
@@ -141,13 +157,13 @@ def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
     tally: Counter[str],
 ) -> None:
     lambda_runner, function = runner
-    function.timeout = 4
+    function.timeout = 2
     owned_image(live_backend, "golden-2026-11")
-    appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=8))
+    appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=4))
     event = delete_answering_at(provider, "lambda-timeout")
     invocation = lambda_runner.invoke(function, event)
     answers = provider.endpoint.wait_for("lambda-timeout", timeout=10)
-    time.sleep(4.5)  # Lambda kills the process at its timeout
+    time.sleep(2.5)  # Lambda kills the process at its timeout
     lambda_runner.reap()
     tally["faults injected"] += 1
     assert invocation.killed  # still blocked in the slow call at its timeout: Lambda (the runner) killed it
