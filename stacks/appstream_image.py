@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ from provider.contract import (
     tag_value_problem,
 )
 from provider.contract import MAX_TIMEOUT as MAX_SERVICE_TIMEOUT
+from provider.errors import InvalidProperties
+from provider.properties import parse
 from stacks.provider_function import ImageProvider
 
 
@@ -160,6 +163,7 @@ class AppStreamImage(Construct):
             "WaitForAvailable": wait_for_available,
             "InUse": in_use.value,
         }
+        _provider_accepts(properties, seconds, self.node.path)
         self.resource = CustomResource(
             self,
             "Resource",
@@ -255,6 +259,26 @@ class AppStreamImage(Construct):
         if not 1 <= seconds <= MAX_SERVICE_TIMEOUT:
             raise ValueError(f"service_timeout: {seconds} s is outside 1-{MAX_SERVICE_TIMEOUT} seconds")
         return seconds
+
+
+def _concrete(value: Any) -> bool:
+    """No CDK token anywhere in `value` (tokens resolve only at deploy time)."""
+    if isinstance(value, dict):
+        return all(_concrete(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_concrete(v) for v in value)
+    return not (isinstance(value, str) and Token.is_unresolved(value))
+
+
+def _provider_accepts(properties: dict[str, Any], seconds: int, path: str) -> None:
+    """The provider's own validation (provider/properties.py), at synth time, on what the resource will send."""
+    sent = {k: v for k, v in properties.items() if k != "Tags"}  # tags: checked by _TagsAllowed once rendered
+    if not _concrete(sent):
+        return
+    try:
+        parse({**json.loads(json.dumps(sent)), "ServiceTimeout": str(seconds)})
+    except InvalidProperties as err:
+        raise ValueError(f"{path}: {err}") from err
 
 
 @jsii.implements(IValidation)

@@ -11,8 +11,9 @@ import pytest
 
 from bench import long_wait
 from local.appstream import LocalAppStream
-from local.cfn.driver import Cloud, ResourceFailed, StackFailed, cfn_strings
+from local.cfn.driver import Cloud, ResourceFailed, StackFailed
 from local.cfn.intrinsics import Scope, resolve
+from local.cfn.protocol import cfn_strings
 from local.cfn.template import Template, TemplateError
 from tests.conftest import ROOT
 
@@ -98,7 +99,12 @@ def silent_assembly(directory: Path, timeout: int) -> Path:
         "Resources": {
             "Fn": {
                 "Type": "AWS::Lambda::Function",
-                "Properties": {"Handler": "silent.handler", "Timeout": 5, "Code": {"S3Key": "silent.zip"}},
+                "Properties": {
+                    "Runtime": "python3.14",
+                    "Handler": "silent.handler",
+                    "Timeout": 5,
+                    "Code": {"S3Key": "silent.zip"},
+                },
             },
             "Thing": {
                 "Type": "Custom::Thing",
@@ -132,7 +138,7 @@ def test_responses_are_validated(make_cloud: MakeCloud) -> None:
         "PhysicalResourceId": "p",
     }
     good = {"Status": "SUCCESS", "StackId": "s", "RequestId": "r", "LogicalResourceId": "L", "PhysicalResourceId": "p"}
-    assert cloud._validate(json.dumps(good).encode(), event)["Status"] == "SUCCESS"
+    assert cloud.requests.validate(json.dumps(good).encode(), event)["Status"] == "SUCCESS"
     for change, problem in [
         ({"PhysicalResourceId": "other"}, "Delete answered with physical id other"),
         ({"PhysicalResourceId": ""}, "non-empty"),
@@ -142,7 +148,7 @@ def test_responses_are_validated(make_cloud: MakeCloud) -> None:
         ({"Status": "MAYBE"}, "Status"),
     ]:
         with pytest.raises(ResourceFailed, match=problem):
-            cloud._validate(json.dumps(good | change).encode(), event)
+            cloud.requests.validate(json.dumps(good | change).encode(), event)
     assert len(cloud.violations) == 6
 
 
@@ -158,3 +164,60 @@ def test_a_deletion_that_outlasts_the_invocation_completes_through_scheduled_pol
     assert result["rules_left"] == 0
     assert result["leaks"] == 0
     assert 0 < result["billed_seconds"] < result["latency"]  # waiting between invocations is not billed
+
+
+def assembly_with(directory: Path, function: dict[str, Any], thing: dict[str, Any]) -> Path:
+    asset = directory / "asset.silent"
+    asset.mkdir(parents=True, exist_ok=True)
+    (asset / "silent.py").write_text("def handler(event, context):\n    return None\n")
+    template = {
+        "Resources": {
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": function},
+            "Thing": {"Type": "Custom::Thing", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}, **thing}},
+        }
+    }
+    path = directory / "Odd.template.json"
+    path.write_text(json.dumps(template))
+    return path
+
+
+PYTHON_FUNCTION = {"Runtime": "python3.14", "Handler": "silent.handler", "Timeout": 5, "Code": {"S3Key": "silent.zip"}}
+
+
+@pytest.mark.parametrize(
+    ("function", "reason"),
+    [
+        ({**PYTHON_FUNCTION, "Runtime": "nodejs22.x"}, "runs Python functions only; "),
+        ({**PYTHON_FUNCTION, "Code": {"ZipFile": "def handler(e, c): pass"}}, "not inline ZipFile code"),
+    ],
+)
+def test_a_function_the_driver_cannot_run_fails_at_once_saying_why(
+    make_cloud: MakeCloud, tmp_path: Path, function: dict[str, Any], reason: str
+) -> None:
+    cloud, _, lines = make_cloud()
+    with pytest.raises(StackFailed, match=reason):
+        cloud.deploy("Odd", assembly_with(tmp_path, function, {"ServiceTimeout": 600}))
+    assert cloud.stats == []  # no request was sent, so nothing waited for a timeout
+    assert any("CREATE_FAILED" in line and "Fn" in line for line in lines)
+
+
+def test_a_malformed_service_timeout_fails_the_resource_as_cloudformation_does(
+    make_cloud: MakeCloud, tmp_path: Path
+) -> None:
+    cloud, _, lines = make_cloud()
+    with pytest.raises(StackFailed, match=r"ServiceTimeout 'abc' must be an integer between 1 and 3600"):
+        cloud.deploy("Odd", assembly_with(tmp_path, PYTHON_FUNCTION, {"ServiceTimeout": "abc"}))
+    assert any("CREATE_FAILED" in line and "Thing" in line for line in lines)
+    assert "Odd" not in cloud.stacks
+
+
+def test_a_long_wait_for_a_response_says_so(
+    make_cloud: MakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local.cfn import protocol
+
+    monkeypatch.setattr(protocol, "PROGRESS_EVERY", 0.5)
+    cloud, _, lines = make_cloud()
+    with pytest.raises(StackFailed):
+        cloud.deploy("Odd", assembly_with(tmp_path, PYTHON_FUNCTION, {"ServiceTimeout": 2}))
+    assert any("Odd Thing Create: still waiting for the response" in line for line in lines)

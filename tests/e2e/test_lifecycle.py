@@ -79,7 +79,7 @@ def test_example_app_deploy_update_in_place_rotate_and_destroy(
     assert {"golden-base", "unrelated-team-image", "AppStream-WinServer2022-11-01-2026"} <= set(backend.images)
     assert f"{EXAMPLE}-fleet" not in backend.fleets
     assert_clean(cloud, service, owned)
-    assert cloud.functions == {}
+    assert cloud.functions.by_arn == {}
 
 
 def test_plain_cloudformation_example_through_the_provider_stacks_export(

@@ -342,3 +342,10 @@ def test_tags_appstream_accepts_synthesize() -> None:
     app.synth()
     [resource] = custom_resources(Template.from_stack(stack)).values()
     assert resource["Properties"]["Tags"] == [{"Key": "équipe", "Value": "Données 42 +=@:/._-"}]
+
+
+def test_the_provider_s_own_validation_runs_at_synth_on_what_the_resource_sends() -> None:
+    stack = Stack(App(), "S")
+    odd = ImageSource("Copy", "golden-base", display_name="Only updates take a display name")
+    with pytest.raises(ValueError, match=r"S/I: Invalid property Source: unknown keys 'DisplayName'"):
+        AppStreamImage(stack, "I", image_name="golden-2026-11", source=odd)

@@ -173,6 +173,31 @@ def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
     assert answers[0]["PhysicalResourceId"] == "golden-2026-11"
 
 
+def test_a_lambda_timeout_after_the_copy_started_answers_with_the_copy_for_the_rollback(
+    provider: Provider,
+    live_backend: AppStreamBackend,
+    appstream: LocalAppStream,
+    runner: tuple[LambdaRunner, Function],
+    tally: Counter[str],
+) -> None:
+    lambda_runner, function = runner
+    function.timeout = 2
+    live_backend.add_image("golden-base")
+    # The DescribeImages after CopyImage hangs past the function's timeout: crhelper's timer answers.
+    appstream.faults.add(Fault("latency", operation="DescribeImages", skip=1, count=1, seconds=4))
+    event = provider.event(
+        "create", props={"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}}
+    )
+    event["ResponseURL"] = provider.endpoint.url("copy-timeout")
+    lambda_runner.invoke(function, event)
+    [answer] = provider.endpoint.wait_for("copy-timeout", timeout=10)
+    tally["faults injected"] += 1
+    assert answer["Status"] == "FAILED"
+    assert "timed out" in answer["Reason"]
+    assert answer["PhysicalResourceId"] == "golden-2026-11"  # not the fixed marker: the rollback deletes the copy
+    assert [c["error"] for c in appstream.audit.calls("CopyImage")] == [None]
+
+
 def test_a_process_killed_after_delete_image_is_finished_by_the_redelivery(
     provider: Provider,
     live_backend: AppStreamBackend,

@@ -1,0 +1,139 @@
+"""How the driver creates, updates and deletes each resource type it knows; the rest are only recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from local.cfn.model import ACCOUNT, REGION, Live, ResourceFailed, Stack, suffix
+
+if TYPE_CHECKING:
+    from local.cfn.driver import Cloud
+
+CUSTOM = ("AWS::CloudFormation::CustomResource",)
+Made = tuple[str, dict[str, str]]  # physical id and attributes
+
+
+class ResourceHandler:
+    """Records the resource: a generated physical id and an Arn attribute."""
+
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        physical_id = f"{stack.name}-{logical_id}-{suffix()}"
+        return physical_id, {"Arn": f"arn:aws:local:{REGION}:{ACCOUNT}:{kind}/{physical_id}"}
+
+    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        return live.physical_id, live.attributes
+
+    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+        return
+
+
+class CustomResourceHandler(ResourceHandler):
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        return cloud.request(stack, "Create", logical_id, kind, props)
+
+    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        return cloud.request(
+            stack, "Update", live.logical_id, live.type, props, physical_id=live.physical_id, old_props=live.properties
+        )
+
+    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+        cloud.request(stack, "Delete", live.logical_id, live.type, live.properties, physical_id=live.physical_id)
+
+
+class FunctionHandler(ResourceHandler):
+    """AWS::Lambda::Function with Python code from the cloud assembly's asset directory."""
+
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        name = str(props.get("FunctionName") or f"{stack.name}-{logical_id}-{suffix()}"[:64])
+        return self._register(cloud, stack, name, props)
+
+    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        cloud.functions.unregister(live.attributes["Arn"])
+        return self._register(cloud, stack, live.physical_id, props)
+
+    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+        cloud.functions.unregister(live.attributes.get("Arn", ""))
+
+    @staticmethod
+    def _register(cloud: Cloud, stack: Stack, name: str, props: dict[str, Any]) -> Made:
+        runtime = str(props.get("Runtime", ""))
+        if not runtime.startswith("python"):
+            raise ResourceFailed(f"the offline Lambda runs Python functions only; {name} has Runtime {runtime!r}")
+        function = cloud.functions.register(
+            name,
+            _code_dir(stack, props),
+            str(props["Handler"]),
+            cloud.function_timeout(float(props.get("Timeout", 3))),
+            int(props.get("MemorySize", 128)),
+            role=str(props.get("Role", "")),
+            stack=stack.name,
+            environment=_variables(props),
+        )
+        return name, {"Arn": function.arn}
+
+
+def _code_dir(stack: Stack, props: dict[str, Any]) -> Path:
+    code = props.get("Code", {})
+    if "ZipFile" in code:
+        raise ResourceFailed("the offline Lambda runs code from cloud assembly assets only, not inline ZipFile code")
+    key = str(code.get("S3Key", ""))
+    if stack.template.path is None or not key.endswith(".zip"):
+        raise ResourceFailed("only functions whose code is a cloud assembly asset (S3Key <hash>.zip) can run")
+    directory = stack.template.path.parent / f"asset.{key[: -len('.zip')]}"
+    if not directory.is_dir():
+        raise ResourceFailed(f"asset directory {directory.name} is missing from the cloud assembly")
+    return directory
+
+
+def _variables(props: dict[str, Any]) -> dict[str, str]:
+    """A function's Environment.Variables, and its LoggingConfig as the variables Lambda sets for it."""
+    variables = {str(k): str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()}
+    logging_config = props.get("LoggingConfig") or {}
+    variables["AWS_LAMBDA_LOG_FORMAT"] = str(logging_config.get("LogFormat", "Text"))
+    if logging_config.get("LogFormat") == "JSON":
+        variables["AWS_LAMBDA_LOG_LEVEL"] = str(logging_config.get("ApplicationLogLevel", "INFO"))
+    return variables
+
+
+class FleetHandler(ResourceHandler):
+    """AWS::AppStream::Fleet in the local AppStream service: what makes an image 'in use'."""
+
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        name = str(props.get("Name") or f"{stack.name}-{logical_id}")
+        cloud.functions.appstream_control(
+            "/_local/fleets/create", {"name": name, "image_name": props.get("ImageName", "")}
+        )
+        return name, {"Arn": f"arn:aws:appstream:{REGION}:{ACCOUNT}:fleet/{name}"}
+
+    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        # A fleet keeps streaming the old image until its instances recycle, then lets go of it.
+        cloud.functions.appstream_control(
+            "/_local/fleet",
+            {"name": live.physical_id, "image_name": props.get("ImageName", ""), "after_seconds": cloud.fleet_switch},
+        )
+        return live.physical_id, live.attributes
+
+    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+        cloud.functions.appstream_control("/_local/fleets/delete", {"name": live.physical_id})
+
+
+class RoleHandler(ResourceHandler):
+    """AWS::IAM::Role: recorded, with the Arn IAM gives it (its policies are read when functions run)."""
+
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        name = str(props.get("RoleName") or f"{stack.name}-{logical_id}-{suffix()}"[:64])
+        return name, {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "RoleId": f"AROA{suffix(16)}"}
+
+
+HANDLERS: dict[str, ResourceHandler] = {
+    "AWS::IAM::Role": RoleHandler(),
+    "AWS::Lambda::Function": FunctionHandler(),
+    "AWS::AppStream::Fleet": FleetHandler(),
+}
+
+
+def handler_for(kind: str) -> ResourceHandler:
+    if kind.startswith("Custom::") or kind in CUSTOM:
+        return CustomResourceHandler()
+    return HANDLERS.get(kind, ResourceHandler())
