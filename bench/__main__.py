@@ -41,7 +41,7 @@ QUICK = {
     "synth_repeats": 1,
     "random_t": [1.3],
     "scale_images": 4,
-    "scale_copy_seconds": 3.0,  # two copies in a row with a quota of one: the second surely waits
+    "scale_copy_seconds": 8.0,  # two copies in a row with a quota of one: the second surely waits, even under load
     "scale_copy_quota": 1,
 }
 

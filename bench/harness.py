@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream, load_scenario
+from local.cfn.driver import Cloud
 from local.cfn.lambda_bootstrap import Context as LambdaContext
 from local.cfn.lambda_runner import Function
+from local.moto_tls import MotoTls
 from local.response_endpoint import ResponseEndpoint
+from local.synth import cached_synth
 from local.tls import make_certificate
 from provider.contract import OWNER_TAG
 from provider.ownership import owner_value
@@ -113,6 +116,30 @@ def bench_environment(faults: FaultInjector | None = None) -> Iterator[Bench]:
             endpoint.stop()
             os.environ.clear()
             os.environ.update(saved)
+
+
+PROVIDER_STACK = "AppStreamImageProvider"
+
+
+def synth_provider() -> Path:
+    """The provider stack's template, from the shared synth cache."""
+    return cached_synth(stacks="provider") / f"{PROVIDER_STACK}.template.json"
+
+
+@contextmanager
+def offline_cloud(scenario: dict[str, Any], **options: Any) -> Iterator[tuple[Cloud, LocalAppStream, Path]]:
+    """The local service seeded from `scenario`, moto over TLS, and the driver with the provider stack deployed
+    (destroyed afterwards); yields the driver, the service and a work directory."""
+    with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
+        work = Path(tmp)
+        backend, faults = load_scenario(scenario)
+        cert, key = make_certificate(work / "tls")
+        with LocalAppStream(backend, faults) as service, MotoTls(cert, key) as moto:
+            cloud = Cloud(appstream_url=service.url, moto=moto, workdir=work, printer=lambda _: None, **options)
+            cloud.deploy(PROVIDER_STACK, synth_provider())
+            yield cloud, service, work
+            faults.clear()
+            cloud.destroy(PROVIDER_STACK)
 
 
 def provider_function(timeout: float = 900) -> Function:

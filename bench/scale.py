@@ -7,20 +7,15 @@ and wait for a slot, as a stack of many copies does on AWS.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.long_wait import synth_provider
-from local.appstream import LocalAppStream, load_scenario
+from bench.harness import offline_cloud
 from local.audit import outside
-from local.cfn.driver import Cloud, StackFailed
-from local.moto_tls import MotoTls
-from local.tls import make_certificate
+from local.cfn.driver import StackFailed
 
 COPY_SECONDS = 3.0  # one copy's duration on the service's clock: the longest single transition here
 DELETE_SECONDS = 0.5
@@ -48,55 +43,44 @@ def run(
         "limits": {"copies": copy_quota, "images": images + 10, "rate": describe_rate, "burst": int(describe_rate)},
         "images": [{"name": "golden-base"}, {"name": "bystander"}, *({"name": n} for n in adopted)],
     }
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        work = Path(tmp)
-        provider_template = synth_provider()
-        backend, faults = load_scenario(scenario)
-        cert, key = make_certificate(work / "tls")
-        failures: list[str] = []
-        with LocalAppStream(backend, faults) as service:
-            moto = MotoTls(cert, key).start()
+    failures: list[str] = []
+    with offline_cloud(scenario) as (cloud, service, work):
+        path = work / "scale.yaml"
+        path.write_text(yaml.safe_dump(template(images)))
+        since = len(service.audit.entries())
+        started = time.monotonic()
+        try:
+            cloud.deploy("Scale", path)
+        except StackFailed as failure:
+            failures.append(str(failure))
+        deployed = time.monotonic() - started
+        started = time.monotonic()
+        if "Scale" in cloud.stacks:
             try:
-                cloud = Cloud(appstream_url=service.url, moto=moto, workdir=work, printer=lambda _: None)
-                cloud.deploy("AppStreamImageProvider", provider_template)
-                path = work / "scale.yaml"
-                path.write_text(yaml.safe_dump(template(images)))
-                since = len(service.audit.entries())
-                started = time.monotonic()
-                try:
-                    cloud.deploy("Scale", path)
-                except StackFailed as failure:
-                    failures.append(str(failure))
-                deployed = time.monotonic() - started
-                started = time.monotonic()
-                if "Scale" in cloud.stacks:
-                    try:
-                        cloud.destroy("Scale")
-                    except StackFailed as failure:
-                        failures.append(str(failure))
-                destroyed = time.monotonic() - started
-                cloud.destroy("AppStreamImageProvider")
-            finally:
-                moto.stop()
-        entries = service.audit.entries()[since:]
-        names = [f"scale-{n:03d}" for n in range(images)]
-        errors = Counter(str(e["error"]) for e in entries if e["error"])
-        return {
-            "images": images,
-            "copies": images - len(adopted),
-            "failures": failures,
-            "deploy_seconds": deployed,
-            "destroy_seconds": destroyed,
-            "longest_transition": copy_seconds,
-            "copy_quota": copy_quota,
-            "calls": len(entries),
-            "calls_per_image": len(entries) / images,
-            "throttled": errors.get("ThrottlingException", 0),
-            "throttled_per_image": errors.get("ThrottlingException", 0) / images,
-            "quota_refusals": errors.get("LimitExceededException", 0),
-            "access_denied": errors.get("AccessDeniedException", 0),
-            "images_left": sum(1 for n in names if n in backend.images),
-            "bystander_untouched": "bystander" in backend.images and "bystander" not in outside(entries, names),
-            "leaks": len(cloud.leaks),
-            "invalid_responses": len(cloud.violations),
-        }
+                cloud.destroy("Scale")
+            except StackFailed as failure:
+                failures.append(str(failure))
+        destroyed = time.monotonic() - started
+        until = len(service.audit.entries())
+    entries = service.audit.entries()[since:until]
+    names = [f"scale-{n:03d}" for n in range(images)]
+    errors = Counter(str(e["error"]) for e in entries if e["error"])
+    return {
+        "images": images,
+        "copies": images - len(adopted),
+        "failures": failures,
+        "deploy_seconds": deployed,
+        "destroy_seconds": destroyed,
+        "longest_transition": copy_seconds,
+        "copy_quota": copy_quota,
+        "calls": len(entries),
+        "calls_per_image": len(entries) / images,
+        "throttled": errors.get("ThrottlingException", 0),
+        "throttled_per_image": errors.get("ThrottlingException", 0) / images,
+        "quota_refusals": errors.get("LimitExceededException", 0),
+        "access_denied": errors.get("AccessDeniedException", 0),
+        "images_left": sum(1 for n in names if n in service.backend.images),
+        "bystander_untouched": "bystander" in service.backend.images and "bystander" not in outside(entries, names),
+        "leaks": len(cloud.leaks),
+        "invalid_responses": len(cloud.violations),
+    }

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import json
+import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jsii
 from aws_cdk import (
@@ -95,6 +96,52 @@ def _resolved(value: str) -> bool:
     return not Token.is_unresolved(value)
 
 
+def _expect(value: Any, kind: type, prop: str, wanted: str) -> None:
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValueError(f"{prop}: expected {wanted}, got {type(value).__name__} {value!r}")
+
+
+def _in_use(value: Any) -> InUse:
+    """InUse.WAIT / InUse.FAIL, or CloudFormation's own strings ("Wait", "Fail")."""
+    if isinstance(value, InUse):
+        return value
+    if isinstance(value, str) and value in (m.value for m in InUse):
+        return InUse(value)
+    raise ValueError(f"in_use: {value!r} is not one of InUse.WAIT, InUse.FAIL (or the strings 'Wait', 'Fail')")
+
+
+def _shares(value: Any) -> list[ImageShare]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"shared_with: expected a list of ImageShare, got {type(value).__name__} {value!r}")
+    for n, share in enumerate(value):
+        if not isinstance(share, ImageShare):
+            raise ValueError(
+                f"shared_with[{n}]: expected ImageShare(...), got {type(share).__name__} {share!r}; "
+                f"write ImageShare({str(share)!r})"
+            )
+        if not isinstance(share.account_id, str):
+            raise ValueError(
+                f"shared_with[{n}].account_id: expected a 12-digit string, got {type(share.account_id).__name__} "
+                f"{share.account_id!r} (quote it: an account id can start with 0)"
+            )
+    return list(value)
+
+
+_DECLARED: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _declare(image: Construct, name: str) -> None:
+    """One AppStreamImage per image name in an app: two resources cannot both own one image."""
+    if not _resolved(name):
+        return
+    declared = _DECLARED.setdefault(image.node.root, {})
+    other = declared.setdefault(name, image.node.path)
+    if other != image.node.path:
+        raise ValueError(f"image_name: {name} is already declared by {other}; one image can have one owner")
+
+
 def validate_image_name(value: str, prop: str) -> None:
     if _resolved(value) and not IMAGE_NAME.match(value):
         raise ValueError(f"{prop}: {value!r} does not match {IMAGE_NAME.pattern} (a letter or digit, then _ . -)")
@@ -116,7 +163,7 @@ class AppStreamImage(Construct):
         image_name: str,
         source: ImageSource | None = None,
         shared_with: list[ImageShare] | None = None,
-        in_use: InUse = InUse.WAIT,
+        in_use: InUse | Literal["Wait", "Fail"] = InUse.WAIT,
         wait_for_available: bool = True,
         service_timeout: Duration | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
@@ -127,21 +174,28 @@ class AppStreamImage(Construct):
         :param shared_with: default none; at most 100 accounts.
         :param in_use: default `InUse.WAIT`: a Delete (a rotation's cleanup too) waits until fleets and image
             builders let go of the image, up to `service_timeout`; `InUse.FAIL` fails at once naming them.
+            CloudFormation's strings "Wait" and "Fail" are accepted too.
         :param wait_for_available: default True: deployment waits until the image is AVAILABLE.
         :param service_timeout: default one hour (CloudFormation's maximum); 1 s to 3600 s.
         :param removal_policy: default DESTROY (delete the image); RETAIN keeps it.
         """
         super().__init__(scope, construct_id)
         source = source or ImageSource.existing()
-        shares = list(shared_with or [])
-        validate_image_name(image_name, "image_name")
-        self._validate_source(source, image_name)
-        self._validate_shares(shares)
-        seconds = self._validate_timeout(service_timeout)
-        if not isinstance(in_use, InUse):
-            raise ValueError(f"in_use: {in_use!r} is not one of {', '.join(m.name for m in InUse)}")
-        if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
-            raise ValueError("removal_policy: only DESTROY and RETAIN are supported")
+        try:  # every message names the prop; this adds the construct's path
+            _expect(image_name, str, "image_name", "a string")
+            _expect(wait_for_available, bool, "wait_for_available", "True or False")
+            _expect(source, ImageSource, "source", "ImageSource.existing(), copy_of(...) or updated_from(...)")
+            shares = _shares(shared_with)
+            in_use = _in_use(in_use)
+            validate_image_name(image_name, "image_name")
+            self._validate_source(source, image_name)
+            self._validate_shares(shares)
+            seconds = self._validate_timeout(service_timeout)
+            if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
+                raise ValueError("removal_policy: only DESTROY and RETAIN are supported")
+            _declare(self, image_name)
+        except ValueError as err:
+            raise ValueError(f"{self.node.path}: {err}") from None
 
         self.provider = ImageProvider.of(self)
         sources = [source.source_image_name] if source.type != "Existing" else []
@@ -255,7 +309,13 @@ class AppStreamImage(Construct):
     def _validate_timeout(timeout: Duration | None) -> int:
         if timeout is None:
             return MAX_SERVICE_TIMEOUT
-        seconds = int(timeout.to_seconds())
+        _expect(timeout, Duration, "service_timeout", "a Duration, such as Duration.minutes(30)")
+        try:
+            seconds = int(timeout.to_seconds())
+        except RuntimeError:  # jsii: CannotConvertedIntoWhole
+            raise ValueError(
+                f"service_timeout: {timeout.to_human_string()} is not a whole number of seconds (1 s to 3600 s)"
+            ) from None
         if not 1 <= seconds <= MAX_SERVICE_TIMEOUT:
             raise ValueError(f"service_timeout: {seconds} s is outside 1-{MAX_SERVICE_TIMEOUT} seconds")
         return seconds

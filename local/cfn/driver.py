@@ -377,22 +377,6 @@ class Cloud:
 
     # -- the custom resource protocol ------------------------------------------------------------------
 
-    def request(
-        self,
-        stack: Stack,
-        request_type: str,
-        logical_id: str,
-        kind: str,
-        props: dict[str, Any],
-        *,
-        physical_id: str = "",
-        old_props: dict[str, Any] | None = None,
-    ) -> tuple[str, dict[str, str]]:
-        """Send one event to the ServiceToken's function and wait for its response, as CloudFormation does."""
-        return self.requests.send(
-            stack, request_type, logical_id, kind, props, physical_id=physical_id, old_props=old_props
-        )
-
     @property
     def leaks(self) -> list[str]:
         return self.requests.leaks

@@ -30,15 +30,15 @@ class ResourceHandler:
 
 class CustomResourceHandler(ResourceHandler):
     def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
-        return cloud.request(stack, "Create", logical_id, kind, props)
+        return cloud.requests.send(stack, "Create", logical_id, kind, props)
 
     def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
-        return cloud.request(
+        return cloud.requests.send(
             stack, "Update", live.logical_id, live.type, props, physical_id=live.physical_id, old_props=live.properties
         )
 
     def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
-        cloud.request(stack, "Delete", live.logical_id, live.type, live.properties, physical_id=live.physical_id)
+        cloud.requests.send(stack, "Delete", live.logical_id, live.type, live.properties, physical_id=live.physical_id)
 
 
 class FunctionHandler(ResourceHandler):

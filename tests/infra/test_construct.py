@@ -279,7 +279,13 @@ def test_attributes_are_get_atts() -> None:
             {"image_name": "ok", "source": ImageSource.copy_of("src", description="d" * 257)},
             "source.description: at most 256",
         ),
-        ({"image_name": "ok", "in_use": "Wait"}, "in_use: 'Wait' is not one of WAIT, FAIL"),
+        ({"image_name": "ok", "in_use": "Force"}, "S/I: in_use: 'Force' is not one of InUse.WAIT, InUse.FAIL"),
+        ({"image_name": 42}, "S/I: image_name: expected a string, got int 42"),
+        ({"image_name": "ok", "shared_with": ["210987654321"]}, "shared_with[0]: expected ImageShare(...), got str"),
+        ({"image_name": "ok", "shared_with": [ImageShare(210987654321)]}, "account_id: expected a 12-digit string"),  # type: ignore[arg-type]
+        ({"image_name": "ok", "service_timeout": Duration.millis(1500)}, "is not a whole number of seconds"),
+        ({"image_name": "ok", "service_timeout": 600}, "service_timeout: expected a Duration"),
+        ({"image_name": "ok", "wait_for_available": "yes"}, "wait_for_available: expected True or False"),
         ({"image_name": "ok", "removal_policy": RemovalPolicy.SNAPSHOT}, "removal_policy: only DESTROY and RETAIN"),
     ],
 )
@@ -349,3 +355,19 @@ def test_the_provider_s_own_validation_runs_at_synth_on_what_the_resource_sends(
     odd = ImageSource("Copy", "golden-base", display_name="Only updates take a display name")
     with pytest.raises(ValueError, match=r"S/I: Invalid property Source: unknown keys 'DisplayName'"):
         AppStreamImage(stack, "I", image_name="golden-2026-11", source=odd)
+
+
+@pytest.mark.parametrize("value", ["Wait", "Fail"])
+def test_in_use_takes_cloudformation_s_strings_too(value: str) -> None:
+    stack = Stack(App(), "S")
+    AppStreamImage(stack, "I", image_name="ok", in_use=value)  # type: ignore[arg-type]
+    [resource] = custom_resources(Template.from_stack(stack)).values()
+    assert resource["Properties"]["InUse"] == value
+
+
+def test_two_images_with_one_name_in_an_app_fail_naming_both() -> None:
+    app = App()
+    AppStreamImage(Stack(app, "A"), "Golden", image_name="golden-2026-11")
+    with pytest.raises(ValueError, match=r"B/Golden: image_name: golden-2026-11 is already declared by A/Golden"):
+        AppStreamImage(Stack(app, "B"), "Golden", image_name="golden-2026-11")
+    AppStreamImage(Stack(App(), "A"), "Golden", image_name="golden-2026-11")  # another app: no conflict
