@@ -10,7 +10,7 @@ export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: setup demo test lint typecheck unit synth bench reliability clean
+.PHONY: setup demo test lint typecheck unit synth bench reliability docs clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,11 @@ test: lint typecheck unit
 
 synth: setup
 	cdk synth --quiet
+
+# The API reference of the construct library and the shared contract, from their docstrings.
+docs: setup
+	PDOC_ALLOW_EXEC=1 $(BIN)/pdoc --docformat restructuredtext --output-directory docs/api stacks.appstream_image stacks.provider_function stacks.provider_stack provider.contract
+	@echo "API reference: docs/api/index.html"
 
 bench: setup
 	$(BIN)/python -m bench

@@ -38,7 +38,7 @@ from provider.contract import (
 from provider.contract import MAX_TIMEOUT as MAX_SERVICE_TIMEOUT
 from provider.errors import InvalidProperties
 from provider.properties import parse
-from stacks.provider_function import ImageProvider
+from stacks.provider_function import ImageProvider, ProviderOptions
 
 
 class InUse(enum.Enum):
@@ -167,6 +167,8 @@ class AppStreamImage(Construct):
         wait_for_available: bool = True,
         service_timeout: Duration | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        provider_options: ProviderOptions | None = None,
+        service_token: str | None = None,
     ) -> None:
         """
         :param image_name: the image's name (required); also the resource's physical id.
@@ -178,6 +180,12 @@ class AppStreamImage(Construct):
         :param wait_for_available: default True: deployment waits until the image is AVAILABLE.
         :param service_timeout: default one hour (CloudFormation's maximum); 1 s to 3600 s.
         :param removal_policy: default DESTROY (delete the image); RETAIN keeps it.
+        :param provider_options: default `ProviderOptions()`: the settings of the stack's provider function
+            (memory, function name, role, permissions boundary, VPC and security groups, log retention or
+            log group). Every image of a stack shares one function, so give them all the same options.
+        :param service_token: default none: the stack gets its own provider function. Give an existing
+            provider's ServiceToken instead (such as `Fn.import_value("AppStreamImageProvider-ServiceToken")`
+            from the provider stack): then no function is made here, and that provider's scope applies.
         """
         super().__init__(scope, construct_id)
         source = source or ImageSource.existing()
@@ -193,14 +201,21 @@ class AppStreamImage(Construct):
             seconds = self._validate_timeout(service_timeout)
             if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
                 raise ValueError("removal_policy: only DESTROY and RETAIN are supported")
+            if service_token is not None and provider_options is not None:
+                raise ValueError("provider_options: not with service_token (that provider has its own settings)")
+            if service_token is not None:
+                _expect(service_token, str, "service_token", "a string (a provider function's ARN)")
             _declare(self, image_name)
         except ValueError as err:
             raise ValueError(f"{self.node.path}: {err}") from None
 
-        self.provider = ImageProvider.of(self)
-        sources = [source.source_image_name] if source.type != "Existing" else []
-        self.provider.grant_images([image_name], sources=sources)
-        self.provider.allow_retiring_owned_images()
+        self.provider: ImageProvider | None = None
+        if service_token is None:
+            self.provider = ImageProvider.of(self, provider_options)
+            sources = [source.source_image_name] if source.type != "Existing" else []
+            self.provider.grant_images([image_name], sources=sources)
+            self.provider.allow_retiring_owned_images()
+            service_token = self.provider.service_token
         self._tags = TagManager(TagType.KEY_VALUE, RESOURCE_TYPE)
         properties: dict[str, Any] = {
             "ImageName": image_name,
@@ -221,14 +236,15 @@ class AppStreamImage(Construct):
         self.resource = CustomResource(
             self,
             "Resource",
-            service_token=self.provider.service_token,
+            service_token=service_token,
             resource_type=RESOURCE_TYPE,
             properties=properties,
             removal_policy=removal_policy,
             service_timeout=Duration.seconds(seconds),
         )
-        # The provider's policies exist before the first request and after the last (the function is a GetAtt).
-        self.resource.node.add_dependency(*self.provider.policies)
+        if self.provider is not None:
+            # The provider's policies exist before the first request and after the last (the function is a GetAtt).
+            self.resource.node.add_dependency(*self.provider.policies)
         self.node.add_validation(_TagsAllowed(self._tags, self.node.path))
 
     # -- attributes ---------------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+import re
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Token, Validations
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -33,6 +37,7 @@ RETIRE_ACTIONS = [
     "appstream:DeleteImagePermissions",
     "appstream:UpdateImagePermissions",
 ]
+FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 POLL_EVENT_ACTIONS = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
 POLL_LAMBDA_ACTIONS = ["lambda:AddPermission", "lambda:RemovePermission"]
 
@@ -47,6 +52,41 @@ def image_arn(stack: Stack, name_or_pattern: str) -> str:
     return stack.format_arn(service="appstream", resource="image", resource_name=name_or_pattern)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProviderOptions:
+    """Settings of a stack's provider function (compare the CDK Provider framework's). Defaults in comments."""
+
+    memory_size: int = 128  #: MB; 128 is enough (see bench/results.md)
+    function_name: str | None = None  #: default: a name CloudFormation generates
+    role: iam.IRole | None = None  #: default: a role made for it; the provider's policies attach to either
+    permissions_boundary: iam.IManagedPolicy | None = None  #: default: none; applied to the role it makes
+    #: default: not in a VPC. In one, it needs a route (NAT or VPC endpoints) to AppStream, EventBridge, Lambda, S3.
+    vpc: ec2.IVpc | None = None
+    vpc_subnets: ec2.SubnetSelection | None = None  #: default: the VPC's private subnets (needs `vpc`)
+    security_groups: tuple[ec2.ISecurityGroup, ...] = ()  #: default: one made by the function (needs `vpc`)
+    log_retention: logs.RetentionDays | None = None  #: default: one month, for the log group it makes
+    log_group: logs.ILogGroup | None = None  #: default: a log group made for it (then not `log_retention`)
+
+    def problems(self) -> list[str]:
+        """Each bad combination, naming the field."""
+        checks = [
+            (not 128 <= self.memory_size <= 10240, f"memory_size: {self.memory_size} MB is outside 128-10240"),
+            (
+                self.function_name is not None
+                and not Token.is_unresolved(self.function_name)
+                and not FUNCTION_NAME.match(self.function_name),
+                f"function_name: {self.function_name!r} must be 1-64 letters, digits, - or _",
+            ),
+            (self.role is not None and self.permissions_boundary is not None,
+             "permissions_boundary: applies to the role the provider makes; apply it to your own role yourself"),
+            (self.vpc is None and (self.vpc_subnets is not None or bool(self.security_groups)),
+             "vpc_subnets / security_groups: need vpc"),
+            (self.log_group is not None and self.log_retention is not None,
+             "log_retention: set it on your own log_group instead"),
+        ]  # fmt: skip
+        return [message for failed, message in checks if failed]
+
+
 class ImageProvider(Construct):
     """The Lambda behind Custom::AppStreamImage; use `ImageProvider.of(scope)` for the stack's one copy.
 
@@ -57,42 +97,65 @@ class ImageProvider(Construct):
     ID = "AppStreamImageProvider"
 
     @classmethod
-    def of(cls, scope: Construct) -> ImageProvider:
+    def of(cls, scope: Construct, options: ProviderOptions | None = None) -> ImageProvider:
+        """The stack's provider, made with `options` on first use; later uses must not ask for other options."""
         stack = Stack.of(scope)
         found = stack.node.try_find_child(cls.ID)
         if isinstance(found, ImageProvider):
+            if options is not None and options != found.options:
+                raise ValueError(
+                    f"provider_options: {stack.node.path}'s provider already exists with other options; "
+                    "give every AppStreamImage of a stack the same ProviderOptions"
+                )
             return found
-        return cls(stack, cls.ID)
+        return cls(stack, cls.ID, options=options or ProviderOptions())
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-        memory_size: int = 128,
-    ) -> None:
-        """`log_retention` defaults to one month; `memory_size` to 128 MB (enough: see bench/)."""
+    def __init__(self, scope: Construct, construct_id: str, *, options: ProviderOptions = ProviderOptions()) -> None:
         super().__init__(scope, construct_id)
+        problems = options.problems()
+        if problems:
+            raise ValueError(f"{self.node.path}: " + "; ".join(problems))
+        self.options = options
         stack = Stack.of(self)
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
-        self.role = iam.Role(
+        self.log_group: logs.ILogGroup = options.log_group or logs.LogGroup(
+            self,
+            "Logs",
+            retention=options.log_retention or logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role: iam.IRole = options.role or iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Custom::AppStreamImage provider",
         )
+        if options.permissions_boundary is not None:
+            iam.PermissionsBoundary.of(self.role).apply(options.permissions_boundary)
+        if options.vpc is not None and options.role is None:
+            vpc_access = iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
+            self.role.add_managed_policy(vpc_access)
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AWSLambdaVPCAccessExecutionRole]",
+                    reason="Lambda's own policy for the network interfaces a function in a VPC needs",
+                )
+            )
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            memory_size=memory_size,
+            memory_size=options.memory_size,
+            function_name=options.function_name,
             timeout=Duration.minutes(15),  # inline waits run until 10 s before this, then scheduled polling
             handler=asset.HANDLER,
             code=lambda_.Code.from_asset(str(asset.build())),
             role=self.role,
             log_group=self.log_group,
+            vpc=options.vpc,
+            vpc_subnets=options.vpc_subnets,
+            security_groups=list(options.security_groups) or None,
             # Lambda writes JSON lines (provider/logs.py adds context and redaction) at this level.
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
@@ -101,7 +164,8 @@ class ImageProvider(Construct):
             environment={SCOPE_ENV: "the images this stack declares"},
         )
         self.log_group.grant_write(self.role)
-        self.role.add_to_policy(iam.PolicyStatement(sid="ReadImagesAndUsers", actions=READ_ACTIONS, resources=["*"]))
+        read = iam.PolicyStatement(sid="ReadImagesAndUsers", actions=READ_ACTIONS, resources=["*"])
+        self._read = iam.Policy(self, "ReadPolicy", roles=[self.role], statements=[read])
         self._create = iam.PolicyStatement(sid="CreateFromSources", actions=CREATE_ACTIONS)
         self._manage = iam.PolicyStatement(sid="ManageDeclaredImages", actions=MANAGE_ACTIONS)
         self._tag = iam.PolicyStatement(sid="TagDeclaredImages", actions=[TAG_ACTION])
@@ -129,7 +193,7 @@ class ImageProvider(Construct):
         )
 
         acknowledge(
-            self.role.node.find_child("DefaultPolicy"),
+            self._read,
             "*",
             "DescribeImages, DescribeFleets, DescribeImageBuilders and ListTagsForResource have no resource-level "
             "permissions in AppStream; every image action is scoped to image ARNs in ImagesPolicy",
@@ -144,7 +208,7 @@ class ImageProvider(Construct):
     @property
     def policies(self) -> list[iam.Policy]:
         """The policies outside the role's default policy; custom resources depend on them."""
-        return [p for p in (self._polling, self._images_policy, self._retire_policy) if p is not None]
+        return [p for p in (self._read, self._polling, self._images_policy, self._retire_policy) if p is not None]
 
     @property
     def service_token(self) -> str:

@@ -371,3 +371,103 @@ def test_two_images_with_one_name_in_an_app_fail_naming_both() -> None:
     with pytest.raises(ValueError, match=r"B/Golden: image_name: golden-2026-11 is already declared by A/Golden"):
         AppStreamImage(Stack(app, "B"), "Golden", image_name="golden-2026-11")
     AppStreamImage(Stack(App(), "A"), "Golden", image_name="golden-2026-11")  # another app: no conflict
+
+
+# -- provider options users expect (compare the CDK Provider framework) ------------------------------------
+
+
+def test_provider_options_set_the_function_its_role_and_logs() -> None:
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_logs as logs
+
+    from stacks.provider_function import ProviderOptions
+
+    stack = Stack(App(), "S")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    group = ec2.SecurityGroup(stack, "Sg", vpc=vpc)
+    boundary = iam.ManagedPolicy(stack, "Boundary", statements=[iam.PolicyStatement(actions=["*"], resources=["*"])])
+    options = ProviderOptions(
+        memory_size=256,
+        function_name="golden-images-provider",
+        permissions_boundary=boundary,
+        vpc=vpc,
+        security_groups=(group,),
+        log_retention=logs.RetentionDays.ONE_WEEK,
+    )
+    AppStreamImage(stack, "A", image_name="a-1", provider_options=options)
+    AppStreamImage(stack, "B", image_name="b-1", provider_options=options)  # the same options: one function
+    template = Template.from_stack(stack)
+    [function] = template.find_resources("AWS::Lambda::Function").values()
+    props = function["Properties"]
+    assert (props["MemorySize"], props["FunctionName"]) == (256, "golden-images-provider")
+    assert props["VpcConfig"]["SecurityGroupIds"] == [
+        {"Fn::GetAtt": [next(iter(template.find_resources("AWS::EC2::SecurityGroup"))), "GroupId"]}
+    ]
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 7})
+    [role] = template.find_resources("AWS::IAM::Role").values()
+    assert role["Properties"]["PermissionsBoundary"] == {
+        "Ref": next(iter(template.find_resources("AWS::IAM::ManagedPolicy")))
+    }
+    assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(role["Properties"]["ManagedPolicyArns"])
+
+
+def test_a_role_and_log_group_of_your_own_get_the_provider_s_policies() -> None:
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_logs as logs
+
+    from stacks.provider_function import ProviderOptions
+
+    stack = Stack(App(), "S")
+    role = iam.Role(stack, "Mine", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    group = logs.LogGroup(stack, "MyLogs")
+    AppStreamImage(stack, "I", image_name="ok", provider_options=ProviderOptions(role=role, log_group=group))
+    template = Template.from_stack(stack)
+    assert list(template.find_resources("AWS::IAM::Role")) == [stack.get_logical_id(role.node.default_child)]  # type: ignore[arg-type]
+    [function] = template.find_resources("AWS::Lambda::Function").values()
+    assert function["Properties"]["Role"]["Fn::GetAtt"][0] == stack.get_logical_id(role.node.default_child)  # type: ignore[arg-type]
+    assert function["Properties"]["LoggingConfig"]["LogGroup"] == {
+        "Ref": stack.get_logical_id(group.node.default_child)
+    }  # type: ignore[arg-type]
+    roles = [p["Properties"]["Roles"] for p in template.find_resources("AWS::IAM::Policy").values()]
+    assert roles
+    assert all(r == [{"Ref": stack.get_logical_id(role.node.default_child)}] for r in roles)  # type: ignore[arg-type]
+
+
+def test_an_existing_provider_by_service_token_makes_no_function() -> None:
+    from aws_cdk import Fn
+
+    stack = Stack(App(), "S")
+    token = Fn.import_value("AppStreamImageProvider-ServiceToken")
+    AppStreamImage(stack, "I", image_name="golden-2026-11", service_token=token)
+    template = Template.from_stack(stack)
+    assert template.find_resources("AWS::Lambda::Function") == {}
+    assert template.find_resources("AWS::IAM::Policy") == {}
+    [resource] = custom_resources(template).values()
+    assert resource["Properties"]["ServiceToken"] == {"Fn::ImportValue": "AppStreamImageProvider-ServiceToken"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"memory_size": 64}, "memory_size: 64 MB is outside 128-10240"),
+        ({"function_name": "bad name!"}, "function_name: 'bad name!' must be 1-64"),
+        ({"security_groups": ("x",)}, "vpc_subnets / security_groups: need vpc"),
+    ],
+)
+def test_bad_provider_options_name_the_field(options: dict[str, Any], message: str) -> None:
+    from stacks.provider_function import ProviderOptions
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AppStreamImage(Stack(App(), "S"), "I", image_name="ok", provider_options=ProviderOptions(**options))
+
+
+def test_images_of_one_stack_must_agree_on_provider_options() -> None:
+    from stacks.provider_function import ProviderOptions
+
+    stack = Stack(App(), "S")
+    AppStreamImage(stack, "A", image_name="a-1", provider_options=ProviderOptions(memory_size=256))
+    with pytest.raises(ValueError, match="already exists with other options"):
+        AppStreamImage(stack, "B", image_name="b-1", provider_options=ProviderOptions(memory_size=512))
+    with pytest.raises(ValueError, match="provider_options: not with service_token"):
+        AppStreamImage(stack, "C", image_name="c-1", provider_options=ProviderOptions(), service_token="arn:x")
