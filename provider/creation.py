@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from provider import images, logs
 from provider.contract import OWNER_TAG
 from provider.errors import (
+    DeadlineExceeded,
     ImageFailed,
     InvalidProperties,
     NotOwned,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 Claim = Callable[[str], None]
 IN_PROGRESS_STATE = {"Copy": "COPYING", "Update": "CREATING"}
+ALREADY_EXISTS = "ALREADY_EXISTS"
+RACE_PATIENCE = 30.0  # seconds to wait for an image made meanwhile to show whose it is
 QUOTA_PROOF = 15.0  # seconds of "refused, yet nothing running" before concluding it is not a concurrency quota
 
 
@@ -68,11 +71,15 @@ def create(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
         started = _start(client, props, owner, budget)
         if not started.done:
             return started  # waiting for a copy or update slot continues in a scheduled invocation
-        claim(name)
-        try:
-            image = _appear(client, props, owner, budget.inline())
-        except (ProviderError, ClientError, BotoCoreError) as err:
-            raise Made(str(err), name) from err
+        if started.state == ALREADY_EXISTS:
+            image = _made_by_another_delivery(client, props, owner, budget.inline())
+            claim(name)
+        else:
+            claim(name)
+            try:
+                image = _appear(client, props, owner, budget.inline())
+            except (ProviderError, ClientError, BotoCoreError) as err:
+                raise Made(str(err), name) from err
     elif made:
         claim(name)  # made by an earlier delivery of this same request
     adopted = False
@@ -142,6 +149,8 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
                     tags={**props.tag_map, OWNER_TAG: owner},
                 )
         except ClientError as err:
+            if images.error_code(err) == "ResourceAlreadyExistsException":  # not visible to our look before
+                return Progress(True, ALREADY_EXISTS, phase="start")
             if images.error_code(err) != "LimitExceededException":
                 raise
             # LimitExceeded names no quota; only a running copy or update frees a slot by waiting.
@@ -163,6 +172,40 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
         return Progress(True, "STARTED", phase="start")
 
     return run(step, budget, delays(*QUOTA_DELAYS), f"a free {verb} slot for image {name}")
+
+
+def _made_by_another_delivery(
+    client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget
+) -> images.Image:
+    """The name was taken after our look (read-after-write): only an image this resource owns is picked up.
+
+    A duplicate delivery of this request may have just made it (and tags a copy once it sees it), so
+    wait a while for it to appear with an ownership tag before deciding.
+    """
+    name = props.image_name
+    found: list[images.Image] = []
+
+    def step() -> Progress:
+        image = images.describe(client, name)
+        holder = owner_of(images.tags_of(client, str(image["Arn"]))) if image is not None else None
+        if holder not in (None, owner):
+            raise NotOwned(f"Image {name} was made meanwhile by {holder} ({OWNER_TAG}), not by this resource")
+        if image is None or holder is None:
+            return Progress(False, "NOT_YET_OWNED", "waiting for the image that took the name to show its owner")
+        found.append(image)
+        return Progress(True, str(image["State"]))
+
+    now = budget.clock()
+    patience = Budget(min(budget.deadline, now + RACE_PATIENCE), float("inf"), budget.clock, budget.sleep)
+    try:
+        run(step, patience, delays(*DELETION_DELAYS), f"image {name}, made meanwhile, to show its owner")
+    except DeadlineExceeded as err:
+        raise NotOwned(
+            f"Image {name} was made meanwhile by someone else (no ownership tag after {RACE_PATIENCE:.0f} s); "
+            "Source Copy and Update never adopt an image they did not make"
+        ) from err
+    logs.event("picked up the image another delivery of this request made", image=name, phase="create")
+    return found[-1]
 
 
 def _appear(client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget) -> images.Image:

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from local.appstream import AppStreamBackend, Fault, Limits, LocalAppStream
 from provider import deletion, lifecycle
 from provider.contract import OWNER_TAG, owner_pattern, tag_value_problem
-from provider.errors import DeadlineExceeded, ImageInUse, QuotaExceeded
+from provider.errors import DeadlineExceeded, ImageInUse, NotOwned, QuotaExceeded
 from provider.ownership import owner_value
 from provider.states import Budget
 from tests.conftest import FakeClock
@@ -93,6 +93,32 @@ def test_a_retried_create_picks_up_the_copy_it_already_made(
     assert (physical_id, data["State"]) == ("golden-2026-11", "AVAILABLE")
     assert service.audit.calls("CopyImage") == []
     assert claims == ["golden-2026-11"]  # a failure now would hand it to the rollback
+
+
+@pytest.mark.parametrize(
+    ("owner", "outcome"),
+    [
+        (OWNER, "picked up"),  # a duplicate delivery of this request made it a moment ago
+        ("other-stack/Other/12345678", "made meanwhile by other-stack/Other/12345678"),
+        (None, "no ownership tag after 30 s"),
+    ],
+)
+def test_a_name_taken_between_our_look_and_our_copy_is_picked_up_only_when_ours(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock, owner: str | None, outcome: str
+) -> None:
+    service, client = fake
+    backend.add_image("golden-base")
+    tags = {OWNER_TAG: owner} if owner else {}
+    made = backend.add_image("golden-2026-11", state="CREATING", settle_seconds=30, tags=tags)
+    made.visible_at = clock.now + 5  # read-after-write: our DescribeImages does not see it yet
+    body = event("create", ImageName="golden-2026-11", Source={"Type": "Update", "SourceImageName": "golden-base"})
+    if owner == OWNER:
+        assert handle(client, clock, body)[0] == "golden-2026-11"
+    else:
+        with pytest.raises(NotOwned, match=outcome):
+            handle(client, clock, body)
+    assert [c["error"] for c in service.audit.calls("CreateUpdatedImage")] == ["ResourceAlreadyExistsException"]
+    assert backend.images["golden-2026-11"].tags == tags  # never claimed
 
 
 # -- 3. rotation with default settings; a refused delete changes nothing ----------------------------
