@@ -34,9 +34,9 @@ typecheck: setup
 	$(BIN)/mypy --python-version 3.14 provider
 	$(BIN)/ruff check --quiet --target-version py314 provider
 
-# Four workers on two cores: the suite mostly waits (Lambda-like processes, loopback services).
+# Six workers on two cores: the suite mostly waits (Lambda-like processes, loopback services).
 unit: setup
-	$(BIN)/python -m pytest -n 4
+	$(BIN)/python -m pytest -n 6
 
 test: lint typecheck unit
 

@@ -30,6 +30,7 @@ FULL = {
     "scale_images": 100,
     "scale_copy_seconds": 3.0,
     "scale_copy_quota": 2,
+    "scale_busy_seconds": 0.0,
 }
 QUICK = {
     "durations": [0.0],
@@ -41,8 +42,9 @@ QUICK = {
     "synth_repeats": 1,
     "random_t": [1.3],
     "scale_images": 4,
-    "scale_copy_seconds": 8.0,  # two copies in a row with a quota of one: the second surely waits, even under load
+    "scale_copy_seconds": 1.0,
     "scale_copy_quota": 1,
+    "scale_busy_seconds": 4.0,  # an unrelated copy holds the one slot as the stack deploys: its first copy waits
 }
 
 
@@ -71,6 +73,7 @@ def run_all(sizes: dict[str, Any], skip: set[str]) -> dict[str, Any]:
                 images=sizes["scale_images"],
                 copy_seconds=sizes["scale_copy_seconds"],
                 copy_quota=sizes["scale_copy_quota"],
+                busy_seconds=sizes["scale_busy_seconds"],
             ),
         ),
         ("concurrency", lambda: concurrency.run(count=sizes["concurrency"])),

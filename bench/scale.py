@@ -34,9 +34,16 @@ def template(images: int) -> dict[str, Any]:
 
 
 def run(
-    images: int = 100, describe_rate: float = 20.0, copy_seconds: float = COPY_SECONDS, copy_quota: int = 2
+    images: int = 100,
+    describe_rate: float = 20.0,
+    copy_seconds: float = COPY_SECONDS,
+    copy_quota: int = 2,
+    busy_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """`copy_quota` concurrent copies (AWS: 2); copies started one after another meet it when they outlast it."""
+    """`copy_quota` concurrent copies (AWS: 2); copies started one after another meet it when they outlast it.
+
+    `busy_seconds` > 0: an unrelated copy is running when the stack deploys, for that long.
+    """
     adopted = [f"scale-{n:03d}" for n in range(images) if n % 2]
     scenario = {
         "durations": {"copy": copy_seconds, "delete": DELETE_SECONDS},
@@ -47,6 +54,8 @@ def run(
     with offline_cloud(scenario) as (cloud, service, work):
         path = work / "scale.yaml"
         path.write_text(yaml.safe_dump(template(images)))
+        if busy_seconds > 0:
+            service.backend.add_image("someone-elses-copy", state="COPYING", settle_seconds=busy_seconds)
         since = len(service.audit.entries())
         started = time.monotonic()
         try:

@@ -6,7 +6,7 @@ import os
 
 from bench import load
 
-STACKS = int(os.environ.get("RELIABILITY_STACKS", "5"))
+STACKS = int(os.environ.get("RELIABILITY_STACKS", "3"))
 
 
 def test_stacks_sharing_one_provider_all_succeed_while_a_fifth_of_calls_are_throttled() -> None:

@@ -165,12 +165,12 @@ def test_throttling_bursts_are_retried_by_botocore(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
     owned_image(live_backend, "golden-2026-11", delete_seconds=0.2)
-    appstream.faults.add(Fault("throttle", count=4), Fault("server_error", operation="DeleteImage", count=1))
+    appstream.faults.add(Fault("throttle", count=2), Fault("server_error", operation="DeleteImage", count=1))
     response = provider.invoke(provider.event("delete"))
     assert response is not None
     assert response["Status"] == "SUCCESS"
     faults = [e for e in appstream.audit.entries() if e["faults"]]
-    assert len(faults) == 5
+    assert len(faults) == 3
 
 
 def test_image_still_being_copied_is_waited_for_then_deleted(
