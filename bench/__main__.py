@@ -18,6 +18,7 @@ from bench import cold_start, concurrency, cost, latency, long_wait, scale, synt
 from bench.harness import write_json
 
 HERE = Path(__file__).resolve().parent
+DRAWS = random.Random(7)  # one seeded generator: eight different T, the same eight each run
 FULL = {
     "durations": [0.0, 2.0, 10.0, 12.0, 30.0],  # 12 s: not a multiple of the 5 s loop's interval
     "repeats": {0.0: 5, 2.0: 5, 10.0: 3, 12.0: 3, 30.0: 3},
@@ -26,7 +27,7 @@ FULL = {
     "cold_repeats": 10,
     "synth_counts": [1, 10, 100],
     "synth_repeats": 3,
-    "random_t": [round(random.Random(7).uniform(0.5, 30.0), 2) for _ in range(8)],  # seeded: the same T each run
+    "random_t": [round(DRAWS.uniform(0.5, 30.0), 2) for _ in range(8)],  # seeded: the same T each run
     "scale_images": 100,
     "scale_copy_seconds": 3.0,
     "scale_copy_quota": 2,
