@@ -1,6 +1,6 @@
 """Run every benchmark, print a table, write bench/results.md and bench/results.json.
 
-`python -m bench` runs the full sizes (about ten minutes); `--quick` the smallest (the smoke test).
+`python -m bench` runs the full sizes (about sixteen minutes); `--quick` the smallest (the smoke test).
 """
 
 from __future__ import annotations

@@ -83,3 +83,12 @@ def test_the_command_writes_results_files(tmp_path: Path) -> None:
     assert main(["--quick", "--skip", skip, "--out", str(tmp_path)]) == 0
     assert "## 6. Asset" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "results.json").exists()
+
+
+def test_the_full_run_measures_deletions_at_distinct_times_off_the_loops_interval() -> None:
+    from bench.__main__ import FULL
+
+    times = FULL["random_t"]
+    assert len(times) == 8
+    assert len(set(times)) == len(times)  # one seeded generator, not eight fresh ones
+    assert any(t % 5 for t in times)
