@@ -9,10 +9,6 @@ then `deploy_app(...)` or `deploy_assembly(...)` returns the stack's outputs, an
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +19,7 @@ import pytest
 from local.appstream import AppStreamBackend, LocalAppStream
 from local.cfn.driver import Cloud
 from local.moto_tls import MotoTls
+from local.synth import synth_app
 from local.tls import make_certificate
 
 
@@ -49,13 +46,7 @@ class OfflineCloud:
     def deploy_app(self, app_dir: Path, stack: str, app: str = "app.py", **context: str) -> dict[str, str]:
         """Synthesize the CDK app in `app_dir` as `cdk synth` runs it, then deploy `stack`; returns its outputs."""
         out = self.workdir / f"cdk.out-{stack}-{len(self.cloud.stacks)}"
-        env = {**os.environ, "CDK_OUTDIR": str(out), "CDK_CONTEXT_JSON": json.dumps(context)}
-        result = subprocess.run(  # noqa: S603 - the user's own app, with this interpreter
-            [sys.executable, app], cwd=app_dir, env=env, capture_output=True, text=True, timeout=600, check=False
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"synthesizing {app_dir / app} failed:\n{result.stderr[-4000:]}")
-        return self.deploy_assembly(out, stack)
+        return self.deploy_assembly(synth_app(out, app_dir=Path(app_dir), app=app, context=context), stack)
 
     def destroy(self, stack: str) -> None:
         self.cloud.destroy(stack)

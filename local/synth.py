@@ -24,10 +24,14 @@ SOURCES = ("app.py", "cdk.json", "requirements.txt", "stacks/*.py", "provider/*.
 CACHE = Path(tempfile.gettempdir()) / "appstream-image-provider-synth"
 
 
-def synth_app(out: Path, **context: str) -> Path:
-    """Run app.py as `cdk synth` would, into `out`; returns the cloud assembly directory."""
-    env = {**os.environ, "CDK_OUTDIR": str(out), "CDK_CONTEXT_JSON": json.dumps(context)}
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+def synth_app(out: Path, *, app_dir: Path = ROOT, app: str = "app.py", context: dict[str, str] | None = None) -> Path:
+    """Run a CDK app (this project's by default) as `cdk synth` would, into `out`; returns the cloud assembly."""
+    env = {**os.environ, "CDK_OUTDIR": str(out), "CDK_CONTEXT_JSON": json.dumps(context or {})}
+    result = subprocess.run(  # noqa: S603 - a CDK app, run with this interpreter
+        [sys.executable, app], cwd=app_dir, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"synthesizing {app_dir / app} failed:\n{result.stderr[-4000:]}")
     return out
 
 
@@ -57,7 +61,7 @@ def cached_synth(**context: str) -> Path:
         if not (target / "manifest.json").exists():
             staging = Path(tempfile.mkdtemp(prefix="synth-", dir=CACHE))
             try:
-                synth_app(staging, **context)
+                synth_app(staging, context=context)
                 shutil.rmtree(target, ignore_errors=True)
                 staging.rename(target)
             finally:
