@@ -5,8 +5,8 @@ from __future__ import annotations
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from appstream_image_provider import AppStreamImageProviderStack
 from stacks.example_stack import ExampleImagesStack
-from stacks.provider_stack import AppStreamImageProviderStack
 
 app = App()
 context = app.node.try_get_context

@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from appstream_image_provider import asset
 from bench.harness import OFFLINE_ENV, ROOT, bench_environment, delete_event, owned, summary
 from local.cfn.lambda_runner import BOOTSTRAP
-from stacks import asset
 
 SCENARIO = ROOT / "local" / "scenarios" / "demo.json"
 TIMED = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appstream_image_provider import asset
+from appstream_image_provider.asset import HANDLER
 from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream, load_scenario
 from local.cfn.driver import Cloud
 from local.cfn.lambda_bootstrap import Context as LambdaContext
@@ -25,8 +27,6 @@ from local.synth import cached_synth
 from local.tls import make_certificate
 from provider.contract import OWNER_TAG
 from provider.ownership import owner_value
-from stacks import asset
-from stacks.asset import HANDLER
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/bench/00000000-0000-0000-0000-000000000000"

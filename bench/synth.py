@@ -10,14 +10,14 @@ import time
 import zipfile
 from typing import Any
 
+from appstream_image_provider import asset
 from bench.harness import ROOT, summary
-from stacks import asset
 
 SYNTH = """
 import json, sys
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
-from stacks.appstream_image import AppStreamImage
+from appstream_image_provider.appstream_image import AppStreamImage
 app = App()
 stack = Stack(app, "Scale")
 for n in range({count}):

@@ -24,8 +24,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from crhelper import CfnResource
 
-from provider import response
-from provider.contract import FAILED_CREATE_ID, RULE_PREFIX
+from . import response
+from .contract import FAILED_CREATE_ID, RULE_PREFIX
 
 MAX_RULE_NAME = 64
 MAX_TARGET_INPUT = 8192

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provider import images, logs
-from provider.contract import OWNER_TAG
-from provider.errors import (
+from . import images, logs
+from .contract import OWNER_TAG
+from .errors import (
     DeadlineExceeded,
     ImageFailed,
     InvalidProperties,
@@ -18,9 +18,9 @@ from provider.errors import (
     ProviderError,
     QuotaExceeded,
 )
-from provider.ownership import owner_of
-from provider.properties import ImageProperties, parse
-from provider.states import (
+from .ownership import owner_of
+from .properties import ImageProperties, parse
+from .states import (
     AVAILABLE_TABLE,
     DELETION_DELAYS,
     GONE,

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from provider import images, logs
-from provider.contract import IMAGE_NAME, OWNER_TAG
-from provider.errors import DeadlineExceeded, ImageInUse
-from provider.ownership import owner_of
-from provider.properties import Share
-from provider.states import (
+from . import images, logs
+from .contract import IMAGE_NAME, OWNER_TAG
+from .errors import DeadlineExceeded, ImageInUse
+from .ownership import owner_of
+from .properties import Share
+from .states import (
     DELETE_TABLE,
     DELETION_DELAYS,
     GONE,

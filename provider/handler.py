@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from provider import response
+from . import response
 
 LOAD_FAILURE: Exception | None = None
 try:
-    from provider import lifecycle, logs
-    from provider.cfn import ImageResource
-    from provider.contract import SCOPE_ENV
-    from provider.images import appstream_client
+    from . import lifecycle, logs
+    from .cfn import ImageResource
+    from .contract import SCOPE_ENV
+    from .images import appstream_client
 
     logs.setup()
     helper = ImageResource()

@@ -11,9 +11,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from provider.contract import ATTRIBUTES
-from provider.errors import NotPermitted
-from provider.properties import Share
+from .contract import ATTRIBUTES
+from .errors import NotPermitted
+from .properties import Share
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient

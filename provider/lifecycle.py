@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from provider import creation, deletion, images, logs
-from provider.contract import DEFAULT_IN_USE, MAX_TIMEOUT
-from provider.errors import AccessDenied, InvalidProperties
-from provider.ownership import owner_value
-from provider.properties import ImageProperties, Share, parse, service_timeout
-from provider.states import Budget, Progress
+from . import creation, deletion, images, logs
+from .contract import DEFAULT_IN_USE, MAX_TIMEOUT
+from .errors import AccessDenied, InvalidProperties
+from .ownership import owner_value
+from .properties import ImageProperties, Share, parse, service_timeout
+from .states import Budget, Progress
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient

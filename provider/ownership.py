@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from provider.contract import MAX_TAG_VALUE, OWNER_TAG, tag_safe
+from .contract import MAX_TAG_VALUE, OWNER_TAG, tag_safe
 
 STACK_DIGEST = 8
 LONG_DIGEST = 16

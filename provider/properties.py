@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from provider.contract import (
+from .contract import (
     ACCOUNT_ID,
     DEFAULT_IN_USE,
     IMAGE_NAME,
@@ -25,7 +25,7 @@ from provider.contract import (
     tag_key_problem,
     tag_value_problem,
 )
-from provider.errors import InvalidProperties
+from .errors import InvalidProperties
 
 
 @dataclass(frozen=True)

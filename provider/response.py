@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from provider.contract import FAILED_CREATE_ID  # stdlib-only, like this module
+from .contract import FAILED_CREATE_ID  # stdlib-only, like this module
 
 MAX_BODY = 4096
 MAX_REASON = 1000

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from provider.errors import DeadlineExceeded
+from .errors import DeadlineExceeded
 
 GONE = "GONE"  # DescribeImages says the image does not exist
 TRANSITIONAL = ("PENDING", "COPYING", "CREATING", "IMPORTING", "VALIDATING")

@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_appstream as appstream
 from constructs import Construct
 
-from stacks.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
+from appstream_image_provider import AppStreamImage, ImageShare, ImageSource, InUse
 
 
 class ExampleImagesStack(Stack):

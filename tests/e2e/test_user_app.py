@@ -16,7 +16,7 @@ USER_APP = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})  # this project's construct (until it is installed as a package)
 from aws_cdk import App, CfnOutput, Stack
-from stacks.appstream_image import AppStreamImage, ImageSource
+from appstream_image_provider.appstream_image import AppStreamImage, ImageSource
 
 app = App()
 stack = Stack(app, "UserImages")

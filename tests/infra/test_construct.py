@@ -11,8 +11,8 @@ from aws_cdk import App, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_appstream as appstream
 from aws_cdk.assertions import Match, Template
 
+from appstream_image_provider.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
 from provider.properties import parse
-from stacks.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
 
 ACCOUNT = "111122223333"
 
@@ -381,7 +381,7 @@ def test_provider_options_set_the_function_its_role_and_logs() -> None:
     from aws_cdk import aws_iam as iam
     from aws_cdk import aws_logs as logs
 
-    from stacks.provider_function import ProviderOptions
+    from appstream_image_provider.provider_function import ProviderOptions
 
     stack = Stack(App(), "S")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
@@ -416,7 +416,7 @@ def test_a_role_and_log_group_of_your_own_get_the_provider_s_policies() -> None:
     from aws_cdk import aws_iam as iam
     from aws_cdk import aws_logs as logs
 
-    from stacks.provider_function import ProviderOptions
+    from appstream_image_provider.provider_function import ProviderOptions
 
     stack = Stack(App(), "S")
     role = iam.Role(stack, "Mine", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -456,14 +456,14 @@ def test_an_existing_provider_by_service_token_makes_no_function() -> None:
     ],
 )
 def test_bad_provider_options_name_the_field(options: dict[str, Any], message: str) -> None:
-    from stacks.provider_function import ProviderOptions
+    from appstream_image_provider.provider_function import ProviderOptions
 
     with pytest.raises(ValueError, match=re.escape(message)):
         AppStreamImage(Stack(App(), "S"), "I", image_name="ok", provider_options=ProviderOptions(**options))
 
 
 def test_images_of_one_stack_must_agree_on_provider_options() -> None:
-    from stacks.provider_function import ProviderOptions
+    from appstream_image_provider.provider_function import ProviderOptions
 
     stack = Stack(App(), "S")
     AppStreamImage(stack, "A", image_name="a-1", provider_options=ProviderOptions(memory_size=256))

@@ -9,17 +9,23 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-MODULES = ["stacks.appstream_image", "stacks.provider_function", "stacks.provider_stack", "provider.contract"]
+MODULES = [
+    "appstream_image_provider",
+    "appstream_image_provider.appstream_image",
+    "appstream_image_provider.provider_function",
+    "appstream_image_provider.provider_stack",
+    "appstream_image_provider.provider.contract",
+]
 
 
 def test_the_api_reference_documents_the_construct_and_its_defaults(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "pdoc", "--docformat", "restructuredtext", "--output-directory", str(tmp_path)]
     env = {**os.environ, "PDOC_ALLOW_EXEC": "1"}  # importing aws-cdk-lib starts jsii's Node process
     subprocess.run([*command, *MODULES], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
-    page = (tmp_path / "stacks" / "appstream_image.html").read_text()
+    page = (tmp_path / "appstream_image_provider" / "appstream_image.html").read_text()
     for documented in ("AppStreamImage", "ImageSource", "ImageShare", "InUse", "default `InUse.WAIT`"):
         assert documented in page
-    options = (tmp_path / "stacks" / "provider_function.html").read_text()
+    options = (tmp_path / "appstream_image_provider" / "provider_function.html").read_text()
     assert "ProviderOptions" in options
     assert "default: a log group made for it" in options
-    assert (tmp_path / "provider" / "contract.html").exists()
+    assert (tmp_path / "appstream_image_provider" / "provider" / "contract.html").exists()

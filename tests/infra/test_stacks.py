@@ -16,10 +16,10 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs
 from cfnlint.api import lint as cfn_lint
 
+from appstream_image_provider import asset
+from appstream_image_provider.provider_stack import AppStreamImageProviderStack
 from local.synth import cached_synth
-from stacks import asset
 from stacks.example_stack import ExampleImagesStack
-from stacks.provider_stack import AppStreamImageProviderStack
 from tests.conftest import ROOT
 
 # cfn-lint W3005 on the provider function's DependsOn its role: aws-cdk-lib's lambda.Function adds

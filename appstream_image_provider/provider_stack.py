@@ -9,8 +9,8 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from provider.contract import SCOPE_ENV
-from stacks.provider_function import ImageProvider, acknowledge
+from .provider.contract import SCOPE_ENV
+from .provider_function import ImageProvider, acknowledge
 
 PREFIX = re.compile(r"^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,99})?$")
 DEFAULT_EXPORT = "AppStreamImageProvider-ServiceToken"

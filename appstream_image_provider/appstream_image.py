@@ -22,7 +22,7 @@ from aws_cdk import (
 )
 from constructs import Construct, IValidation
 
-from provider.contract import (
+from .provider.contract import (
     ACCOUNT_ID,
     IMAGE_NAME,
     MAX_DESCRIPTION,
@@ -35,10 +35,10 @@ from provider.contract import (
     tag_key_problem,
     tag_value_problem,
 )
-from provider.contract import MAX_TIMEOUT as MAX_SERVICE_TIMEOUT
-from provider.errors import InvalidProperties
-from provider.properties import parse
-from stacks.provider_function import ImageProvider, ProviderOptions
+from .provider.contract import MAX_TIMEOUT as MAX_SERVICE_TIMEOUT
+from .provider.errors import InvalidProperties
+from .provider.properties import parse
+from .provider_function import ImageProvider, ProviderOptions
 
 
 class InUse(enum.Enum):

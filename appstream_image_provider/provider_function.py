@@ -12,8 +12,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from provider.contract import OWNER_TAG, RULE_PREFIX, SCOPE_ENV, owner_pattern
-from stacks import asset
+from . import asset
+from .provider.contract import OWNER_TAG, RULE_PREFIX, SCOPE_ENV, owner_pattern
 
 READ_ACTIONS = [
     "appstream:DescribeImages",

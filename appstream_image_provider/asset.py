@@ -2,6 +2,10 @@
 
 boto3 is left out: the Lambda Python runtime ships it. The directory is named after a hash of
 its content, so the same sources always give the same asset (and the same asset hash).
+
+Installed from the wheel, both travel inside this package (`provider/`, and crhelper under
+`_lambda_deps/`, put there by hatch_build.py); in a source checkout `provider` is a link to the
+repository's provider/ and crhelper is the pinned one of the development venv.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-PROVIDER = PROJECT / "provider"
+PACKAGE = Path(__file__).resolve().parent
+PROVIDER = PACKAGE / "provider"
+BUNDLED = PACKAGE / "_lambda_deps"  # only in the wheel
 HANDLER = "provider.handler.handler"
 
 
@@ -28,6 +33,10 @@ def _pinned(requirements: Path, package: str) -> str:
 def _files() -> dict[str, bytes]:
     """Relative path -> content of every file the asset holds, in a stable order."""
     files = {f"provider/{p.name}": p.read_bytes() for p in sorted(PROVIDER.glob("*.py"))}
+    if BUNDLED.is_dir():
+        for bundled in sorted(BUNDLED.rglob("*.py")):
+            files[str(bundled.relative_to(BUNDLED))] = bundled.read_bytes()
+        return files
     wanted = _pinned(PROVIDER / "requirements.txt", "crhelper")
     installed = importlib.metadata.version("crhelper")
     if installed != wanted:

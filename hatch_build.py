@@ -1,0 +1,52 @@
+"""Wheel build hook: put the Lambda code and the pinned crhelper inside appstream_image_provider.
+
+A user's venv needs neither the repository's provider/ nor crhelper to synthesize: the wheel
+carries provider/*.py as appstream_image_provider/provider/ and crhelper as
+appstream_image_provider/_lambda_deps/crhelper/, which asset.py bundles into the Lambda asset.
+crhelper comes from the build environment ([build-system] requires pins it) and must match
+provider/requirements.txt, the pin the Lambda asset is tested with.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+def _pin(requirements: Path, package: str) -> str:
+    for line in requirements.read_text().splitlines():
+        name, _, version = line.partition("==")
+        if name.strip().lower() == package:
+            return version.strip()
+    raise RuntimeError(f"{requirements} does not pin {package}")
+
+
+class LambdaCodeHook(BuildHookInterface):  # type: ignore[type-arg]  # hatchling's generic has no stubs
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":
+            return
+        root = Path(self.root)
+        provider = root / "provider"
+        include = build_data["force_include"]
+        for path in sorted([*provider.glob("*.py"), provider / "requirements.txt"]):
+            include[str(path)] = f"appstream_image_provider/provider/{path.name}"
+        wanted = _pin(provider / "requirements.txt", "crhelper")
+        found = importlib.metadata.version("crhelper")
+        if found != wanted:
+            raise RuntimeError(f"the build has crhelper {found}; provider/requirements.txt pins {wanted}")
+        dist = importlib.metadata.distribution("crhelper")
+        for entry in dist.files or []:
+            name = str(entry)
+            if name.startswith("crhelper/") and name.endswith(".py"):
+                include[str(dist.locate_file(entry))] = f"appstream_image_provider/_lambda_deps/{name}"
+        license_file = dist.read_text("LICENSE") or dist.read_text("LICENSE.txt")
+        if license_file:  # Apache-2.0 asks that redistributed copies carry the licence
+            target = Path(tempfile.mkdtemp(prefix="crhelper-license-")) / "LICENSE"
+            target.write_text(license_file)
+            include[str(target)] = "appstream_image_provider/_lambda_deps/crhelper/LICENSE"
