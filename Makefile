@@ -10,7 +10,7 @@ export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: setup demo test lint typecheck unit synth bench reliability docs clean
+.PHONY: setup demo test lint typecheck unit synth bench reliability docs dist clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,15 @@ docs: setup
 	PDOC_ALLOW_EXEC=1 $(BIN)/pdoc --docformat restructuredtext --output-directory docs/api appstream_image_provider appstream_image_provider.appstream_image appstream_image_provider.provider_function appstream_image_provider.provider_stack appstream_image_provider.provider.contract
 	@echo "API reference: docs/api/index.html"
 
+# The release: wheel and sdist (the construct library), the Lambda zip and the standalone provider
+# template for plain CloudFormation (no CDK bootstrap). tests/release runs the same commands.
+dist: setup
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation . --outdir dist
+	$(BIN)/python -m appstream_image_provider.standalone dist
+	$(BIN)/cfn-lint dist/*.template.json
+	@ls -l dist
+
 bench: setup
 	$(BIN)/python -m bench
 
@@ -55,4 +64,4 @@ reliability: setup
 	$(BIN)/python -m bench.reliability
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out dist .mypy_cache .pytest_cache .ruff_cache

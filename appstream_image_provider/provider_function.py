@@ -97,8 +97,14 @@ class ImageProvider(Construct):
     ID = "AppStreamImageProvider"
 
     @classmethod
-    def of(cls, scope: Construct, options: ProviderOptions | None = None) -> ImageProvider:
-        """The stack's provider, made with `options` on first use; later uses must not ask for other options."""
+    def of(
+        cls, scope: Construct, options: ProviderOptions | None = None, *, code: lambda_.Code | None = None
+    ) -> ImageProvider:
+        """The stack's provider, made with `options` on first use; later uses must not ask for other options.
+
+        `code` (default: the bundled asset, published by `cdk deploy`) replaces the function's code,
+        e.g. `Code.from_bucket` for a template deployed without the CDK.
+        """
         stack = Stack.of(scope)
         found = stack.node.try_find_child(cls.ID)
         if isinstance(found, ImageProvider):
@@ -108,9 +114,16 @@ class ImageProvider(Construct):
                     "give every AppStreamImage of a stack the same ProviderOptions"
                 )
             return found
-        return cls(stack, cls.ID, options=options or ProviderOptions())
+        return cls(stack, cls.ID, options=options or ProviderOptions(), code=code)
 
-    def __init__(self, scope: Construct, construct_id: str, *, options: ProviderOptions = ProviderOptions()) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        options: ProviderOptions = ProviderOptions(),
+        code: lambda_.Code | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         problems = options.problems()
         if problems:
@@ -150,7 +163,7 @@ class ImageProvider(Construct):
             function_name=options.function_name,
             timeout=Duration.minutes(15),  # inline waits run until 10 s before this, then scheduled polling
             handler=asset.HANDLER,
-            code=lambda_.Code.from_asset(str(asset.build())),
+            code=code or lambda_.Code.from_asset(str(asset.build())),
             role=self.role,
             log_group=self.log_group,
             vpc=options.vpc,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Stack, Token
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .provider.contract import SCOPE_ENV
@@ -36,35 +37,53 @@ class AppStreamImageProviderStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        if not PREFIX.match(image_name_prefix):
-            raise ValueError(f"image_name_prefix: {image_name_prefix!r} must be empty or match {PREFIX.pattern}")
-        if resource_tag is not None and (not resource_tag[0] or resource_tag[0].lower().startswith("aws:")):
-            raise ValueError(f"resource_tag: {resource_tag!r} needs a key that does not start with aws:")
-        if not export_name or len(export_name) > 255:
-            raise ValueError("export_name: 1-255 characters")
-        self.provider = ImageProvider.of(self)
-        pattern = f"{image_name_prefix}*"
-        self.provider.grant_images([pattern], sources=[pattern])
-        if resource_tag is not None:
-            self.provider.require_tag(*resource_tag)
-        scope_text = f"images named {pattern}" + (
-            f" that carry the tag {resource_tag[0]}={resource_tag[1]} (new images get it from their Tags)"
-            if resource_tag
-            else ""
+        self.provider = declare_shared_provider(
+            self, image_name_prefix=image_name_prefix, resource_tag=resource_tag, export_name=export_name
         )
-        self.provider.function.add_environment(SCOPE_ENV, scope_text)
-        images_policy = self.provider.node.find_child("ImagesPolicy")
+        self.image_name_prefix = image_name_prefix
+        self.role: iam.IRole = self.provider.role
+
+
+def declare_shared_provider(
+    stack: Stack,
+    *,
+    image_name_prefix: str,
+    resource_tag: tuple[str, str] | None,
+    export_name: str,
+    code: lambda_.Code | None = None,
+) -> ImageProvider:
+    """The stack's provider, scoped to a prefix (and a tag), with its ServiceToken exported.
+
+    Values may be tokens (template parameters): those are checked by the template instead.
+    """
+    if not Token.is_unresolved(image_name_prefix) and not PREFIX.match(image_name_prefix):
+        raise ValueError(f"image_name_prefix: {image_name_prefix!r} must be empty or match {PREFIX.pattern}")
+    if resource_tag is not None and (not resource_tag[0] or resource_tag[0].lower().startswith("aws:")):
+        raise ValueError(f"resource_tag: {resource_tag!r} needs a key that does not start with aws:")
+    if not export_name or len(export_name) > 255:
+        raise ValueError("export_name: 1-255 characters")
+    provider = ImageProvider.of(stack, code=code)
+    pattern = f"{image_name_prefix}*"
+    provider.grant_images([pattern], sources=[pattern])
+    if resource_tag is not None:
+        provider.require_tag(*resource_tag)
+    scope_text = f"images named {pattern}" + (
+        f" that carry the tag {resource_tag[0]}={resource_tag[1]} (new images get it from their Tags)"
+        if resource_tag
+        else ""
+    )
+    provider.function.add_environment(SCOPE_ENV, scope_text)
+    if not Token.is_unresolved(pattern):  # an acknowledgment names a literal resource; a parameter is none
         acknowledge(
-            images_policy,
+            provider.node.find_child("ImagesPolicy"),
             f"arn:<AWS::Partition>:appstream:<AWS::Region>:<AWS::AccountId>:image/{pattern}",
             f"a shared provider manages the images its templates declare: {scope_text}",
         )
-        self.image_name_prefix = image_name_prefix
-        CfnOutput(
-            self,
-            "ServiceToken",
-            value=self.provider.service_token,
-            export_name=export_name,
-            description="ServiceToken for Custom::AppStreamImage resources",
-        )
-        self.role: iam.IRole = self.provider.role
+    CfnOutput(
+        stack,
+        "ServiceToken",
+        value=provider.service_token,
+        export_name=export_name,
+        description="ServiceToken for Custom::AppStreamImage resources",
+    )
+    return provider

@@ -57,6 +57,7 @@ class Cloud:
         Nothing is called here: the response bucket is made before the first request."""
         self.appstream_url = appstream_url
         self.moto = moto
+        self.workdir = workdir
         self.fleet_switch = fleet_switch_seconds
         self.exports: dict[str, str] = {}
         self.stacks: dict[str, Stack] = {}
@@ -320,9 +321,15 @@ class Cloud:
                 values[name] = str(spec["Default"])
             else:
                 raise TemplateError(f"parameter {name} has no value and no default")
+            value = values[name]
             pattern = spec.get("AllowedPattern")
-            if pattern and not re.fullmatch(pattern, values[name]):
-                raise TemplateError(f"parameter {name}: {values[name]!r} does not match {pattern}")
+            if pattern and not re.fullmatch(pattern, value):
+                raise TemplateError(f"parameter {name}: {value!r} does not match {pattern}")
+            if not int(spec.get("MinLength", 0)) <= len(value) <= int(spec.get("MaxLength", 4096)):
+                raise TemplateError(f"parameter {name}: {value!r} is not {spec.get('MinLength', 0)}-"
+                                    f"{spec.get('MaxLength', 4096)} characters long")  # fmt: skip
+            if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+                raise TemplateError(f"parameter {name}: {value!r} is not one of {spec['AllowedValues']}")
         unknown = set(given) - set(values)
         if unknown:
             raise TemplateError(f"unknown parameters {sorted(unknown)}")

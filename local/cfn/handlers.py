@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from local.cfn.model import ACCOUNT, REGION, Live, ResourceFailed, Stack, suffix
 
@@ -62,7 +68,7 @@ class FunctionHandler(ResourceHandler):
             raise ResourceFailed(f"the offline Lambda runs Python functions only; {name} has Runtime {runtime!r}")
         function = cloud.functions.register(
             name,
-            _code_dir(stack, props),
+            _code_dir(cloud, stack, props),
             str(props["Handler"]),
             cloud.function_timeout(float(props.get("Timeout", 3))),
             int(props.get("MemorySize", 128)),
@@ -73,17 +79,40 @@ class FunctionHandler(ResourceHandler):
         return name, {"Arn": function.arn}
 
 
-def _code_dir(stack: Stack, props: dict[str, Any]) -> Path:
+def _code_dir(cloud: Cloud, stack: Stack, props: dict[str, Any]) -> Path:
+    """The function's code: its zip in the local S3, as Lambda reads it.
+
+    When the driver deploys a cloud assembly itself it plays cdk-assets' part too: an asset that was
+    never published is read from its directory beside the template.
+    """
     code = props.get("Code", {})
     if "ZipFile" in code:
-        raise ResourceFailed("the offline Lambda runs code from cloud assembly assets only, not inline ZipFile code")
-    key = str(code.get("S3Key", ""))
-    if stack.template.path is None or not key.endswith(".zip"):
-        raise ResourceFailed("only functions whose code is a cloud assembly asset (S3Key <hash>.zip) can run")
-    directory = stack.template.path.parent / f"asset.{key[: -len('.zip')]}"
-    if not directory.is_dir():
-        raise ResourceFailed(f"asset directory {directory.name} is missing from the cloud assembly")
+        raise ResourceFailed("the offline Lambda runs code from S3 or cloud assembly assets, not inline ZipFile code")
+    bucket, key = str(code.get("S3Bucket", "")), str(code.get("S3Key", ""))
+    if not bucket or not key:
+        raise ResourceFailed("Properties validation failed: Code needs S3Bucket and S3Key, or ZipFile")
+    try:
+        return _unzipped(cloud.workdir / "code", cloud.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as error:
+        s3_error = error.response["Error"]["Code"]
+    directory = stack.template.path.parent / f"asset.{key.removesuffix('.zip')}" if stack.template.path else None
+    if directory is None or not directory.is_dir():
+        # Lambda's CreateFunction error for code it cannot read (InvalidParameterValueException).
+        raise ResourceFailed(f"Error occurred while GetObject. S3 Error Code: {s3_error}. S3 Error Message: "
+                             f"s3://{bucket}/{key}")  # fmt: skip
     return directory
+
+
+def _unzipped(cache: Path, body: bytes) -> Path:
+    """The zip's files in a directory named after its content (made once)."""
+    target = cache / hashlib.sha256(body).hexdigest()[:16]
+    if not target.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=cache))
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            archive.extractall(staging)
+        staging.rename(target)
+    return target
 
 
 def _variables(props: dict[str, Any]) -> dict[str, str]:

@@ -103,7 +103,7 @@ def silent_assembly(directory: Path, timeout: int) -> Path:
                     "Runtime": "python3.14",
                     "Handler": "silent.handler",
                     "Timeout": 5,
-                    "Code": {"S3Key": "silent.zip"},
+                    "Code": {"S3Bucket": "cdk-hnb659fds-assets-123456789012-us-east-1", "S3Key": "silent.zip"},
                 },
             },
             "Thing": {
@@ -181,7 +181,12 @@ def assembly_with(directory: Path, function: dict[str, Any], thing: dict[str, An
     return path
 
 
-PYTHON_FUNCTION = {"Runtime": "python3.14", "Handler": "silent.handler", "Timeout": 5, "Code": {"S3Key": "silent.zip"}}
+PYTHON_FUNCTION = {
+    "Runtime": "python3.14",
+    "Handler": "silent.handler",
+    "Timeout": 5,
+    "Code": {"S3Bucket": "cdk-hnb659fds-assets-123456789012-us-east-1", "S3Key": "silent.zip"},
+}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,170 @@
+"""The CloudFormation-only release: the Lambda zip and the standalone provider template of `make dist`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from appstream_image_provider import __version__, asset
+from appstream_image_provider.standalone import LAMBDA_ZIP, REQUIRED_TAG_KEY, TEMPLATE
+from local.cfn.driver import StackFailed
+from provider.contract import OWNER_TAG
+from tests.conftest import ROOT
+
+if TYPE_CHECKING:  # imported by pytest_plugins below, before assertion rewriting would see it twice
+    from local.pytest_plugin import OfflineCloud
+
+pytest_plugins = ["local.pytest_plugin"]
+
+
+# moto's state lives as long as the test process: each test uses a bucket of its own.
+def _bucket() -> str:
+    return f"platform-artifacts-{uuid.uuid4().hex[:12]}"
+
+
+# A plain template, as a CloudFormation user writes it: images that import the provider's ServiceToken.
+IMAGES = """
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  ScopeTag:
+    Type: String
+    Default: euc
+Resources:
+  Golden:
+    Type: Custom::AppStreamImage
+    Properties:
+      ServiceToken: !ImportValue AppStreamImageProvider-ServiceToken
+      ServiceTimeout: 600
+      ImageName: team-golden
+      Source: {Type: Copy, SourceImageName: team-base}
+      Tags:
+        - {Key: "appstream-image-provider:scope", Value: !Ref ScopeTag}
+Outputs:
+  GoldenArn:
+    Value: !GetAtt Golden.Arn
+"""
+
+
+def test_make_dist_builds_the_four_artifacts(dist_dir: Path) -> None:
+    names = sorted(p.name for p in dist_dir.iterdir())
+    assert names == [
+        f"appstream-image-provider-{__version__}-lambda.zip",
+        f"appstream-image-provider-{__version__}.template.json",
+        f"appstream_image_provider-{__version__}-py3-none-any.whl",
+        f"appstream_image_provider-{__version__}.tar.gz",
+    ]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-m build --no-isolation . --outdir dist" in makefile  # the commands tests/release/conftest.py runs
+    assert "-m appstream_image_provider.standalone dist" in makefile
+
+
+def test_the_lambda_zip_holds_the_asset_and_is_reproducible(dist_dir: Path, tmp_path: Path) -> None:
+    with zipfile.ZipFile(dist_dir / LAMBDA_ZIP) as archive:
+        assert sorted(archive.namelist()) == asset._listing(asset.build())
+        assert archive.read("provider/handler.py") == (ROOT / "provider" / "handler.py").read_bytes()
+    again = tmp_path / "again"
+    subprocess.run(
+        [sys.executable, "-m", "appstream_image_provider.standalone", str(again)], cwd=ROOT, check=True, timeout=300
+    )
+    digest = hashlib.sha256
+    assert digest((again / LAMBDA_ZIP).read_bytes()).digest() == digest((dist_dir / LAMBDA_ZIP).read_bytes()).digest()
+    assert (again / TEMPLATE).read_text() == (dist_dir / TEMPLATE).read_text()
+
+
+def test_the_template_needs_no_cdk_bootstrap_and_takes_its_settings_as_parameters(dist_dir: Path) -> None:
+    text = (dist_dir / TEMPLATE).read_text()
+    template = json.loads(text)
+    assert "hnb659fds" not in text
+    assert "BootstrapVersion" not in text
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::CDK::Metadata"]
+    assert set(template["Parameters"]) == {
+        "CodeBucket",
+        "CodeKey",
+        "ImageNamePrefix",
+        "RequiredTagValue",
+        "ServiceTokenExportName",
+    }
+    (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert function["Properties"]["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
+    assert template["Outputs"]["ServiceToken"]["Export"] == {"Name": {"Ref": "ServiceTokenExportName"}}
+
+
+def test_the_template_is_cfn_lint_clean(dist_dir: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(dist_dir / TEMPLATE)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@dataclass
+class Published:
+    offline: OfflineCloud
+    bucket: str
+
+
+@pytest.fixture
+def published(offline_cloud, dist_dir: Path):
+    """The zip uploaded to the user's bucket, as the README's `aws s3 cp` does."""
+    bucket = _bucket()
+    offline_cloud.cloud.s3.create_bucket(Bucket=bucket)
+    offline_cloud.cloud.s3.put_object(Bucket=bucket, Key=LAMBDA_ZIP, Body=(dist_dir / LAMBDA_ZIP).read_bytes())
+    return Published(offline_cloud, bucket)
+
+
+def _deploy_provider(published: Published, dist_dir: Path, tag: str) -> dict[str, str]:
+    parameters = {"CodeBucket": published.bucket, "ImageNamePrefix": "team-", "RequiredTagValue": tag}
+    return dict(published.offline.cloud.deploy("AppStreamImageProvider", dist_dir / TEMPLATE, parameters).outputs)
+
+
+def test_the_template_deploys_offline_and_serves_a_plain_template(published, dist_dir: Path, tmp_path: Path) -> None:
+    outputs = _deploy_provider(published, dist_dir, tag="euc")
+    assert outputs["ServiceToken"].startswith("arn:aws:lambda:")
+    published.offline.add_image("team-base")
+    images = tmp_path / "images.yaml"
+    images.write_text(IMAGES)
+    made = published.offline.cloud.deploy("Images", images).outputs
+    assert made["GoldenArn"].endswith(":image/team-golden")
+    golden = published.offline.images()["team-golden"]
+    assert golden["Tags"][REQUIRED_TAG_KEY] == "euc"
+    assert golden["Tags"][OWNER_TAG].startswith("Images/Golden/")
+    published.offline.cloud.destroy("Images")
+    assert "team-golden" not in published.offline.images()
+    published.offline.cloud.destroy("AppStreamImageProvider")
+
+
+def test_with_a_required_tag_the_role_refuses_images_without_it(published, dist_dir: Path, tmp_path: Path) -> None:
+    _deploy_provider(published, dist_dir, tag="euc")
+    published.offline.add_image("team-base")
+    images = tmp_path / "images.yaml"
+    images.write_text(IMAGES)
+    with pytest.raises(StackFailed, match="not authorized to perform: appstream:TagResource"):
+        published.offline.cloud.deploy("Images", images, {"ScopeTag": "other-team"})
+
+
+def test_without_a_required_tag_images_need_none(published, dist_dir: Path, tmp_path: Path) -> None:
+    _deploy_provider(published, dist_dir, tag="")
+    published.offline.add_image("team-base")
+    images = tmp_path / "images.yaml"
+    images.write_text(IMAGES.replace('        - {Key: "appstream-image-provider:scope", Value: !Ref ScopeTag}\n', "")
+                      .replace("      Tags:\n", ""))  # fmt: skip
+    published.offline.cloud.deploy("Images", images)
+    assert REQUIRED_TAG_KEY not in published.offline.images()["team-golden"]["Tags"]
+
+
+def test_the_code_bucket_must_hold_the_zip(offline_cloud, dist_dir: Path) -> None:
+    bucket = _bucket()
+    offline_cloud.cloud.s3.create_bucket(Bucket=bucket)
+    with pytest.raises(StackFailed, match="NoSuchKey"):
+        offline_cloud.cloud.deploy("AppStreamImageProvider", dist_dir / TEMPLATE, {"CodeBucket": bucket})
