@@ -1,5 +1,6 @@
-"""The offline demo: synthesize the example app, then deploy, rotate and destroy it against the
-local AppStream service, with this project's provider running as Lambda would run it.
+"""The offline demo: the real CDK CLI deploys, rotates and destroys the example app against the offline
+cloud (the local AppStream service, moto and the local CloudFormation API), with this project's
+provider running as Lambda would run it.
 
 Run it with `make demo` (or `python -m local.demo` inside the venv).
 """
@@ -18,9 +19,7 @@ from pathlib import Path
 from local.appstream import LocalAppStream, load_scenario
 from local.appstream.scenario import read_scenario_file
 from local.audit import mutated_images, outside
-from local.cfn.driver import Cloud, StackFailed
-from local.moto_tls import MotoTls
-from local.tls import make_certificate
+from local.cloud import LocalCloud
 from provider.contract import OWNER_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,16 +27,27 @@ SCENARIO = Path(__file__).parent / "scenarios" / "demo.json"
 STACK = "AppStreamImageExample"
 
 
-def synth(out: Path, **context: str) -> Path:
-    """`cdk synth` of the example stack into `out` (the CDK CLI from package.json, offline)."""
-    args = ["cdk", "synth", "--quiet", "--output", str(out), "-c", "stacks=example"]
-    for key, value in context.items():
-        args += ["-c", f"{key}={value}"]
+def cdk_cli() -> str:
+    """The pinned CDK CLI (package.json), else one on PATH."""
     cdk = shutil.which("cdk", path=f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     if cdk is None:
         raise SystemExit("the CDK CLI is missing: run `make demo`, which installs it")
-    subprocess.run([cdk, *args[1:]], cwd=ROOT, check=True)  # noqa: S603 - the pinned CDK CLI
-    return out / f"{STACK}.template.json"
+    return cdk
+
+
+def cdk(cloud: LocalCloud, *args: str, check: bool = True) -> int:
+    """One unmodified `cdk` command against the offline cloud; its output goes to ours."""
+    print(f"\n$ cdk {' '.join(args)}", flush=True)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # app.py runs on this venv
+    env = {**os.environ, **cloud.env(), "CDK_DISABLE_CLI_TELEMETRY": "true", "PATH": path}
+    command = [cdk_cli(), *args, "--no-notices", "--require-approval", "never"]
+    if args[0] in ("bootstrap", "destroy"):
+        command.remove("--require-approval")
+        command.remove("never")
+    result = subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603 - the pinned CDK CLI
+    if check and result.returncode != 0:
+        raise SystemExit(f"cdk {args[0]} failed with exit code {result.returncode}")
+    return result.returncode
 
 
 def show(service: LocalAppStream, title: str) -> None:
@@ -54,38 +64,37 @@ def show(service: LocalAppStream, title: str) -> None:
 
 def run(workdir: Path, time_scale: float) -> int:
     started = time.monotonic()
-    print("== synthesizing the example app (cdk synth, offline)")
-    first = synth(workdir / "cdk.out-1", goldenImage="golden-2026-11")
-    second = synth(workdir / "cdk.out-2", goldenImage="golden-2026-12")
-
     backend, faults = load_scenario(read_scenario_file(SCENARIO), time_scale=time_scale)
-    cert, key = make_certificate(workdir / "tls")
-    with LocalAppStream(backend, faults) as service:
-        moto = MotoTls(cert, key).start()
-        try:
-            cloud = Cloud(appstream_url=service.url, moto=moto, workdir=workdir)
-            print(f"== local AppStream at {service.url}; moto (S3, EventBridge, Lambda) at {moto.url}")
-            show(service, "before: the account as the scenario seeds it")
-            untouched_before = dict(backend.snapshot()["images"])
-
-            print("== deploy: adopt the builder's image, copy the golden image, share and tag it, start a fleet")
-            stack = cloud.deploy(STACK, first)
-            owned = {live.physical_id for live in stack.resources.values() if live.type == "Custom::AppStreamImage"}
-            show(service, "after deploy")
-
-            print("== update: rotate the golden image (new ImageName: copy, move the fleet, delete the old one)")
-            stack = cloud.deploy(STACK, second)
-            owned |= {live.physical_id for live in stack.resources.values() if live.type == "Custom::AppStreamImage"}
-            show(service, "after the rotation")
-
-            print("== destroy")
-            cloud.destroy(STACK)
-            show(service, "after destroy")
-        except StackFailed as failure:
-            print(f"\nFAILED: {failure}")
-            return 1
-        finally:
-            moto.stop()
+    untouched_before = dict(backend.snapshot()["images"])
+    with LocalCloud(workdir, backend=backend, faults=faults, printer=lambda _line: None) as local:
+        service = local.appstream
+        assert service is not None
+        print(f"== the offline cloud: {', '.join(f'{k}={v}' for k, v in local.env().items() if 'ENDPOINT' in k)}")
+        show(service, "before: the account as the scenario seeds it")
+        print("== bootstrap the account, as for any CDK app")
+        cdk(local, "bootstrap", local.account)
+        print("\n== deploy: the provider stack, then the example (adopt the builder's image, copy, share")
+        print("   and tag the golden image, start a fleet on it)")
+        cdk(local, "deploy", "--all", "-c", "goldenImage=golden-2026-11")
+        show(service, "after deploy")
+        print("== deploy again, unchanged: the CLI finds no changes and touches nothing")
+        cdk(local, "deploy", "--all", "-c", "goldenImage=golden-2026-11")
+        print("== rotate the golden image: a new ImageName (copy, move the fleet, delete the old one)")
+        cdk(local, "deploy", STACK, "-c", "goldenImage=golden-2026-12")
+        show(service, "after the rotation")
+        print("== destroy")
+        cdk(local, "destroy", "--all", "--force")
+        show(service, "after destroy")
+        cloud, api = local.cloud, local.cloudformation
+        assert cloud is not None
+        assert api is not None
+        owned = {  # every image the example stack's resources named, from its CloudFormation events
+            event.physical_id
+            for record in api.api.records.values()
+            if record.name == STACK
+            for event in record.events
+            if event.resource_type == "Custom::AppStreamImage" and event.physical_id
+        }
 
     entries = service.audit.entries()
     changed = mutated_images(entries)

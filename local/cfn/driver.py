@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from local.cfn.functions import Functions
 from local.cfn.handlers import handler_for
@@ -65,6 +66,8 @@ class Cloud:
         self._function_timeout = function_timeout
         self._started = time.monotonic()
         self._attempt: tuple[str, dict[str, Any]] | None = None
+        #: called with (stack, status, resource type, logical id, reason) for every event (the local API's)
+        self.listeners: list[Callable[[Stack, str, str, str, str], None]] = []
         session = boto3.session.Session(
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - moto ignores credentials
@@ -73,6 +76,8 @@ class Cloud:
         config = Config(retries={"mode": "standard"}, s3={"addressing_style": "path"}, signature_version="s3v4")
         self.s3 = session.client("s3", endpoint_url=moto.url, verify=str(moto.cert), config=config)
         self.events = session.client("events", endpoint_url=moto.url, verify=str(moto.cert))
+        self.ssm = session.client("ssm", endpoint_url=moto.url, verify=str(moto.cert))
+        self.ecr = session.client("ecr", endpoint_url=moto.url, verify=str(moto.cert))
         lambda_client = session.client("lambda", endpoint_url=moto.url, verify=str(moto.cert))
         iam = session.client("iam", endpoint_url=moto.url, verify=str(moto.cert))
         env = default_environment({**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, "AWS_REGION": REGION})
@@ -89,11 +94,21 @@ class Cloud:
 
     def deploy(self, name: str, template_path: str | Path, parameters: dict[str, str] | None = None) -> Stack:
         """Create the stack, or update it when it exists; roll back on failure (then raise StackFailed)."""
-        template = Template.load(template_path)
+        return self.deploy_template(name, Template.load(template_path), parameters)
+
+    def deploy_template(
+        self, name: str, template: Template, parameters: dict[str, str] | None = None, *, stack_id: str = ""
+    ) -> Stack:
+        """`deploy` for a parsed template (e.g. from the local CloudFormation API, which names the stack id)."""
         if name in self.stacks:
             return self._update(self.stacks[name], template, parameters or {})
-        stack = Stack(name, f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}", template)
-        stack.parameters = self._parameters(template, parameters or {})
+        stack_id = stack_id or f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
+        stack = Stack(name, stack_id, template)
+        try:
+            stack.parameters = self.parameters(template, parameters or {})
+            self._check_rules(stack, template)
+        except TemplateError as error:
+            raise StackFailed(f"{name}: {error}") from error
         self.stacks[name] = stack
         started = time.monotonic()
         self._emit(stack, "CREATE_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
@@ -134,7 +149,12 @@ class Cloud:
     def _update(self, stack: Stack, template: Template, parameters: dict[str, str]) -> Stack:
         old_template, old_resources = stack.template, dict(stack.resources)
         old_parameters = stack.parameters
-        stack.template, stack.parameters = template, self._parameters(template, parameters)
+        try:
+            new_parameters = self.parameters(template, parameters)
+            self._check_rules(replace(stack, parameters=new_parameters), template)
+        except TemplateError as error:
+            raise StackFailed(f"{stack.name}: {error}") from error
+        stack.template, stack.parameters = template, new_parameters
         started = time.monotonic()
         self._emit(stack, "UPDATE_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name)
         created: list[str] = []
@@ -312,7 +332,8 @@ class Cloud:
 
     # -- scopes, parameters, outputs ---------------------------------------------------------------------
 
-    def _parameters(self, template: Template, given: dict[str, str]) -> dict[str, str]:
+    def parameters(self, template: Template, given: dict[str, str]) -> dict[str, str]:
+        """The template's parameter values: given or default, checked, SSM parameter types resolved."""
         values: dict[str, str] = {}
         for name, spec in template.body.get("Parameters", {}).items():
             if name in given:
@@ -332,8 +353,25 @@ class Cloud:
                 raise TemplateError(f"parameter {name}: {value!r} is not one of {spec['AllowedValues']}")
         unknown = set(given) - set(values)
         if unknown:
-            raise TemplateError(f"unknown parameters {sorted(unknown)}")
+            raise TemplateError(f"Parameters: {sorted(unknown)} do not exist in the template")
+        for name, spec in template.body.get("Parameters", {}).items():
+            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
+                try:
+                    values[name] = self.ssm.get_parameter(Name=values[name])["Parameter"]["Value"]
+                except ClientError as error:
+                    raise TemplateError(f"Unable to fetch parameters [{values[name]}] from parameter store for "
+                                        "this account.") from error  # fmt: skip
         return values
+
+    def _check_rules(self, stack: Stack, template: Template) -> None:
+        """The template's Rules (e.g. the CDK's bootstrap version check) hold, or the deploy fails."""
+        scope = self._scope(stack)
+        for rule in template.body.get("Rules", {}).values():
+            if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], scope):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not evaluate(assertion["Assert"], scope):
+                    raise TemplateError(str(assertion.get("AssertDescription", "a template rule failed")))
 
     def _scope(self, stack: Stack) -> Scope:
         pseudo = {
@@ -378,6 +416,8 @@ class Cloud:
         stack.exports = exported
 
     def _emit(self, stack: Stack, status: str, kind: str, logical_id: str, reason: str = "") -> None:
+        for listener in self.listeners:
+            listener(stack, status, kind, logical_id, reason)
         elapsed = time.monotonic() - self._started
         line = f"{elapsed:7.1f}s | {stack.name:<24} | {status:<36} | {kind:<28} | {logical_id}"
         self._print(f"{line}  {reason}".rstrip())

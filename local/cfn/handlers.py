@@ -155,7 +155,83 @@ class RoleHandler(ResourceHandler):
         return name, {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "RoleId": f"AROA{suffix(16)}"}
 
 
+class BucketHandler(ResourceHandler):
+    """AWS::S3::Bucket in moto's S3 (e.g. the CDK bootstrap's staging bucket, where the CLI publishes assets)."""
+
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        name = str(props.get("BucketName") or f"{stack.name}-{logical_id}-{suffix()}".lower()[:63])
+        try:
+            cloud.s3.create_bucket(Bucket=name)
+        except ClientError as error:
+            raise ResourceFailed(f"{name} already exists ({error.response['Error']['Code']})") from error
+        domain = f"{name}.s3.amazonaws.com"
+        regional = f"{name}.s3.{REGION}.amazonaws.com"
+        return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": domain, "RegionalDomainName": regional}
+
+    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        if str(props.get("BucketName") or live.physical_id) != live.physical_id:
+            return self.create(cloud, stack, live.logical_id, live.type, props)  # a new name replaces it
+        return live.physical_id, live.attributes
+
+    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+        try:
+            cloud.s3.delete_bucket(Bucket=live.physical_id)
+        except ClientError as error:  # e.g. BucketNotEmpty: CloudFormation's delete fails the same way
+            if error.response["Error"]["Code"] != "NoSuchBucket":
+                raise ResourceFailed(f"{live.physical_id}: {error.response['Error']['Message']}") from error
+
+
+class ParameterHandler(ResourceHandler):
+    """AWS::SSM::Parameter in moto's SSM (e.g. /cdk-bootstrap/<qualifier>/version, which the CLI reads)."""
+
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        name = str(props.get("Name") or f"CFN-{logical_id}-{suffix()}")
+        return self._put(cloud, name, props, overwrite=False)
+
+    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        name = str(props.get("Name") or live.physical_id)
+        return self._put(cloud, name, props, overwrite=name == live.physical_id)
+
+    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+        try:
+            cloud.ssm.delete_parameter(Name=live.physical_id)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ParameterNotFound":
+                raise ResourceFailed(error.response["Error"]["Message"]) from error
+
+    @staticmethod
+    def _put(cloud: Cloud, name: str, props: dict[str, Any], *, overwrite: bool) -> Made:
+        kind, value = str(props.get("Type", "String")), str(props.get("Value", ""))
+        try:
+            cloud.ssm.put_parameter(Name=name, Value=value, Type=kind, Overwrite=overwrite)
+        except ClientError as error:
+            raise ResourceFailed(error.response["Error"]["Message"]) from error
+        return name, {"Type": kind, "Value": value}
+
+
+class RepositoryHandler(ResourceHandler):
+    """AWS::ECR::Repository in moto's ECR (the CDK bootstrap's container assets repository)."""
+
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        name = str(props.get("RepositoryName") or f"{stack.name}-{logical_id}-{suffix()}".lower())
+        try:
+            made = cloud.ecr.create_repository(repositoryName=name)["repository"]
+        except ClientError as error:
+            raise ResourceFailed(error.response["Error"]["Message"]) from error
+        return name, {"Arn": made["repositoryArn"], "RepositoryUri": made["repositoryUri"]}
+
+    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+        try:
+            cloud.ecr.delete_repository(repositoryName=live.physical_id)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "RepositoryNotFoundException":
+                raise ResourceFailed(error.response["Error"]["Message"]) from error
+
+
 HANDLERS: dict[str, ResourceHandler] = {
+    "AWS::S3::Bucket": BucketHandler(),
+    "AWS::SSM::Parameter": ParameterHandler(),
+    "AWS::ECR::Repository": RepositoryHandler(),
     "AWS::IAM::Role": RoleHandler(),
     "AWS::Lambda::Function": FunctionHandler(),
     "AWS::AppStream::Fleet": FleetHandler(),

@@ -109,7 +109,7 @@ def _if(arg: Any, scope: Scope) -> Any:
 
 
 def evaluate(condition: Any, scope: Scope) -> bool:
-    """A Conditions entry: Fn::Equals / And / Or / Not / Condition."""
+    """A Conditions entry or a Rules assertion: Fn::Equals / And / Or / Not / Condition / Contains."""
     if isinstance(condition, dict) and len(condition) == 1:
         ((key, arg),) = condition.items()
         if key == "Fn::Equals":
@@ -123,6 +123,9 @@ def evaluate(condition: Any, scope: Scope) -> bool:
             return not evaluate(arg[0], scope)
         if key == "Condition":
             return scope.conditions[str(arg)]
+        if key == "Fn::Contains":  # Rules only (the CDK's bootstrap version check)
+            values, value = arg
+            return resolve(value, scope) in [str(v) for v in resolve(values, scope)]
     raise TemplateError(f"unsupported condition {condition!r}")
 
 

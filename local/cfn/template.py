@@ -72,10 +72,17 @@ class Template:
     @classmethod
     def load(cls, path: str | Path) -> Template:
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        body = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        return cls.parse(path.read_text(encoding="utf-8"), path)
+
+    @classmethod
+    def parse(cls, text: str, path: Path | None = None) -> Template:
+        """A template from its text, JSON or YAML (as CloudFormation takes either)."""
+        try:
+            body = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        except (ValueError, yaml.YAMLError) as error:
+            raise TemplateError(f"{path or 'template'}: {error}") from error
         if not isinstance(body, dict):
-            raise TemplateError(f"{path}: not a template")
+            raise TemplateError(f"{path or 'template'}: not a template")
         return cls(body, path)
 
     def dependencies(self, logical_id: str) -> set[str]:

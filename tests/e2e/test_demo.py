@@ -1,4 +1,4 @@
-"""The README's first command: the offline demo runs to its end and reports a clean run."""
+"""The README's first command: the offline demo (the real CDK CLI) runs to its end and reports a clean run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ def test_the_demo_deploys_rotates_destroys_and_finds_nothing_else_touched() -> N
     )
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
-    assert "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" in out
+    assert "Environment aws://123456789012/us-east-1 bootstrapped" in out  # the real CDK CLI's own lines
+    assert "AppStreamImageExample (no changes)" in out
+    assert "UPDATE_COMPLETE_CLEANUP" in out
+    assert "AppStreamImageExample: destroyed" in out
     assert "still there: none" in out
     assert "other images, untouched: AppStream-WinServer2022-11-01-2026, golden-base, unrelated-team-image" in out
     assert "0 polling rules or permissions left, 0 invalid responses" in out

@@ -125,7 +125,7 @@ def published(offline_cloud, dist_dir: Path):
 
 def _deploy_provider(published: Published, dist_dir: Path, tag: str) -> dict[str, str]:
     parameters = {"CodeBucket": published.bucket, "ImageNamePrefix": "team-", "RequiredTagValue": tag}
-    return dict(published.offline.cloud.deploy("AppStreamImageProvider", dist_dir / TEMPLATE, parameters).outputs)
+    return published.offline.deploy_template("AppStreamImageProvider", dist_dir / TEMPLATE, parameters)
 
 
 def test_the_template_deploys_offline_and_serves_a_plain_template(published, dist_dir: Path, tmp_path: Path) -> None:
@@ -134,14 +134,14 @@ def test_the_template_deploys_offline_and_serves_a_plain_template(published, dis
     published.offline.add_image("team-base")
     images = tmp_path / "images.yaml"
     images.write_text(IMAGES)
-    made = published.offline.cloud.deploy("Images", images).outputs
+    made = published.offline.deploy_template("Images", images)
     assert made["GoldenArn"].endswith(":image/team-golden")
     golden = published.offline.images()["team-golden"]
     assert golden["Tags"][REQUIRED_TAG_KEY] == "euc"
     assert golden["Tags"][OWNER_TAG].startswith("Images/Golden/")
-    published.offline.cloud.destroy("Images")
+    published.offline.delete_stack("Images")
     assert "team-golden" not in published.offline.images()
-    published.offline.cloud.destroy("AppStreamImageProvider")
+    published.offline.delete_stack("AppStreamImageProvider")
 
 
 def test_with_a_required_tag_the_role_refuses_images_without_it(published, dist_dir: Path, tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_with_a_required_tag_the_role_refuses_images_without_it(published, dist_
     images = tmp_path / "images.yaml"
     images.write_text(IMAGES)
     with pytest.raises(StackFailed, match="not authorized to perform: appstream:TagResource"):
-        published.offline.cloud.deploy("Images", images, {"ScopeTag": "other-team"})
+        published.offline.deploy_template("Images", images, {"ScopeTag": "other-team"})
 
 
 def test_without_a_required_tag_images_need_none(published, dist_dir: Path, tmp_path: Path) -> None:
@@ -159,7 +159,7 @@ def test_without_a_required_tag_images_need_none(published, dist_dir: Path, tmp_
     images = tmp_path / "images.yaml"
     images.write_text(IMAGES.replace('        - {Key: "appstream-image-provider:scope", Value: !Ref ScopeTag}\n', "")
                       .replace("      Tags:\n", ""))  # fmt: skip
-    published.offline.cloud.deploy("Images", images)
+    published.offline.deploy_template("Images", images)
     assert REQUIRED_TAG_KEY not in published.offline.images()["team-golden"]["Tags"]
 
 
@@ -167,4 +167,4 @@ def test_the_code_bucket_must_hold_the_zip(offline_cloud, dist_dir: Path) -> Non
     bucket = _bucket()
     offline_cloud.cloud.s3.create_bucket(Bucket=bucket)
     with pytest.raises(StackFailed, match="NoSuchKey"):
-        offline_cloud.cloud.deploy("AppStreamImageProvider", dist_dir / TEMPLATE, {"CodeBucket": bucket})
+        offline_cloud.deploy_template("AppStreamImageProvider", dist_dir / TEMPLATE, {"CodeBucket": bucket})

@@ -1,0 +1,571 @@
+"""A local CloudFormation API (the AWS Query protocol, XML) in front of the driver, for the real CDK CLI.
+
+The CLI's calls and the fields it reads are in ../shared/reference/cdk-cli-offline.md. Change sets,
+stack statuses, events and exports are kept here; the driver (`Cloud`) creates, updates and deletes
+the resources, one operation at a time, in a worker thread (the CLI polls meanwhile).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from local.cfn.driver import Cloud, StackFailed
+from local.cfn.model import ACCOUNT, REGION, Stack
+from local.cfn.query import ApiError, QueryServer, answer, members
+from local.cfn.template import Template, TemplateError
+
+NO_CHANGES = "The submitted information didn't contain changes. Submit different information to create a change set."
+IAM_TYPES = (
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::IAM::User",
+    "AWS::IAM::Group",
+    "AWS::IAM::InstanceProfile",
+    "AWS::IAM::AccessKey",
+    "AWS::IAM::UserToGroupAddition",
+)
+NAMES = {
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::Group": "GroupName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+}
+TERMINAL = ("COMPLETE", "FAILED")
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Event:
+    event_id: str
+    logical_id: str
+    physical_id: str
+    resource_type: str
+    status: str
+    reason: str
+    timestamp: datetime
+
+
+@dataclass
+class ChangeSet:
+    change_set_id: str
+    name: str
+    kind: str  # CREATE or UPDATE
+    template_body: str
+    template: Template
+    parameters: dict[str, str]
+    tags: list[dict[str, str]]
+    capabilities: list[str]
+    changes: list[dict[str, str]]
+    created: datetime
+    status: str = "CREATE_COMPLETE"
+    reason: str = ""
+
+    @property
+    def execution_status(self) -> str:
+        return "AVAILABLE" if self.status == "CREATE_COMPLETE" else "UNAVAILABLE"
+
+
+@dataclass
+class Record:
+    """What CloudFormation shows of one stack (its resources live in the driver)."""
+
+    name: str
+    stack_id: str
+    created: datetime
+    status: str = "REVIEW_IN_PROGRESS"
+    reason: str = ""
+    updated: datetime | None = None
+    template_body: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    tags: list[dict[str, str]] = field(default_factory=list)
+    capabilities: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    change_sets: dict[str, ChangeSet] = field(default_factory=dict)
+
+    @property
+    def deleted(self) -> bool:
+        return self.status == "DELETE_COMPLETE"
+
+    @property
+    def busy(self) -> bool:
+        return self.status.endswith("_IN_PROGRESS") and self.status != "REVIEW_IN_PROGRESS"
+
+
+class CloudFormationApi:
+    """The Query API's actions over one driver; `handle(form)` answers one request's form fields."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.records: dict[str, Record] = {}  # by stack id, deleted ones included (DescribeStacks by id)
+        self._lock = threading.RLock()
+        self._work = threading.Lock()  # the driver runs one stack operation at a time
+        self._ids = itertools.count(1)
+        self._threads: list[threading.Thread] = []
+        cloud.listeners.append(self._on_event)
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def _record(self, name_or_id: str, *, missing_ok: bool = False) -> Record | None:
+        with self._lock:
+            if name_or_id.startswith("arn:"):
+                record = self.records.get(name_or_id)
+            else:
+                live = [r for r in self.records.values() if r.name == name_or_id and not r.deleted]
+                record = live[-1] if live else None
+        if record is None and not missing_ok:
+            raise ApiError("ValidationError", f"Stack with id {name_or_id} does not exist")
+        return record
+
+    def _on_event(self, stack: Stack, status: str, kind: str, logical_id: str, reason: str) -> None:
+        with self._lock:
+            record = self.records.get(stack.stack_id)
+            if record is None:
+                return
+            stack_level = kind == "AWS::CloudFormation::Stack"
+            live = stack.resources.get(logical_id)
+            physical = stack.stack_id if stack_level else (live.physical_id if live else "")
+            now = _now()
+            moment = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the wire has milliseconds
+            if record.events and moment <= record.events[-1].timestamp:  # one order, also at millisecond resolution
+                moment = record.events[-1].timestamp + timedelta(milliseconds=1)
+            event = Event(f"{logical_id}-{uuid.uuid4()}", logical_id, physical, kind, status, reason, moment)
+            record.events.append(event)
+            if stack_level:
+                record.status, record.reason = status, reason
+
+    def _template(self, form: dict[str, str], record: Record | None) -> tuple[str, Template]:
+        if form.get("UsePreviousTemplate") == "true":
+            if record is None or not record.template_body:
+                raise ApiError("ValidationError", "UsePreviousTemplate: the stack has no template")
+            body = record.template_body
+        elif "TemplateBody" in form:
+            body = form["TemplateBody"]
+        elif "TemplateURL" in form:
+            body = self._fetch(form["TemplateURL"])
+        else:
+            raise ApiError("ValidationError", "Either Template URL or Template Body must be specified.")
+        try:
+            return body, Template.parse(body)
+        except (TemplateError, ValueError) as error:
+            raise ApiError("ValidationError", f"Template format error: {error}") from error
+
+    def _fetch(self, url: str) -> str:
+        """A template from the local S3: path-style URLs (http(s)://host:port/bucket/key)."""
+        path = unquote(urlsplit(url).path).lstrip("/")
+        bucket, _, key = path.partition("/")
+        try:
+            return str(self.cloud.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+        except Exception as error:
+            raise ApiError("ValidationError", f"TemplateURL must be a supported URL: {url} ({error})") from error
+
+    @staticmethod
+    def _capabilities(template: Template, given: list[str]) -> None:
+        needed = ""
+        for resource in template.resources.values():
+            kind = str(resource.get("Type"))
+            if kind in NAMES and NAMES[kind] in resource.get("Properties", {}):
+                needed = "CAPABILITY_NAMED_IAM"
+            elif kind in IAM_TYPES and not needed:
+                needed = "CAPABILITY_IAM"
+        enough = {
+            "CAPABILITY_IAM": {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"},
+            "CAPABILITY_NAMED_IAM": {"CAPABILITY_NAMED_IAM"},
+        }
+        if needed and not enough[needed] & set(given):
+            raise ApiError("InsufficientCapabilitiesException", f"Requires capabilities : [{needed}]")
+
+    def _parameters(self, form: dict[str, str], template: Template, record: Record | None) -> dict[str, str]:
+        given: dict[str, str] = {}
+        for member in members(form, "Parameters"):
+            key = member.get("ParameterKey", "")
+            if member.get("UsePreviousValue") == "true":
+                if record is None or key not in record.parameters:
+                    raise ApiError(
+                        "ValidationError",
+                        f"Invalid input for parameter key {key}. Cannot specify "
+                        "usePreviousValue as true for a parameter key not in the previous template",
+                    )
+                given[key] = record.parameters[key]
+            else:
+                given[key] = member.get("ParameterValue", "")
+        try:
+            self.cloud.parameters(template, given)  # checked now, as CloudFormation does; resolved when run
+        except TemplateError as error:
+            raise ApiError("ValidationError", str(error)) from error
+        return given
+
+    @staticmethod
+    def _changes(template: Template, record: Record | None, resolved: dict[str, Any]) -> list[dict[str, str]]:
+        old: dict[str, Any] = {}
+        if record is not None and record.template_body:
+            old = Template.parse(record.template_body).resources
+        changes = []
+        for logical_id, resource in template.resources.items():
+            action = "Add" if logical_id not in old else ("Modify" if old[logical_id] != resource else "")
+            if action:
+                physical = resolved.get(logical_id, "")
+                changes.append(
+                    {
+                        "Action": action,
+                        "LogicalResourceId": logical_id,
+                        "PhysicalResourceId": physical,
+                        "ResourceType": str(resource.get("Type")),
+                    }
+                )
+        for logical_id in sorted(set(old) - set(template.resources)):
+            changes.append(
+                {
+                    "Action": "Remove",
+                    "LogicalResourceId": logical_id,
+                    "PhysicalResourceId": resolved.get(logical_id, ""),
+                    "ResourceType": str(old[logical_id].get("Type")),
+                }
+            )
+        return changes
+
+    def _run(self, record: Record, operation: str, work: Any) -> None:
+        """Run `work()` (a driver call) in a worker thread, after the stack shows `operation` in progress."""
+        record.status, record.reason, record.updated = f"{operation}_IN_PROGRESS", "", _now()
+
+        def run() -> None:
+            with self._work:
+                try:
+                    work()
+                except StackFailed as failure:
+                    log.info("%s: %s", record.name, failure)
+                except Exception as error:  # the stack shows it; the server keeps serving
+                    log.exception("%s failed", operation)
+                    with self._lock:
+                        record.status = f"{operation}_FAILED"
+                        record.reason = f"{type(error).__name__}: {error}"
+
+        thread = threading.Thread(target=run, name=f"cfn-{operation.lower()}-{record.name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def wait_idle(self, timeout: float = 600) -> None:
+        """Until every started stack operation has finished (tests and the demo's clean shutdown)."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+    # -- actions --------------------------------------------------------------------------------------
+
+    def handle(self, form: dict[str, str]) -> str:
+        action = form.get("Action", "")
+        method = getattr(self, f"action_{action}", None)
+        if method is None:
+            log.warning("CloudFormation action %s is not implemented offline", action)
+            raise ApiError("InvalidAction", f"The action {action} is not valid for this web service.")
+        return answer(action, method(form))
+
+    def _describe(self, record: Record) -> dict[str, Any]:
+        stack = self.cloud.stacks.get(record.name)
+        live = stack is not None and stack.stack_id == record.stack_id
+        exports = {}
+        if live and stack is not None:
+            outputs_spec = stack.template.body.get("Outputs", {})
+            exports = {
+                name: export
+                for export in stack.exports
+                for name in outputs_spec
+                if self.cloud.exports.get(export) == stack.outputs.get(name)
+            }
+        outputs = [
+            {"OutputKey": k, "OutputValue": v, "ExportName": exports.get(k)}
+            for k, v in (stack.outputs.items() if live and stack is not None else [])
+        ]
+        return {
+            "StackId": record.stack_id,
+            "StackName": record.name,
+            "ChangeSetId": None,
+            "CreationTime": record.created,
+            "LastUpdatedTime": record.updated,
+            "StackStatus": record.status,
+            "StackStatusReason": record.reason or None,
+            "DisableRollback": False,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in record.parameters.items()],
+            "Outputs": outputs,
+            "Capabilities": record.capabilities,
+            "Tags": record.tags,
+            "EnableTerminationProtection": False,
+        }
+
+    def action_DescribeStacks(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802 - AWS's action names
+        name = form.get("StackName")
+        with self._lock:
+            if name:
+                record = self._record(name)
+                assert record is not None
+                return {"Stacks": [self._describe(record)]}
+            return {"Stacks": [self._describe(r) for r in self.records.values() if not r.deleted]}
+
+    def action_CreateChangeSet(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        name, change_set_name = form.get("StackName", ""), form.get("ChangeSetName", "")
+        kind = form.get("ChangeSetType", "UPDATE")
+        with self._lock:
+            record = self._record(name, missing_ok=True)
+            if kind == "CREATE" and record is not None and record.status != "REVIEW_IN_PROGRESS":
+                raise ApiError("AlreadyExistsException", f"Stack [{name}] already exists")
+            if kind == "UPDATE" and (record is None or record.status == "REVIEW_IN_PROGRESS"):
+                raise ApiError("ValidationError", f"Stack [{name}] does not exist")
+            if record is not None and record.busy:
+                raise ApiError(
+                    "ValidationError", f"Stack:{record.stack_id} is in {record.status} state and can not be updated."
+                )
+            change_set = self._submission(form, record, kind, change_set_name)
+            if record is None:
+                stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
+                record = Record(name, stack_id, _now())
+                self.records[stack_id] = record
+            live = self.cloud.stacks.get(name)
+            physical = {k: v.physical_id for k, v in live.resources.items()} if live else {}
+            change_set.changes = self._changes(change_set.template, record, physical)
+            same = (
+                kind == "UPDATE"
+                and not change_set.changes
+                and Template.parse(record.template_body).body == change_set.template.body
+                and change_set.parameters == record.parameters
+                and change_set.tags == record.tags
+            )
+            if same:
+                change_set.status, change_set.reason = "FAILED", NO_CHANGES
+            record.change_sets[change_set_name] = change_set
+            return {"Id": change_set.change_set_id, "StackId": record.stack_id}
+
+    def _change_set(self, form: dict[str, str]) -> tuple[Record, ChangeSet]:
+        wanted = form.get("ChangeSetName", "")
+        stack_name = form.get("StackName", "")
+        with self._lock:
+            for record in self.records.values():
+                if stack_name and stack_name not in (record.name, record.stack_id):
+                    continue
+                for change_set in record.change_sets.values():
+                    if wanted in (change_set.name, change_set.change_set_id):
+                        return record, change_set
+        raise ApiError("ChangeSetNotFound", f"ChangeSet [{wanted}] does not exist", 404)
+
+    def action_DescribeChangeSet(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        record, change_set = self._change_set(form)
+        return {
+            "ChangeSetName": change_set.name,
+            "ChangeSetId": change_set.change_set_id,
+            "StackId": record.stack_id,
+            "StackName": record.name,
+            "CreationTime": change_set.created,
+            "ExecutionStatus": change_set.execution_status,
+            "Status": change_set.status,
+            "StatusReason": change_set.reason or None,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in change_set.parameters.items()],
+            "Capabilities": change_set.capabilities,
+            "Tags": change_set.tags,
+            "Changes": [
+                {
+                    "Type": "Resource",
+                    "ResourceChange": {
+                        **c,
+                        "Replacement": "Conditional" if c["Action"] == "Modify" else None,
+                        "Scope": [],
+                        "Details": [],
+                    },
+                }
+                for c in change_set.changes
+            ],
+            "IncludeNestedStacks": False,
+        }
+
+    def action_DeleteChangeSet(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        try:
+            record, change_set = self._change_set(form)
+        except ApiError:
+            return {}  # the CLI deletes `cdk-deploy-change-set` whether or not one is left over
+        with self._lock:
+            record.change_sets.pop(change_set.name, None)
+        return {}
+
+    def action_ExecuteChangeSet(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        record, change_set = self._change_set(form)
+        with self._lock:
+            if change_set.execution_status != "AVAILABLE":
+                raise ApiError(
+                    "InvalidChangeSetStatus",
+                    f"ChangeSet [{change_set.change_set_id}] cannot be executed "
+                    f"in its current status of [{change_set.status}]",
+                )
+            record.change_sets.clear()
+            self._execute(record, change_set)
+        return {}
+
+    def _execute(self, record: Record, change: ChangeSet) -> None:
+        old = (record.template_body, record.parameters, record.tags, record.capabilities)
+        record.template_body, record.parameters = change.template_body, change.parameters
+        record.tags, record.capabilities = change.tags, change.capabilities
+
+        def work() -> None:
+            try:
+                self.cloud.deploy_template(record.name, change.template, change.parameters, stack_id=record.stack_id)
+            except StackFailed:
+                if change.kind == "UPDATE":  # the stack keeps its old template and parameters
+                    record.template_body, record.parameters, record.tags, record.capabilities = old
+                raise
+
+        self._run(record, change.kind, work)
+
+    def _submission(self, form: dict[str, str], record: Record | None, kind: str, name: str = "") -> ChangeSet:
+        """A template, its parameters, tags and capabilities from a request, checked as CloudFormation does."""
+        body, template = self._template(form, record)
+        capabilities = [m["value"] for m in members(form, "Capabilities")]
+        self._capabilities(template, capabilities)
+        parameters = self._parameters(form, template, record)
+        tags = [{"Key": m.get("Key", ""), "Value": m.get("Value", "")} for m in members(form, "Tags")]
+        change_set_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{name or 'direct'}/{uuid.uuid4()}"
+        return ChangeSet(change_set_id, name, kind, body, template, parameters, tags, capabilities, [], _now())
+
+    def action_CreateStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        name = form.get("StackName", "")
+        with self._lock:
+            existing = self._record(name, missing_ok=True)
+            if existing is not None:
+                raise ApiError("AlreadyExistsException", f"Stack [{name}] already exists")
+            change = self._submission(form, None, "CREATE")
+            stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
+            record = Record(name, stack_id, _now())
+            self.records[stack_id] = record
+            self._execute(record, change)
+            return {"StackId": stack_id}
+
+    def action_UpdateStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        with self._lock:
+            record = self._record(form.get("StackName", ""))
+            assert record is not None
+            if record.busy or record.status in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+                raise ApiError(
+                    "ValidationError", f"Stack:{record.stack_id} is in {record.status} state and can not be updated."
+                )
+            change = self._submission(form, record, "UPDATE")
+            if (
+                Template.parse(record.template_body).body == change.template.body
+                and change.parameters == record.parameters
+            ):
+                raise ApiError("ValidationError", "No updates are to be performed.")
+            self._execute(record, change)
+            return {"StackId": record.stack_id}
+
+    def action_DeleteStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        with self._lock:
+            record = self._record(form.get("StackName", ""), missing_ok=True)
+            if record is None or record.status.startswith("DELETE_IN_PROGRESS"):
+                return {}  # deleting a stack that is not there succeeds
+            if record.busy:
+                raise ApiError(
+                    "ValidationError", f"Stack [{record.name}] cannot be deleted while in status {record.status}"
+                )
+            in_driver = record.name in self.cloud.stacks and self.cloud.stacks[record.name].stack_id == record.stack_id
+
+            def work() -> None:
+                if in_driver:
+                    self.cloud.destroy(record.name)
+                else:  # never created, or rolled back: nothing left to delete
+                    record.status = "DELETE_COMPLETE"
+
+            self._run(record, "DELETE", work)
+            return {}
+
+    def action_DescribeStackEvents(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        record = self._record(form.get("StackName", ""))
+        assert record is not None
+        with self._lock:
+            events = list(reversed(record.events))
+        start = int(form.get("NextToken") or 0)
+        page = events[start : start + 100]
+        members = [
+            {
+                "StackId": record.stack_id,
+                "EventId": e.event_id,
+                "StackName": record.name,
+                "LogicalResourceId": e.logical_id,
+                "PhysicalResourceId": e.physical_id or None,
+                "ResourceType": e.resource_type,
+                "Timestamp": e.timestamp,
+                "ResourceStatus": e.status,
+                "ResourceStatusReason": e.reason or None,
+            }
+            for e in page
+        ]
+        more = str(start + 100) if start + 100 < len(events) else None
+        return {"StackEvents": members, "NextToken": more}
+
+    def _resources(self, record: Record) -> list[dict[str, Any]]:
+        stack = self.cloud.stacks.get(record.name)
+        latest: dict[str, Event] = {}
+        with self._lock:
+            for event in record.events:
+                if event.resource_type != "AWS::CloudFormation::Stack":
+                    latest[event.logical_id] = event
+        found = []
+        for logical_id, event in latest.items():
+            live = stack.resources.get(logical_id) if stack is not None else None
+            found.append(
+                {
+                    "LogicalResourceId": logical_id,
+                    "PhysicalResourceId": live.physical_id if live else None,
+                    "ResourceType": event.resource_type,
+                    "Timestamp": event.timestamp,
+                    "ResourceStatus": event.status,
+                    "ResourceStatusReason": event.reason or None,
+                }
+            )
+        return found
+
+    def action_DescribeStackResources(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        record = self._record(form.get("StackName", ""))
+        assert record is not None
+        wanted = form.get("LogicalResourceId")
+        members = [
+            {"StackName": record.name, "StackId": record.stack_id, **r}
+            for r in self._resources(record)
+            if wanted in (None, r["LogicalResourceId"])
+        ]
+        return {"StackResources": members}
+
+    def action_ListStackResources(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        record = self._record(form.get("StackName", ""))
+        assert record is not None
+        members = [{**r, "LastUpdatedTimestamp": r.pop("Timestamp")} for r in self._resources(record)]
+        return {"StackResourceSummaries": members}
+
+    def action_GetTemplate(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        if form.get("ChangeSetName"):
+            _, change_set = self._change_set(form)
+            return {"TemplateBody": change_set.template_body, "StagesAvailable": ["Original", "Processed"]}
+        record = self._record(form.get("StackName", ""))
+        assert record is not None
+        return {"TemplateBody": record.template_body, "StagesAvailable": ["Original", "Processed"]}
+
+    def action_ListExports(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        with self._lock:
+            owners = {export: stack.stack_id for stack in self.cloud.stacks.values() for export in stack.exports}
+            exports = [
+                {"ExportingStackId": owners.get(k, ""), "Name": k, "Value": v} for k, v in self.cloud.exports.items()
+            ]
+        return {"Exports": exports}
+
+
+class LocalCloudFormation(QueryServer):
+    """The local CloudFormation API served on loopback over plain HTTP (`url`)."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.api = CloudFormationApi(cloud)
+        super().__init__(self.api.handle, "local-cloudformation")
