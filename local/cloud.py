@@ -60,6 +60,7 @@ class LocalCloud:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cert, key = make_certificate(self.workdir / "tls")
         self.appstream = LocalAppStream(self.backend, self._faults).start()
+        MotoTls.reset()  # one offline cloud at a time per process: nothing from an earlier one leaks in
         self.moto = MotoTls(cert, key).start()
         self.cloud = Cloud(
             appstream_url=self.appstream.url, moto=self.moto, workdir=self.workdir, printer=self._printer,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ignore[attr-defined]
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -32,6 +33,11 @@ class MotoTls(Background):
         )
         self._moto = server
         super().__init__(server, "moto-tls")
+
+    @staticmethod
+    def reset() -> None:
+        """Forget every resource: moto keeps its state per process, so a new offline cloud starts empty."""
+        moto_api_backend.reset()
 
     @property
     def url(self) -> str:

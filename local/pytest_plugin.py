@@ -111,7 +111,8 @@ class OfflineCloud:
         self.bootstrap()
         flags = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
         self._apps[stack] = (app, cwd)
-        self.cdk("deploy", "--app", app, stack, "--require-approval", "never", *flags, cwd=cwd)
+        out = ["--output", str(self.workdir / "cdk.out")]  # the app's own cdk.out may be in use by another CLI
+        self.cdk("deploy", "--app", app, *out, stack, "--require-approval", "never", *flags, cwd=cwd)
         return self.outputs(stack)
 
     def deploy_template(
@@ -167,7 +168,7 @@ class OfflineCloud:
     def destroy(self, stack: str) -> None:
         """`cdk destroy --force STACK`, with the app it was deployed from."""
         app, cwd = self._apps[stack]
-        self.cdk("destroy", "--app", app, stack, "--force", cwd=cwd)
+        self.cdk("destroy", "--app", app, "--output", str(self.workdir / "cdk.out"), stack, "--force", cwd=cwd)
 
     def images(self) -> dict[str, dict[str, Any]]:
         """Every image the local AppStream service holds: fields, tags and sharing."""

@@ -187,7 +187,8 @@ class CloudFormationApi:
         if needed and not enough[needed] & set(given):
             raise ApiError("InsufficientCapabilitiesException", f"Requires capabilities : [{needed}]")
 
-    def _parameters(self, form: dict[str, str], template: Template, record: Record | None) -> dict[str, str]:
+    def _parameters(self, form: dict[str, str], template: Template, record: Record | None, name: str) -> dict[str, str]:
+        """Every parameter's value as given (defaults filled in, SSM names kept), checked with the Rules."""
         given: dict[str, str] = {}
         for member in members(form, "Parameters"):
             key = member.get("ParameterKey", "")
@@ -201,11 +202,12 @@ class CloudFormationApi:
                 given[key] = record.parameters[key]
             else:
                 given[key] = member.get("ParameterValue", "")
-        try:
-            self.cloud.parameters(template, given)  # checked now, as CloudFormation does; resolved when run
+        try:  # checked now, as CloudFormation does; resolved again when run
+            resolved = self.cloud.parameters(template, given)
+            self.cloud.check_rules(name, template, resolved)
         except TemplateError as error:
             raise ApiError("ValidationError", str(error)) from error
-        return given
+        return {key: given.get(key, str(spec.get("Default", ""))) for key, spec in template.parameters.items()}
 
     @staticmethod
     def _changes(template: Template, record: Record | None, resolved: dict[str, Any]) -> list[dict[str, str]]:
@@ -246,6 +248,12 @@ class CloudFormationApi:
                     work()
                 except StackFailed as failure:
                     log.info("%s: %s", record.name, failure)
+                    with self._lock:
+                        if record.busy:  # failed before its first event: as CloudFormation would end it
+                            record.status = {"CREATE": "ROLLBACK_COMPLETE", "UPDATE": "UPDATE_ROLLBACK_COMPLETE"}.get(
+                                operation, f"{operation}_FAILED"
+                            )
+                            record.reason = str(failure)
                 except Exception as error:  # the stack shows it; the server keeps serving
                     log.exception("%s failed", operation)
                     with self._lock:
@@ -428,7 +436,7 @@ class CloudFormationApi:
         body, template = self._template(form, record)
         capabilities = [m["value"] for m in members(form, "Capabilities")]
         self._capabilities(template, capabilities)
-        parameters = self._parameters(form, template, record)
+        parameters = self._parameters(form, template, record, form.get("StackName", ""))
         tags = [{"Key": m.get("Key", ""), "Value": m.get("Value", "")} for m in members(form, "Tags")]
         change_set_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{name or 'direct'}/{uuid.uuid4()}"
         return ChangeSet(change_set_id, name, kind, body, template, parameters, tags, capabilities, [], _now())

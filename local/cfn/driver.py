@@ -32,6 +32,7 @@ from local.cfn.template import Template, TemplateError
 from local.moto_tls import MotoTls
 
 __all__ = ["Cloud", "ResourceFailed", "Stack", "StackFailed"]
+BOOTSTRAP_VERSION = "33"  # node_modules/aws-cdk/lib/api/bootstrap/bootstrap-template.yaml (CLI 2.1148)
 
 
 def _wanted(stack: Stack, template: Template, logical_id: str) -> bool:
@@ -93,8 +94,27 @@ class Cloud:
     # -- stack operations ------------------------------------------------------------------------------
 
     def deploy(self, name: str, template_path: str | Path, parameters: dict[str, str] | None = None) -> Stack:
-        """Create the stack, or update it when it exists; roll back on failure (then raise StackFailed)."""
-        return self.deploy_template(name, Template.load(template_path), parameters)
+        """Create the stack, or update it when it exists; roll back on failure (then raise StackFailed).
+
+        Deploying a cloud assembly's template directly, the driver plays the CDK CLI's part: the
+        account counts as bootstrapped and assets are read beside the template (handlers.py).
+        Through the local CloudFormation API (`cdk bootstrap`, `cdk deploy`) neither applies.
+        """
+        template = Template.load(template_path)
+        self._bootstrapped(template)
+        return self.deploy_template(name, template, parameters)
+
+    def _bootstrapped(self, template: Template) -> None:
+        """The bootstrap version parameter a CDK template reads, as `cdk bootstrap` leaves it."""
+        for spec in template.parameters.values():
+            name = str(spec.get("Default", ""))
+            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value<") and name.startswith(
+                "/cdk-bootstrap/"
+            ):
+                try:
+                    self.ssm.get_parameter(Name=name)
+                except ClientError:  # the version the pinned CLI's bootstrap template writes
+                    self.ssm.put_parameter(Name=name, Value=BOOTSTRAP_VERSION, Type="String")
 
     def deploy_template(
         self, name: str, template: Template, parameters: dict[str, str] | None = None, *, stack_id: str = ""
@@ -106,7 +126,7 @@ class Cloud:
         stack = Stack(name, stack_id, template)
         try:
             stack.parameters = self.parameters(template, parameters or {})
-            self._check_rules(stack, template)
+            self.check_rules(name, template, stack.parameters)
         except TemplateError as error:
             raise StackFailed(f"{name}: {error}") from error
         self.stacks[name] = stack
@@ -151,7 +171,7 @@ class Cloud:
         old_parameters = stack.parameters
         try:
             new_parameters = self.parameters(template, parameters)
-            self._check_rules(replace(stack, parameters=new_parameters), template)
+            self.check_rules(stack.name, template, new_parameters)
         except TemplateError as error:
             raise StackFailed(f"{stack.name}: {error}") from error
         stack.template, stack.parameters = template, new_parameters
@@ -363,9 +383,9 @@ class Cloud:
                                         "this account.") from error  # fmt: skip
         return values
 
-    def _check_rules(self, stack: Stack, template: Template) -> None:
-        """The template's Rules (e.g. the CDK's bootstrap version check) hold, or the deploy fails."""
-        scope = self._scope(stack)
+    def check_rules(self, name: str, template: Template, parameters: dict[str, str]) -> None:
+        """The template's Rules (e.g. the CDK's bootstrap version check) hold, or TemplateError."""
+        scope = self._scope(Stack(name, "", template, parameters=parameters))
         for rule in template.body.get("Rules", {}).values():
             if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], scope):
                 continue

@@ -76,7 +76,7 @@ class QueryServer(Background):
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         target = request.headers.get("X-Amz-Target", "")
-        if target.startswith("CloudTrail_"):  # the CLI looks up CloudTrail after a failed deploy
+        if "CloudTrail_20131101." in target:  # the CLI looks up CloudTrail after a failed deploy
             body: dict[str, Any] = {"Events": []} if target.endswith(".LookupEvents") else {}
             response = Response(json.dumps(body), content_type="application/x-amz-json-1.1")
             return response(environ, start_response)

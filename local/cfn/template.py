@@ -85,6 +85,10 @@ class Template:
             raise TemplateError(f"{path or 'template'}: not a template")
         return cls(body, path)
 
+    @property
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        return dict(self.body.get("Parameters", {}))
+
     def dependencies(self, logical_id: str) -> set[str]:
         """Resources this one needs first: Ref, Fn::GetAtt, ${...} in Fn::Sub, and DependsOn."""
         resource = self.resources[logical_id]

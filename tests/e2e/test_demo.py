@@ -12,7 +12,7 @@ def test_the_demo_deploys_rotates_destroys_and_finds_nothing_else_touched() -> N
     result = subprocess.run(
         [sys.executable, "-m", "local.demo"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
-    out = result.stdout
+    out = result.stdout + result.stderr  # the CDK CLI writes its progress to stderr
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
     assert "Environment aws://123456789012/us-east-1 bootstrapped" in out  # the real CDK CLI's own lines
     assert "AppStreamImageExample (no changes)" in out

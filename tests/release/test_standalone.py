@@ -6,7 +6,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,7 @@ if TYPE_CHECKING:  # imported by pytest_plugins below, before assertion rewritin
 pytest_plugins = ["local.pytest_plugin"]
 
 
-# moto's state lives as long as the test process: each test uses a bucket of its own.
-def _bucket() -> str:
-    return f"platform-artifacts-{uuid.uuid4().hex[:12]}"
+BUCKET = "platform-artifacts"
 
 
 # A plain template, as a CloudFormation user writes it: images that import the provider's ServiceToken.
@@ -117,7 +114,7 @@ class Published:
 @pytest.fixture
 def published(offline_cloud, dist_dir: Path):
     """The zip uploaded to the user's bucket, as the README's `aws s3 cp` does."""
-    bucket = _bucket()
+    bucket = BUCKET
     offline_cloud.cloud.s3.create_bucket(Bucket=bucket)
     offline_cloud.cloud.s3.put_object(Bucket=bucket, Key=LAMBDA_ZIP, Body=(dist_dir / LAMBDA_ZIP).read_bytes())
     return Published(offline_cloud, bucket)
@@ -164,7 +161,7 @@ def test_without_a_required_tag_images_need_none(published, dist_dir: Path, tmp_
 
 
 def test_the_code_bucket_must_hold_the_zip(offline_cloud, dist_dir: Path) -> None:
-    bucket = _bucket()
+    bucket = BUCKET
     offline_cloud.cloud.s3.create_bucket(Bucket=bucket)
     with pytest.raises(StackFailed, match="NoSuchKey"):
         offline_cloud.deploy_template("AppStreamImageProvider", dist_dir / TEMPLATE, {"CodeBucket": bucket})
