@@ -70,3 +70,9 @@ def client(service: LocalAppStream):
         "appstream",
         config=Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5),
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` (a minute or more of the real CDK CLI or pip) start first: on six workers
+    the run then ends with short tests instead of waiting for a long one that started last."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -11,97 +11,18 @@ import itertools
 import logging
 import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from local.cfn.driver import Cloud, StackFailed
 from local.cfn.model import ACCOUNT, REGION, Stack
 from local.cfn.query import ApiError, QueryServer, answer, members
+from local.cfn.records import ChangeSet, Event, Record, check_capabilities, now, resource_changes
 from local.cfn.template import Template, TemplateError
 
 NO_CHANGES = "The submitted information didn't contain changes. Submit different information to create a change set."
-IAM_TYPES = (
-    "AWS::IAM::Role",
-    "AWS::IAM::Policy",
-    "AWS::IAM::ManagedPolicy",
-    "AWS::IAM::User",
-    "AWS::IAM::Group",
-    "AWS::IAM::InstanceProfile",
-    "AWS::IAM::AccessKey",
-    "AWS::IAM::UserToGroupAddition",
-)
-NAMES = {
-    "AWS::IAM::Role": "RoleName",
-    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
-    "AWS::IAM::User": "UserName",
-    "AWS::IAM::Group": "GroupName",
-    "AWS::IAM::InstanceProfile": "InstanceProfileName",
-}
-TERMINAL = ("COMPLETE", "FAILED")
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Event:
-    event_id: str
-    logical_id: str
-    physical_id: str
-    resource_type: str
-    status: str
-    reason: str
-    timestamp: datetime
-
-
-@dataclass
-class ChangeSet:
-    change_set_id: str
-    name: str
-    kind: str  # CREATE or UPDATE
-    template_body: str
-    template: Template
-    parameters: dict[str, str]
-    tags: list[dict[str, str]]
-    capabilities: list[str]
-    changes: list[dict[str, str]]
-    created: datetime
-    status: str = "CREATE_COMPLETE"
-    reason: str = ""
-
-    @property
-    def execution_status(self) -> str:
-        return "AVAILABLE" if self.status == "CREATE_COMPLETE" else "UNAVAILABLE"
-
-
-@dataclass
-class Record:
-    """What CloudFormation shows of one stack (its resources live in the driver)."""
-
-    name: str
-    stack_id: str
-    created: datetime
-    status: str = "REVIEW_IN_PROGRESS"
-    reason: str = ""
-    updated: datetime | None = None
-    template_body: str = ""
-    parameters: dict[str, str] = field(default_factory=dict)
-    tags: list[dict[str, str]] = field(default_factory=list)
-    capabilities: list[str] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    change_sets: dict[str, ChangeSet] = field(default_factory=dict)
-
-    @property
-    def deleted(self) -> bool:
-        return self.status == "DELETE_COMPLETE"
-
-    @property
-    def busy(self) -> bool:
-        return self.status.endswith("_IN_PROGRESS") and self.status != "REVIEW_IN_PROGRESS"
 
 
 class CloudFormationApi:
@@ -137,8 +58,8 @@ class CloudFormationApi:
             stack_level = kind == "AWS::CloudFormation::Stack"
             live = stack.resources.get(logical_id)
             physical = stack.stack_id if stack_level else (live.physical_id if live else "")
-            now = _now()
-            moment = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the wire has milliseconds
+            current = now()
+            moment = current.replace(microsecond=current.microsecond // 1000 * 1000)  # the wire has milliseconds
             if record.events and moment <= record.events[-1].timestamp:  # one order, also at millisecond resolution
                 moment = record.events[-1].timestamp + timedelta(milliseconds=1)
             event = Event(f"{logical_id}-{uuid.uuid4()}", logical_id, physical, kind, status, reason, moment)
@@ -171,22 +92,6 @@ class CloudFormationApi:
         except Exception as error:
             raise ApiError("ValidationError", f"TemplateURL must be a supported URL: {url} ({error})") from error
 
-    @staticmethod
-    def _capabilities(template: Template, given: list[str]) -> None:
-        needed = ""
-        for resource in template.resources.values():
-            kind = str(resource.get("Type"))
-            if kind in NAMES and NAMES[kind] in resource.get("Properties", {}):
-                needed = "CAPABILITY_NAMED_IAM"
-            elif kind in IAM_TYPES and not needed:
-                needed = "CAPABILITY_IAM"
-        enough = {
-            "CAPABILITY_IAM": {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"},
-            "CAPABILITY_NAMED_IAM": {"CAPABILITY_NAMED_IAM"},
-        }
-        if needed and not enough[needed] & set(given):
-            raise ApiError("InsufficientCapabilitiesException", f"Requires capabilities : [{needed}]")
-
     def _parameters(self, form: dict[str, str], template: Template, record: Record | None, name: str) -> dict[str, str]:
         """Every parameter's value as given (defaults filled in, SSM names kept), checked with the Rules."""
         given: dict[str, str] = {}
@@ -209,38 +114,9 @@ class CloudFormationApi:
             raise ApiError("ValidationError", str(error)) from error
         return {key: given.get(key, str(spec.get("Default", ""))) for key, spec in template.parameters.items()}
 
-    @staticmethod
-    def _changes(template: Template, record: Record | None, resolved: dict[str, Any]) -> list[dict[str, str]]:
-        old: dict[str, Any] = {}
-        if record is not None and record.template_body:
-            old = Template.parse(record.template_body).resources
-        changes = []
-        for logical_id, resource in template.resources.items():
-            action = "Add" if logical_id not in old else ("Modify" if old[logical_id] != resource else "")
-            if action:
-                physical = resolved.get(logical_id, "")
-                changes.append(
-                    {
-                        "Action": action,
-                        "LogicalResourceId": logical_id,
-                        "PhysicalResourceId": physical,
-                        "ResourceType": str(resource.get("Type")),
-                    }
-                )
-        for logical_id in sorted(set(old) - set(template.resources)):
-            changes.append(
-                {
-                    "Action": "Remove",
-                    "LogicalResourceId": logical_id,
-                    "PhysicalResourceId": resolved.get(logical_id, ""),
-                    "ResourceType": str(old[logical_id].get("Type")),
-                }
-            )
-        return changes
-
     def _run(self, record: Record, operation: str, work: Any) -> None:
         """Run `work()` (a driver call) in a worker thread, after the stack shows `operation` in progress."""
-        record.status, record.reason, record.updated = f"{operation}_IN_PROGRESS", "", _now()
+        record.status, record.reason, record.updated = f"{operation}_IN_PROGRESS", "", now()
 
         def run() -> None:
             with self._work:
@@ -336,11 +212,11 @@ class CloudFormationApi:
             change_set = self._submission(form, record, kind, change_set_name)
             if record is None:
                 stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
-                record = Record(name, stack_id, _now())
+                record = Record(name, stack_id, now())
                 self.records[stack_id] = record
             live = self.cloud.stacks.get(name)
             physical = {k: v.physical_id for k, v in live.resources.items()} if live else {}
-            change_set.changes = self._changes(change_set.template, record, physical)
+            change_set.changes = resource_changes(change_set.template, record, physical)
             same = (
                 kind == "UPDATE"
                 and not change_set.changes
@@ -435,11 +311,11 @@ class CloudFormationApi:
         """A template, its parameters, tags and capabilities from a request, checked as CloudFormation does."""
         body, template = self._template(form, record)
         capabilities = [m["value"] for m in members(form, "Capabilities")]
-        self._capabilities(template, capabilities)
+        check_capabilities(template, capabilities)
         parameters = self._parameters(form, template, record, form.get("StackName", ""))
         tags = [{"Key": m.get("Key", ""), "Value": m.get("Value", "")} for m in members(form, "Tags")]
         change_set_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{name or 'direct'}/{uuid.uuid4()}"
-        return ChangeSet(change_set_id, name, kind, body, template, parameters, tags, capabilities, [], _now())
+        return ChangeSet(change_set_id, name, kind, body, template, parameters, tags, capabilities, [], now())
 
     def action_CreateStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         name = form.get("StackName", "")
@@ -449,7 +325,7 @@ class CloudFormationApi:
                 raise ApiError("AlreadyExistsException", f"Stack [{name}] already exists")
             change = self._submission(form, None, "CREATE")
             stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
-            record = Record(name, stack_id, _now())
+            record = Record(name, stack_id, now())
             self.records[stack_id] = record
             self._execute(record, change)
             return {"StackId": stack_id}

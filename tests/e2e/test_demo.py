@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.long
 def test_the_demo_deploys_rotates_destroys_and_finds_nothing_else_touched() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "local.demo"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False

@@ -26,6 +26,7 @@ app.synth()
 """
 
 
+@pytest.mark.long
 def test_a_user_app_deploys_and_destroys_offline_with_the_fixture(offline_cloud, tmp_path: Path) -> None:
     app_dir = tmp_path / "user-app"
     app_dir.mkdir()

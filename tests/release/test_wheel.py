@@ -102,6 +102,7 @@ def test_the_wheel_carries_the_lambda_code_and_the_pinned_crhelper(dist_dir: Pat
     assert "Requires-Dist: crhelper" not in metadata  # bundled for the asset, not installed
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("cdk", ["pinned", MINIMUM_CDK])
 def test_a_user_app_with_its_own_stacks_package_synthesizes_from_the_wheel(
     dist_dir: Path, tmp_path: Path, cdk: str

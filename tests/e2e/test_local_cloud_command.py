@@ -1,0 +1,49 @@
+"""`python -m local.cloud`: prints the export lines, serves what they point at, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import ROOT
+
+
+def test_the_command_prints_exports_that_reach_the_offline_cloud_and_stops_on_interrupt(tmp_path) -> None:
+    command = [sys.executable, "-m", "local.cloud", "--seed", "golden-base", "--workdir", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        exports: dict[str, str] = {}
+        for line in process.stdout:
+            name, _, value = line.removeprefix("export ").rstrip("\n").partition("=")
+            exports[name] = shlex.split(value)[0]
+            if name == "NODE_EXTRA_CA_CERTS":  # the last line
+                break
+        for needed in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDFORMATION", "AWS_ENDPOINT_URL_APPSTREAM",
+                       "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_CONFIG_FILE", "AWS_CA_BUNDLE"):  # fmt: skip
+            assert exports.get(needed), needed
+        session = boto3.session.Session(
+            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+            region_name=exports["AWS_REGION"],
+        )
+        sts = session.client("sts", endpoint_url=exports["AWS_ENDPOINT_URL"], verify=exports["AWS_CA_BUNDLE"])
+        assert sts.get_caller_identity()["Account"] == "123456789012"
+        cfn = session.client("cloudformation", endpoint_url=exports["AWS_ENDPOINT_URL_CLOUDFORMATION"])
+        with pytest.raises(ClientError, match="Stack with id CDKToolkit does not exist"):
+            cfn.describe_stacks(StackName="CDKToolkit")
+        appstream = session.client("appstream", endpoint_url=exports["AWS_ENDPOINT_URL_APPSTREAM"])
+        assert [i["Name"] for i in appstream.describe_images(Type="PRIVATE")["Images"]] == ["golden-base"]
+        assert os.path.getsize(exports["AWS_CONFIG_FILE"]) == 0  # no profile of the user's leaks in
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
