@@ -9,6 +9,8 @@ STAMP := $(VENV)/.setup-done
 export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+# jsii keeps aws-cdk-lib unpacked between runs: a synth then costs about 3 CPU-seconds instead of 7 to 11.
+export JSII_RUNTIME_PACKAGE_CACHE := enabled
 
 .PHONY: setup demo test lint typecheck unit synth bench reliability docs dist clean
 

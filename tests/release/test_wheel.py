@@ -68,16 +68,17 @@ def _user_app(tmp_path: Path) -> Path:
 
 
 def _venv(path: Path, *requirements: str) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
+    """A fresh venv holding only `requirements` (installed by this venv's pip: no pip inside, no .pyc)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
     python = path / "bin" / "python"
-    install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements]
-    subprocess.run(install, check=True, capture_output=True, timeout=600)
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--no-compile", *requirements], check=True, capture_output=True, timeout=600)
     return python
 
 
 def _installed(python: Path) -> set[str]:
     listing = subprocess.run(
-        [str(python), "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
+        [sys.executable, "-m", "pip", "--python", str(python), "list", "--format=json", "--disable-pip-version-check"],
         check=True,
         capture_output=True,
         text=True,
