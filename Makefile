@@ -36,9 +36,10 @@ typecheck: setup
 	$(BIN)/mypy --python-version 3.14 provider
 	$(BIN)/ruff check --quiet --target-version py314 provider
 
-# Six workers on two cores: the suite mostly waits (Lambda-like processes, loopback services).
+# Six workers on two cores: the suite mostly waits (Lambda-like processes, loopback services, the CDK
+# CLI's polling); worksteal rebalances, and each worker starts with one long test (tests/conftest.py).
 unit: setup
-	$(BIN)/python -m pytest -n 6
+	$(BIN)/python -m pytest -n 6 --dist worksteal
 
 test: lint typecheck unit
 

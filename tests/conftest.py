@@ -74,7 +74,20 @@ def client(service: LocalAppStream):
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `long` (a minute or more of the real CDK CLI or pip) start first: on six workers
-    the run then ends with short tests instead of waiting for a long one that started last."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each worker starts with one of the tests marked `long` (a minute or more of the real CDK CLI).
+
+    `make test` runs `pytest -n 6 --dist worksteal`, which hands worker k the k-th contiguous share
+    of this list, then balances by stealing: a long test at the head of each share starts at once,
+    so the run does not end waiting for a long test that started late or behind another one.
+    """
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    long = [item for item in items if item.get_closest_marker("long")]
+    rest = [item for item in items if not item.get_closest_marker("long")]
+    ordered: list[pytest.Item] = []
+    for worker in range(workers):  # the shares worksteal deals: remaining // workers left
+        share = (len(items) - len(ordered)) // (workers - worker)
+        heads = long[worker::workers]
+        ordered += heads + rest[: max(share - len(heads), 0)]
+        del rest[: max(share - len(heads), 0)]
+    items[:] = ordered + rest
