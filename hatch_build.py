@@ -18,6 +18,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 
 def _pin(requirements: Path, package: str) -> str:
+    # asset._pinned's twin: the build environment has no aws-cdk-lib, which importing the package needs.
     for line in requirements.read_text().splitlines():
         name, _, version = line.partition("==")
         if name.strip().lower() == package:
