@@ -22,7 +22,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import __version__, asset
-from .provider.contract import SCOPE_ENV
+from .provider.contract import MAX_TAG_VALUE, SCOPE_ENV, TAG_VALUE_PATTERN
 from .provider_stack import DEFAULT_EXPORT, PREFIX, declare_shared_provider
 
 # IAM condition keys are JSON keys, which CloudFormation cannot take from a parameter: the key is fixed.
@@ -61,7 +61,8 @@ class StandaloneProviderStack(Stack):
             self,
             "RequiredTagValue",
             default="",
-            max_length=256,
+            max_length=MAX_TAG_VALUE,
+            allowed_pattern=TAG_VALUE_PATTERN,
             description=f"If set, only images tagged {REQUIRED_TAG_KEY}=<this value> (new images get it "
             "from their Tags)",
         )

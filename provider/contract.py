@@ -33,6 +33,8 @@ MAX_TAGS = MAX_RESOURCE_TAGS - 1  # one is the ownership tag
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
+# botocore's AppStream model, TagValue (Java regex classes; CloudFormation's AllowedPattern reads them too).
+TAG_VALUE_PATTERN = r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"
 MAX_SHARES = 100  # accounts an image can be shared with
 
 KNOWN_PROPERTIES = frozenset(

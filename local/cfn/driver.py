@@ -9,7 +9,6 @@ The stack model lives in model.py.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import regex
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -364,7 +364,7 @@ class Cloud:
                 raise TemplateError(f"parameter {name} has no value and no default")
             value = values[name]
             pattern = spec.get("AllowedPattern")
-            if pattern and not re.fullmatch(pattern, value):
+            if pattern and not regex.fullmatch(pattern, value):  # Java's classes, as CloudFormation reads them
                 raise TemplateError(f"parameter {name}: {value!r} does not match {pattern}")
             if not int(spec.get("MinLength", 0)) <= len(value) <= int(spec.get("MaxLength", 4096)):
                 raise TemplateError(f"parameter {name}: {value!r} is not {spec.get('MinLength', 0)}-"

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 
 from appstream_image_provider import __version__, asset
 from appstream_image_provider.standalone import LAMBDA_ZIP, REQUIRED_TAG_KEY, TEMPLATE
 from local.cfn.driver import StackFailed
-from provider.contract import OWNER_TAG
+from provider.contract import OWNER_TAG, TAG_VALUE_PATTERN
 from tests.conftest import ROOT
 
 if TYPE_CHECKING:  # imported by pytest_plugins below, before assertion rewriting would see it twice
@@ -165,3 +167,12 @@ def test_the_code_bucket_must_hold_the_zip(offline_cloud, dist_dir: Path) -> Non
     offline_cloud.cloud.s3.create_bucket(Bucket=bucket)
     with pytest.raises(StackFailed, match="NoSuchKey"):
         offline_cloud.deploy_template("AppStreamImageProvider", dist_dir / TEMPLATE, {"CodeBucket": bucket})
+
+
+def test_a_tag_value_appstream_would_reject_is_refused_by_the_template(offline_cloud, dist_dir: Path) -> None:
+    model = botocore.session.get_session().get_service_model("appstream")
+    assert model.shape_for("TagValue").metadata["pattern"] == TAG_VALUE_PATTERN  # the template's AllowedPattern
+    with pytest.raises(ClientError, match="RequiredTagValue"):
+        offline_cloud.deploy_template(
+            "AppStreamImageProvider", dist_dir / TEMPLATE, {"CodeBucket": BUCKET, "RequiredTagValue": "euc#1"}
+        )
