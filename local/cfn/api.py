@@ -7,7 +7,6 @@ the resources, one operation at a time, in a worker thread (the CLI polls meanwh
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import uuid
@@ -33,20 +32,23 @@ class CloudFormationApi:
         self.records: dict[str, Record] = {}  # by stack id, deleted ones included (DescribeStacks by id)
         self._lock = threading.RLock()
         self._work = threading.Lock()  # the driver runs one stack operation at a time
-        self._ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
         cloud.listeners.append(self._on_event)
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def _record(self, name_or_id: str, *, missing_ok: bool = False) -> Record | None:
+    def _find(self, name_or_id: str) -> Record | None:
+        """The stack by name (not deleted) or by id (deleted ones too), or None."""
         with self._lock:
             if name_or_id.startswith("arn:"):
-                record = self.records.get(name_or_id)
-            else:
-                live = [r for r in self.records.values() if r.name == name_or_id and not r.deleted]
-                record = live[-1] if live else None
-        if record is None and not missing_ok:
+                return self.records.get(name_or_id)
+            live = [r for r in self.records.values() if r.name == name_or_id and not r.deleted]
+            return live[-1] if live else None
+
+    def _record(self, name_or_id: str) -> Record:
+        """The stack, or CloudFormation's ValidationError for a missing one."""
+        record = self._find(name_or_id)
+        if record is None:
             raise ApiError("ValidationError", f"Stack with id {name_or_id} does not exist")
         return record
 
@@ -137,7 +139,7 @@ class CloudFormationApi:
                         record.reason = f"{type(error).__name__}: {error}"
 
         thread = threading.Thread(target=run, name=f"cfn-{operation.lower()}-{record.name}", daemon=True)
-        self._threads.append(thread)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
     def wait_idle(self, timeout: float = 600) -> None:
@@ -157,20 +159,13 @@ class CloudFormationApi:
 
     def _describe(self, record: Record) -> dict[str, Any]:
         stack = self.cloud.stacks.get(record.name)
-        live = stack is not None and stack.stack_id == record.stack_id
-        exports = {}
-        if live and stack is not None:
-            outputs_spec = stack.template.body.get("Outputs", {})
-            exports = {
-                name: export
-                for export in stack.exports
-                for name in outputs_spec
-                if self.cloud.exports.get(export) == stack.outputs.get(name)
-            }
-        outputs = [
-            {"OutputKey": k, "OutputValue": v, "ExportName": exports.get(k)}
-            for k, v in (stack.outputs.items() if live and stack is not None else [])
-        ]
+        if stack is not None and stack.stack_id != record.stack_id:
+            stack = None  # a newer stack of the same name
+        outputs = (
+            [{"OutputKey": k, "OutputValue": v, "ExportName": stack.exports.get(k)} for k, v in stack.outputs.items()]
+            if stack is not None
+            else []
+        )
         return {
             "StackId": record.stack_id,
             "StackName": record.name,
@@ -192,7 +187,6 @@ class CloudFormationApi:
         with self._lock:
             if name:
                 record = self._record(name)
-                assert record is not None
                 return {"Stacks": [self._describe(record)]}
             return {"Stacks": [self._describe(r) for r in self.records.values() if not r.deleted]}
 
@@ -200,7 +194,7 @@ class CloudFormationApi:
         name, change_set_name = form.get("StackName", ""), form.get("ChangeSetName", "")
         kind = form.get("ChangeSetType", "UPDATE")
         with self._lock:
-            record = self._record(name, missing_ok=True)
+            record = self._find(name)
             if kind == "CREATE" and record is not None and record.status != "REVIEW_IN_PROGRESS":
                 raise ApiError("AlreadyExistsException", f"Stack [{name}] already exists")
             if kind == "UPDATE" and (record is None or record.status == "REVIEW_IN_PROGRESS"):
@@ -320,7 +314,7 @@ class CloudFormationApi:
     def action_CreateStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         name = form.get("StackName", "")
         with self._lock:
-            existing = self._record(name, missing_ok=True)
+            existing = self._find(name)
             if existing is not None:
                 raise ApiError("AlreadyExistsException", f"Stack [{name}] already exists")
             change = self._submission(form, None, "CREATE")
@@ -333,7 +327,6 @@ class CloudFormationApi:
     def action_UpdateStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         with self._lock:
             record = self._record(form.get("StackName", ""))
-            assert record is not None
             if record.busy or record.status in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
                 raise ApiError(
                     "ValidationError", f"Stack:{record.stack_id} is in {record.status} state and can not be updated."
@@ -349,7 +342,7 @@ class CloudFormationApi:
 
     def action_DeleteStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         with self._lock:
-            record = self._record(form.get("StackName", ""), missing_ok=True)
+            record = self._find(form.get("StackName", ""))
             if record is None or record.status.startswith("DELETE_IN_PROGRESS"):
                 return {}  # deleting a stack that is not there succeeds
             if record.busy:
@@ -369,7 +362,6 @@ class CloudFormationApi:
 
     def action_DescribeStackEvents(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         record = self._record(form.get("StackName", ""))
-        assert record is not None
         with self._lock:
             events = list(reversed(record.events))
         start = int(form.get("NextToken") or 0)
@@ -415,7 +407,6 @@ class CloudFormationApi:
 
     def action_DescribeStackResources(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         record = self._record(form.get("StackName", ""))
-        assert record is not None
         wanted = form.get("LogicalResourceId")
         members = [
             {"StackName": record.name, "StackId": record.stack_id, **r}
@@ -426,7 +417,6 @@ class CloudFormationApi:
 
     def action_ListStackResources(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         record = self._record(form.get("StackName", ""))
-        assert record is not None
         members = [{**r, "LastUpdatedTimestamp": r.pop("Timestamp")} for r in self._resources(record)]
         return {"StackResourceSummaries": members}
 
@@ -435,12 +425,13 @@ class CloudFormationApi:
             _, change_set = self._change_set(form)
             return {"TemplateBody": change_set.template_body, "StagesAvailable": ["Original", "Processed"]}
         record = self._record(form.get("StackName", ""))
-        assert record is not None
         return {"TemplateBody": record.template_body, "StagesAvailable": ["Original", "Processed"]}
 
     def action_ListExports(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         with self._lock:
-            owners = {export: stack.stack_id for stack in self.cloud.stacks.values() for export in stack.exports}
+            owners = {
+                export: stack.stack_id for stack in self.cloud.stacks.values() for export in stack.exports.values()
+            }
             exports = [
                 {"ExportingStackId": owners.get(k, ""), "Name": k, "Value": v} for k, v in self.cloud.exports.items()
             ]

@@ -153,7 +153,7 @@ class Cloud:
         stack = self.stacks[name]
         started = time.monotonic()
         self._emit(stack, "DELETE_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
-        for export in stack.exports:
+        for export in stack.exports.values():
             self.exports.pop(export, None)
         try:
             self._delete_all(stack, stack.template, rollback=False)
@@ -422,7 +422,7 @@ class Cloud:
 
     def _outputs(self, stack: Stack, template: Template) -> None:
         scope = self._scope(stack)
-        exported: list[str] = []
+        exported: dict[str, str] = {}
         stack.outputs = {}
         for name, output in template.body.get("Outputs", {}).items():
             value = str(resolve(output["Value"], scope))
@@ -430,8 +430,8 @@ class Cloud:
             if "Export" in output:
                 export = str(resolve(output["Export"]["Name"], scope))
                 self.exports[export] = value
-                exported.append(export)
-        for export in set(stack.exports) - set(exported):
+                exported[name] = export
+        for export in set(stack.exports.values()) - set(exported.values()):
             self.exports.pop(export, None)
         stack.exports = exported
 

@@ -45,7 +45,7 @@ class Stack:
     parameters: dict[str, str] = field(default_factory=dict)
     resources: dict[str, Live] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
-    exports: list[str] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)  # output key -> its export name
     conditions: dict[str, bool] = field(default_factory=dict)
     status: str = "CREATE_IN_PROGRESS"
 

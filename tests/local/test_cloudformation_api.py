@@ -19,7 +19,10 @@ PARAMETER = {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Va
 TEMPLATE = {
     "Parameters": {"Value": {"Type": "String", "Default": "one", "MaxLength": 8}},
     "Resources": {"Setting": PARAMETER},
-    "Outputs": {"Name": {"Value": {"Ref": "Setting"}, "Export": {"Name": "SettingName"}}},
+    "Outputs": {
+        "Name": {"Value": {"Ref": "Setting"}, "Export": {"Name": "SettingName"}},
+        "Copy": {"Value": {"Ref": "Setting"}},  # the same value, not exported
+    },
 }
 ROLE = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}}
 
@@ -68,9 +71,10 @@ def test_create_by_change_set_then_describe_outputs_exports_and_events(cfn: Any)
     cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
     stack = _settled(cfn, "Settings")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
-    (output,) = stack["Outputs"]
-    assert output["OutputKey"] == "Name"
+    outputs = {o["OutputKey"]: o for o in stack["Outputs"]}
+    output = outputs["Name"]
     assert output["ExportName"] == "SettingName"
+    assert "ExportName" not in outputs["Copy"]  # an equal value does not make an output exported
     assert cfn.list_exports()["Exports"][0]["Value"] == output["OutputValue"]
     events = cfn.describe_stack_events(StackName="Settings")["StackEvents"]
     stamps = [e["Timestamp"] for e in events]
@@ -111,7 +115,8 @@ def test_an_update_keeps_previous_values_and_changes_the_resource(cfn: Any, loca
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     assert stack["Parameters"] == [{"ParameterKey": "Value", "ParameterValue": "one"}]
     assert local.cloud is not None
-    assert local.cloud.ssm.get_parameter(Name=stack["Outputs"][0]["OutputValue"])["Parameter"]["Value"] == "two"
+    name = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["Name"]
+    assert local.cloud.ssm.get_parameter(Name=name)["Parameter"]["Value"] == "two"
 
 
 def test_parameters_are_checked_when_the_change_set_is_made(cfn: Any) -> None:
