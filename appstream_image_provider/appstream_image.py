@@ -29,7 +29,7 @@ from .provider.contract import (
     MAX_DISPLAY_NAME,
     MAX_SHARES,
     MAX_TAGS,
-    OWNER_TAG,
+    PROVIDER_TAGS,
     RESERVED_PREFIXES,
     RESOURCE_TYPE,
     tag_key_problem,
@@ -372,8 +372,8 @@ class _TagsAllowed:
             key, value = str(tag["Key"]), str(tag["Value"])
             if Token.is_unresolved(key) or Token.is_unresolved(value):
                 continue
-            if key == OWNER_TAG:
-                problems.append(f"{self._path}: tag {key!r} is reserved for the provider's ownership tag")
+            if key in PROVIDER_TAGS:
+                problems.append(f"{self._path}: tag {key!r} is reserved for the provider's own tags")
             elif problem := tag_key_problem(key):
                 problems.append(f"{self._path}: tag key {key!r} {problem}")
             elif problem := tag_value_problem(value):

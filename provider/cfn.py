@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import string
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,12 @@ MAX_TARGET_INPUT = 8192
 SUFFIX = 8
 KEEP_IN_POLL_INPUT = ("ServiceToken", "ImageName")
 PRIVATE_DATA = ("CrHelperPoll", "CrHelperRule", "CrHelperPermission", "PhysicalResourceId")
-RESPONSE_RESERVE = 2.0  # seconds of the Lambda's time kept back when sending the response
+RESPONSE_RESERVE = 0.5  # seconds of the Lambda's time kept back when sending the response
+# crhelper's timer fires 0.5 s before the end: ours fires early enough for the PUT and its retries.
+TIMER_RESERVE = 6.0
+# Lambda's Python runtime (awslambdaric) reads AWS_LAMBDA_LOG_LEVEL with TRACE as DEBUG; Python knows the rest.
+LAMBDA_LOG_LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR",
+                     "FATAL": "CRITICAL"}  # fmt: skip
 
 logger = logging.getLogger("provider.cfn")
 
@@ -80,7 +86,7 @@ def polling_input(event: dict[str, Any]) -> str:
     slim = {k: v for k, v in event.items() if k != "OldResourceProperties"}
     props = event.get("ResourceProperties")
     resume = (event.get("CrHelperData") or {}).get("_Resume") or {}
-    if isinstance(props, dict) and resume.get("p") != "start":
+    if isinstance(props, dict) and resume.get("phase") != "start":
         slim["ResourceProperties"] = {k: props[k] for k in KEEP_IN_POLL_INPUT if k in props}
     text = json.dumps(slim)
     if len(text) > MAX_TARGET_INPUT:
@@ -89,6 +95,11 @@ def polling_input(event: dict[str, Any]) -> str:
             "(shorten the Tags to wait for a copy or update slot across invocations)"
         )
     return text
+
+
+def lambda_log_level(level: str) -> str:
+    """The Python level for Lambda's application log level (unknown or unset: INFO)."""
+    return LAMBDA_LOG_LEVELS.get(level.upper(), "INFO")
 
 
 def _text(value: Any) -> str:
@@ -100,16 +111,18 @@ class ImageResource(CfnResource):
 
     _lambda_client: Any  # built by crhelper's constructor
     _events_client: Any
+    _init_failed: Exception | None
 
     def __init__(self) -> None:
         super().__init__(
             json_logging=False,
-            log_level=os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"),  # Lambda's application log level
+            log_level=lambda_log_level(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "")),
             boto_level="WARNING",
             polling_interval=1,
             sleep_on_delete=0,  # crhelper sleeps 120 s before answering a Delete
         )
         self._claimed = ""
+        self._answered = threading.Lock()  # exactly one answer per invocation: the timer's or the handler's
 
     def claim(self, physical_id: str) -> None:
         """A Create made this image: a FAILED answer (a timeout too) names it, so the rollback deletes it."""
@@ -125,6 +138,7 @@ class ImageResource(CfnResource):
         self.PhysicalResourceId, self.Status, self.Reason, self.Data = "", "", "", {}
         self.StackId = self.RequestId = self.LogicalResourceId = ""
         self._claimed = ""
+        self._answered = threading.Lock()
         problem = envelope_problem(event)
         if problem:
             logger.error("malformed request: %s", problem)
@@ -135,6 +149,8 @@ class ImageResource(CfnResource):
             event = {k: v for k, v in event.items() if k != "PhysicalResourceId"}
             self._event = event
         super().__call__(event, context)
+        if self._init_failed is not None and "CrHelperPoll" in event:
+            self._remove_polling()  # crhelper answered its init failure; the schedule must not fire again
 
     # -- deciding whether to poll -------------------------------------------------------------------
 
@@ -216,12 +232,19 @@ class ImageResource(CfnResource):
             except BotoCoreError as err:
                 logger.error("polling cleanup: could not %s: %s", what, err)
 
+    def _set_timeout(self) -> None:
+        """Override: fire TIMER_RESERVE seconds before the end, not 0.5 s: the answer needs time to get out."""
+        seconds = max(0.0, self._context.get_remaining_time_in_millis() / 1000 - TIMER_RESERVE)
+        self._timer = threading.Timer(seconds, self._timeout)
+        self._timer.daemon = True
+        self._timer.start()
+
     def _timeout(self) -> None:
-        """Override: also remove the schedule, and answer with the claimed image (crhelper does neither)."""
+        """Override: answer first (with the claimed image), then remove the schedule (crhelper does neither)."""
         logger.error("the invocation is about to time out; answering FAILED")
+        self._send("FAILED", "Execution timed out before the provider could finish")
         if "CrHelperPoll" in self._event:
             self._remove_polling()
-        self._send("FAILED", "Execution timed out before the provider could finish")
 
     # -- the response ------------------------------------------------------------------------------
 
@@ -230,6 +253,9 @@ class ImageResource(CfnResource):
         url = self._response_url
         if not url:
             logger.error("the event has no ResponseURL; there is nowhere to answer")
+            return
+        if not self._answered.acquire(blocking=False):
+            logger.warning("already answered this request; not sending a second response")
             return
         given = self._event.get("PhysicalResourceId") if self._event.get("RequestType") != "Create" else None
         fallback = given if isinstance(given, str) and given else self._claimed or FAILED_CREATE_ID

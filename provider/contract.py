@@ -12,6 +12,10 @@ from typing import Final
 
 RESOURCE_TYPE = "Custom::AppStreamImage"
 OWNER_TAG = "appstream-image-provider:owner"
+# What the image was made from: an in-place Update (a rollback's too) compares its Source with this, not with
+# OldResourceProperties, which a rollback fills with the failed properties (aws/aws-cdk#17040).
+SOURCE_TAG = "appstream-image-provider:source"
+PROVIDER_TAGS = (OWNER_TAG, SOURCE_TAG)  # reserved: users' Tags cannot set them
 RULE_PREFIX = "AppStreamImagePoll-"  # every polling rule's name starts with it (IAM scopes rules by it)
 FAILED_CREATE_ID = "AppStreamImage::CREATE_FAILED"
 SCOPE_ENV = "APPSTREAM_IMAGE_SCOPE"  # the provider function's env var: which images its role may manage
@@ -22,6 +26,9 @@ ACCOUNT_ID = re.compile(r"^\d{12}$")
 RESERVED_PREFIXES = ("amazon", "aws", "appstream")  # CreateUpdatedImage: new names must not start with these
 SOURCE_TYPES = ("Existing", "Copy", "Update")
 IN_USE_MODES = ("Wait", "Fail")
+# Revoking an account's fleet permission sets its fleets on the image to zero capacity (admin guide, sharing images).
+SHARED_ON_DELETE_MODES = ("Revoke", "Fail")
+DEFAULT_SHARED_ON_DELETE: Final = "Revoke"
 DEFAULT_IN_USE: Final = "Wait"  # a rotation's cleanup Delete waits for the stack's fleet to let go of the old image
 MAX_TIMEOUT = 3600  # CloudFormation's ServiceTimeout: 1-3600 s
 MAX_DESCRIPTION = 256  # botocore model: Description max 256
@@ -29,7 +36,7 @@ MAX_DISPLAY_NAME = 100  # botocore model: DisplayName max 100
 
 # Tags (botocore model, shapes TagKey / TagValue / Tags): AppStream's patterns use \p{L}\p{Z}\p{N}.
 MAX_RESOURCE_TAGS = 50
-MAX_TAGS = MAX_RESOURCE_TAGS - 1  # one is the ownership tag
+MAX_TAGS = MAX_RESOURCE_TAGS - 2  # two are the provider's: the ownership and source tags
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
@@ -38,7 +45,17 @@ TAG_VALUE_PATTERN = r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"
 MAX_SHARES = 100  # accounts an image can be shared with
 
 KNOWN_PROPERTIES = frozenset(
-    {"ServiceToken", "ServiceTimeout", "ImageName", "Source", "SharedWith", "Tags", "WaitForAvailable", "InUse"}
+    {
+        "ServiceToken",
+        "ServiceTimeout",
+        "ImageName",
+        "Source",
+        "SharedWith",
+        "Tags",
+        "WaitForAvailable",
+        "InUse",
+        "SharedOnDelete",
+    }
 )
 SOURCE_KEYS = {
     "Existing": frozenset({"Type"}),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import images, logs
-from .contract import OWNER_TAG
+from .contract import IMAGE_NAME, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
 from .errors import (
     DeadlineExceeded,
     ImageFailed,
@@ -19,15 +19,17 @@ from .errors import (
     QuotaExceeded,
 )
 from .ownership import owner_of
-from .properties import ImageProperties, parse
+from .properties import ImageProperties, Source, parse
 from .states import (
     AVAILABLE_TABLE,
     DELETION_DELAYS,
     GONE,
+    MAKING,
     QUOTA_DELAYS,
     SETTLE_DELAYS,
     Action,
     Budget,
+    Phase,
     Progress,
     decide,
     delays,
@@ -42,6 +44,24 @@ IN_PROGRESS_STATE = {"Copy": "COPYING", "Update": "CREATING"}
 ALREADY_EXISTS = "ALREADY_EXISTS"
 RACE_PATIENCE = 30.0  # seconds to wait for an image made meanwhile to show whose it is
 QUOTA_PROOF = 15.0  # seconds of "refused, yet nothing running" before concluding it is not a concurrency quota
+
+
+def provider_tags(source: Source, owner: str) -> dict[str, str]:
+    """The provider's own tags: who owns the image, and what it was made from."""
+    return {OWNER_TAG: owner, SOURCE_TAG: source.fingerprint()}
+
+
+def failure_reason(image: images.Image | None) -> str:
+    """AppStream's whole account of a failure: StateChangeReason and every ImageErrors entry."""
+    if not image:
+        return ""
+    parts = []
+    reason = image.get("StateChangeReason") or {}
+    if reason:
+        parts.append(f"{reason.get('Code', '')} {reason.get('Message', '')}".strip())
+    for error in image.get("ImageErrors") or []:
+        parts.append(f"{error.get('ErrorCode', '')} {error.get('ErrorMessage', '')}".strip())
+    return f": {'; '.join(p for p in parts if p)}" if any(parts) else ""
 
 
 class Made(ProviderError):
@@ -84,7 +104,7 @@ def create(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
         claim(name)  # made by an earlier delivery of this same request
     adopted = False
     try:
-        adopted = _apply_tags(client, image, props.tag_map, (), owner)
+        adopted = _apply_tags(client, image, props, (), owner)
         return settle(client, props, budget, first=image)
     except (ProviderError, ClientError, BotoCoreError) as err:
         if made:
@@ -108,6 +128,9 @@ def _existing(
         if found not in (None, owner):
             raise NotOwned(f"Image {name} is owned by {found} ({OWNER_TAG}); it cannot be adopted by {owner} as well")
         return image
+    if found is None and str(image.get("State")) in MAKING:
+        # CopyImage cannot tag: a duplicate delivery's fresh copy is untagged until it tags it (at least once).
+        return _made_by_another_delivery(client, props, owner, budget.inline())
     if found != owner:
         raise NotOwned(
             f"Image {name} already exists and this resource did not make it (ownership tag: {found or 'none'}). "
@@ -123,7 +146,7 @@ def _existing(
         images.start_delete(client, name)
 
     def gone() -> Progress:
-        return Progress(images.describe(client, name) is None, "DELETING", phase="start")
+        return Progress(images.describe(client, name) is None, "DELETING", phase=Phase.START)
 
     progress = run(gone, budget, delays(*DELETION_DELAYS), f"the failed image {name} to be deleted")
     return None if progress.done else progress
@@ -139,18 +162,22 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
         try:
             if source.type == "Copy":
                 images.copy(client, source.source_image_name, name, source.description)
-            else:
-                images.create_updated(
-                    client,
-                    source.source_image_name,
-                    name,
-                    display_name=source.display_name,
-                    description=source.description,
-                    tags={**props.tag_map, OWNER_TAG: owner},
+            elif not images.create_updated(
+                client,
+                source.source_image_name,
+                name,
+                display_name=source.display_name,
+                description=source.description,
+                tags={**props.tag_map, **provider_tags(source, owner)},
+            ):
+                raise ImageFailed(
+                    f"AppStream will not update image {source.source_image_name} (canUpdateImage: false): it already "
+                    f"has the latest agent and patches, so no image {name} was made. Keep using "
+                    f"{source.source_image_name}, or try again after AWS releases new updates"
                 )
         except ClientError as err:
             if images.error_code(err) == "ResourceAlreadyExistsException":  # not visible to our look before
-                return Progress(True, ALREADY_EXISTS, phase="start")
+                return Progress(True, ALREADY_EXISTS, phase=Phase.START)
             if images.error_code(err) != "LimitExceededException":
                 raise
             # LimitExceeded names no quota; only a running copy or update frees a slot by waiting.
@@ -158,7 +185,7 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
             if not busy and (not unexplained or budget.clock() - unexplained[0] < QUOTA_PROOF):
                 # A copy started a moment ago can still be invisible (read-after-write): look again shortly.
                 unexplained[:1] = unexplained[:1] or [budget.clock()]
-                return Progress(False, "QUEUED", f"{verb} refused for a quota; checking which", phase="start")
+                return Progress(False, "QUEUED", f"{verb} refused for a quota; checking which", phase=Phase.START)
             if not busy:
                 raise QuotaExceeded(
                     f"AppStream refused to {verb} into image {name}: {err.response.get('Error', {}).get('Message')}. "
@@ -167,9 +194,9 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
                 ) from err
             detail = f"{len(busy)} {verb}(s) running ({', '.join(busy[:3])}): waiting for a free {verb} slot"
             logs.event(detail, image=name, phase="create", state="QUEUED")
-            return Progress(False, "QUEUED", detail, phase="start")
+            return Progress(False, "QUEUED", detail, phase=Phase.START)
         logs.event(f"started {source.type} from {source.source_image_name}", image=name, phase="create")
-        return Progress(True, "STARTED", phase="start")
+        return Progress(True, "STARTED", phase=Phase.START)
 
     return run(step, budget, delays(*QUOTA_DELAYS), f"a free {verb} slot for image {name}")
 
@@ -217,7 +244,7 @@ def _appear(client: AppStreamClient, props: ImageProperties, owner: str, budget:
         try:
             image = images.describe(client, name)
             if image is not None and props.source.type == "Copy":  # CopyImage takes no tags: tag at once
-                images.tag(client, str(image["Arn"]), {**props.tag_map, OWNER_TAG: owner})
+                images.tag(client, str(image["Arn"]), {**props.tag_map, **provider_tags(props.source, owner)})
         except ClientError as err:
             if images.error_code(err) not in images.TRANSIENT | {images.NOT_FOUND}:
                 raise
@@ -233,18 +260,23 @@ def _appear(client: AppStreamClient, props: ImageProperties, owner: str, budget:
     return found[-1]
 
 
-def _apply_tags(
-    client: AppStreamClient, image: images.Image, wanted: Mapping[str, str], old_keys: tuple[str, ...], owner: str
+def _apply_tags(  # noqa: PLR0917 - one call site passes what it already read
+    client: AppStreamClient,
+    image: images.Image,
+    props: ImageProperties,
+    old_keys: tuple[str, ...],
+    owner: str,
+    current: Mapping[str, str] | None = None,
 ) -> bool:
-    """Ownership and user tags; True when this call newly claimed the image."""
+    """The provider's and the user's tags; True when this call newly claimed the image."""
     arn = str(image["Arn"])
-    current = images.tags_of(client, arn)
+    current = images.tags_of(client, arn) if current is None else current
     found = owner_of(current)
     if found not in (None, owner):
         raise NotOwned(
             f"Image {image['Name']} is owned by {found} ({OWNER_TAG}); it cannot be adopted by {owner} as well"
         )
-    desired = {**wanted, OWNER_TAG: owner}
+    desired: Mapping[str, str] = {**props.tag_map, **provider_tags(props.source, owner)}
     images.untag(client, arn, [k for k in old_keys if k not in desired and k in current])
     images.tag(client, arn, {k: v for k, v in desired.items() if current.get(k) != v})
     return found is None
@@ -253,7 +285,7 @@ def _apply_tags(
 def _release(client: AppStreamClient, image: images.Image) -> None:
     """A failed adoption gives the image back: remove the ownership tag it added."""
     try:
-        images.untag(client, str(image["Arn"]), [OWNER_TAG])
+        images.untag(client, str(image["Arn"]), list(PROVIDER_TAGS))
         logs.event("released: removed the ownership tag after the failed adoption", image=str(image["Name"]))
     except (ClientError, BotoCoreError):
         logs.logger.exception("could not remove the ownership tag from %s", image["Name"])
@@ -267,31 +299,41 @@ def update(
     old_props: Any,
     owner: str,
     budget: Budget,
+    claim: Claim = lambda _: None,
 ) -> Progress:
-    """A new ImageName is a replacement (CloudFormation then deletes the old one); the rest is in place."""
+    """A new ImageName is a replacement (CloudFormation then deletes the old one); the rest is in place.
+
+    In place, the Source is compared with what the image was made from (its source tag), not with
+    OldResourceProperties: a rollback Update carries the failed properties there (aws/aws-cdk#17040),
+    and putting the resource back to the properties its image was made with must succeed.
+    `claim(name)` is told the image a replacement made, so that a later failure deletes it.
+    """
     if new.image_name != physical_id:
         logs.event(f"replacing image {physical_id}", image=new.image_name, phase="update", state="REPLACING")
         try:
-            return create(client, new, owner, budget, claim=lambda _: None)
+            return create(client, new, owner, budget, claim=claim)
         except Made as err:  # the failed replacement is removed: the resource keeps its old image
-            _discard(client, err.image)
+            discard(client, err.image)
             raise ProviderError(f"{err.cause} (image {physical_id} is kept; image {err.image} is deleted)") from err
     try:
         old = parse(old_props)
     except InvalidProperties:
         old = ImageProperties(physical_id)
-    if new.source != old.source:
-        raise InvalidProperties(
-            f"Invalid property Source: it changed but ImageName did not; a new Source needs a new ImageName "
-            f"(image {physical_id} is kept as it is)"
-        )
     image = images.describe(client, physical_id)
     if image is None:
         raise ImageFailed(f"Image {physical_id} no longer exists; give the resource a new ImageName to recreate it")
-    found = owner_of(images.tags_of(client, image["Arn"]))
+    current = images.tags_of(client, image["Arn"])
+    found = owner_of(current)
     if found != owner:
         raise NotOwned(f"Image {physical_id} is owned by {found or 'no resource'} ({OWNER_TAG}), not by {owner}")
-    _apply_tags(client, image, new.tag_map, tuple(k for k, _ in old.tags), owner)
+    made_from = current.get(SOURCE_TAG)
+    if new.source.fingerprint() != (made_from or old.source.fingerprint()):
+        was = f"it was made from {made_from}" if made_from else "it changed"
+        raise InvalidProperties(
+            f"Invalid property Source: {was} but ImageName did not; a new Source needs a new ImageName "
+            f"(image {physical_id} is kept as it is)"
+        )
+    _apply_tags(client, image, new, tuple(k for k, _ in old.tags), owner, current)
     kept = {s.account_id for s in new.shared_with}
     for share in old.shared_with:
         if share.account_id not in kept:
@@ -300,7 +342,13 @@ def update(
     return settle(client, new, budget, first=image)
 
 
-def _discard(client: AppStreamClient, name: str) -> None:
+def abandoned(old_props: Any, physical_id: str) -> str:
+    """The image a failed replacement was making, when this Update returns to `physical_id` (a rollback)."""
+    name = old_props.get("ImageName") if isinstance(old_props, Mapping) else None
+    return name if isinstance(name, str) and name != physical_id and IMAGE_NAME.match(name) else ""
+
+
+def discard(client: AppStreamClient, name: str) -> None:
     """Start deleting an image a failed replacement made (FAILED images can be deleted at once)."""
     try:
         images.start_delete(client, name)
@@ -324,9 +372,7 @@ def settle(
         action = decide(AVAILABLE_TABLE, state)
         logs.event("observed", image=props.image_name, phase="settle", state=state)
         if action is Action.FAIL or image is None:
-            reason = image.get("StateChangeReason", {}) if image else {}
-            why = f": {reason.get('Code', '')} {reason.get('Message', '')}".rstrip() if reason else ""
-            raise ImageFailed(f"Image {props.image_name} is {state}{why}")
+            raise ImageFailed(f"Image {props.image_name} is {state}{failure_reason(image)}")
         if action is Action.WAIT:
             if not props.wait_for_available and not props.shared_with:
                 return Progress(True, state, attributes=images.attributes(image))

@@ -25,6 +25,10 @@ class ImageInUse(ProviderError):
     """Fleets or image builders still use the image."""
 
 
+class ImageShared(ProviderError):
+    """The image is shared with other accounts and SharedOnDelete is Fail."""
+
+
 class NotPermitted(ProviderError):
     """AppStream refused the operation for this account (public or shared-with-us image)."""
 

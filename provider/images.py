@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,9 +33,32 @@ TRANSIENT = frozenset(
 )
 
 
+# The moment this invocation's calls must have ended by (lifecycle sets it from the Lambda's remaining time).
+CALL_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("call_deadline", default=float("inf"))
+# One more retry may take botocore's largest backoff (20 s) plus an attempt (connect 5 s, read 10 s).
+RETRY_HEADROOM = 35.0
+
+
+def _bounded(response: Any = None, caught_exception: Exception | None = None, operation: Any = None, **_: Any) -> None:
+    """needs-retry, ahead of botocore's own handler: no retry that would outlast CALL_DEADLINE.
+
+    botocore's standard mode retries LimitExceeded and throttling for up to about 71 s; past the
+    deadline the call ends with the error it got, so the invocation can still answer in time.
+    """
+    if time.time() + RETRY_HEADROOM < CALL_DEADLINE.get():
+        return
+    if caught_exception is not None:
+        raise caught_exception
+    parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+    if isinstance(parsed, dict) and parsed.get("Error", {}).get("Code"):
+        raise ClientError(parsed, getattr(operation, "name", "AppStream"))  # type: ignore[arg-type]
+
+
 def appstream_client(config: Config = RETRY_CONFIG) -> AppStreamClient:
     """The provider's client: the endpoint comes from boto3's own settings (AWS_ENDPOINT_URL_APPSTREAM)."""
-    return boto3.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
+    client = boto3.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
+    client.meta.events.register_first("needs-retry.appstream", _bounded)
+    return client
 
 
 def error_code(err: ClientError) -> str:
@@ -137,13 +162,14 @@ def copy(client: AppStreamClient, source: str, destination: str, description: st
 
 def create_updated(
     client: AppStreamClient, source: str, new_name: str, *, display_name: str, description: str, tags: Mapping[str, str]
-) -> None:
+) -> bool:
+    """CreateUpdatedImage; False when AppStream says there is nothing to update (canUpdateImage false: nothing made)."""
     params: dict[str, Any] = {"existingImageName": source, "newImageName": new_name, "newImageTags": dict(tags)}
     if display_name:
         params["newImageDisplayName"] = display_name
     if description:
         params["newImageDescription"] = description
-    client.create_updated_image(**params)
+    return client.create_updated_image(**params).get("canUpdateImage", True) is not False
 
 
 def in_progress(client: AppStreamClient, state: str) -> list[str]:
@@ -154,11 +180,17 @@ def in_progress(client: AppStreamClient, state: str) -> list[str]:
     return names
 
 
-def users_of(client: AppStreamClient, name: str, arn: str) -> list[str]:
-    """Fleets and image builders that reference the image, for an in-use Reason."""
+def fleets_using(client: AppStreamClient, name: str, arn: str) -> list[str]:
+    """Fleets that reference the image (`fleet <name>`)."""
     users: list[str] = []
     for fleets in client.get_paginator("describe_fleets").paginate():
         users += [f"fleet {f['Name']}" for f in fleets.get("Fleets", []) if name in (f.get("ImageName"), _tail(f))]
+    return users
+
+
+def users_of(client: AppStreamClient, name: str, arn: str) -> list[str]:
+    """Fleets and image builders that reference the image, for an in-use Reason."""
+    users = fleets_using(client, name, arn)
     for builders in client.get_paginator("describe_image_builders").paginate():
         users += [f"image builder {b['Name']}" for b in builders.get("ImageBuilders", []) if b.get("ImageArn") == arn]
     return users

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -9,6 +10,7 @@ from typing import Any, Literal
 from .contract import (
     ACCOUNT_ID,
     DEFAULT_IN_USE,
+    DEFAULT_SHARED_ON_DELETE,
     IMAGE_NAME,
     IN_USE_MODES,
     KNOWN_PROPERTIES,
@@ -17,9 +19,10 @@ from .contract import (
     MAX_SHARES,
     MAX_TAGS,
     MAX_TIMEOUT,
-    OWNER_TAG,
+    PROVIDER_TAGS,
     RESERVED_PREFIXES,
     SHARE_KEYS,
+    SHARED_ON_DELETE_MODES,
     SOURCE_KEYS,
     SOURCE_TYPES,
     tag_key_problem,
@@ -34,6 +37,13 @@ class Source:
     source_image_name: str = ""
     description: str = ""
     display_name: str = ""
+
+    def fingerprint(self) -> str:
+        """The source tag's value: readable type and source name, and a digest of every field (tag-safe)."""
+        if self.type == "Existing":
+            return "Existing"
+        fields = "\n".join((self.type, self.source_image_name, self.description, self.display_name))
+        return f"{self.type}/{self.source_image_name}/{hashlib.sha256(fields.encode()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class ImageProperties:
     wait_for_available: bool = True
     in_use: Literal["Wait", "Fail"] = DEFAULT_IN_USE
     service_timeout: int = MAX_TIMEOUT
+    shared_on_delete: Literal["Revoke", "Fail"] = DEFAULT_SHARED_ON_DELETE
 
     @property
     def tag_map(self) -> dict[str, str]:
@@ -174,8 +185,8 @@ def _tags(value: Any) -> tuple[tuple[str, str], ...]:
         problem = tag_key_problem(key)
         if problem:
             raise _fail(f"{prop}.Key", f"tag key {_show(key)} {problem}")
-        if key == OWNER_TAG:
-            raise _fail(f"{prop}.Key", f"{OWNER_TAG} is reserved for the provider's ownership tag")
+        if key in PROVIDER_TAGS:
+            raise _fail(f"{prop}.Key", f"{key} is reserved for the provider's own tags ({', '.join(PROVIDER_TAGS)})")
         problem = tag_value_problem(tag_value)
         if problem:
             raise _fail(f"{prop}.Value", f"the value of tag {_show(key)} {problem}")
@@ -215,4 +226,7 @@ def parse(props: Any) -> ImageProperties:
         wait_for_available=_bool(props.get("WaitForAvailable", True), "WaitForAvailable"),
         in_use=_choice(props.get("InUse", DEFAULT_IN_USE), "InUse", IN_USE_MODES),  # type: ignore[arg-type]
         service_timeout=service_timeout(props.get("ServiceTimeout", MAX_TIMEOUT)),
+        shared_on_delete=_choice(  # type: ignore[arg-type]
+            props.get("SharedOnDelete", DEFAULT_SHARED_ON_DELETE), "SharedOnDelete", SHARED_ON_DELETE_MODES
+        ),
     )

@@ -101,7 +101,8 @@ def put(
     for attempt in range(1, attempts + 1):
         try:
             # crhelper and CloudFormation both use TLS; the default context honours SSL_CERT_FILE.
-            connection = http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+            left = max(0.5, min(timeout, deadline - clock()))  # an attempt never outlasts the deadline
+            connection = http.client.HTTPSConnection(parts.netloc, timeout=left)
             connection.request("PUT", path, body=body, headers={"Content-Type": "", "Content-Length": str(len(body))})
             status = connection.getresponse().status
             connection.close()

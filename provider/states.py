@@ -15,6 +15,16 @@ from .errors import DeadlineExceeded
 
 GONE = "GONE"  # DescribeImages says the image does not exist
 TRANSITIONAL = ("PENDING", "COPYING", "CREATING", "IMPORTING", "VALIDATING")
+MAKING = ("COPYING", "CREATING", "IMPORTING", "VALIDATING")  # states of an image a request is making
+
+
+class Phase(enum.StrEnum):
+    """What a scheduled invocation resumes."""
+
+    START = "start"  # the copy or update is not started yet (waiting for a slot): needs the full properties
+    SETTLE = "settle"  # waiting for AVAILABLE, then sharing
+    DELETE = "delete"  # waiting until the image is gone
+    DISCARD = "discard"  # a rollback Update removes the image a failed replacement made
 
 
 class Action(enum.Enum):
@@ -99,8 +109,9 @@ class Progress:
     state: str
     detail: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
-    phase: str = "settle"  # what a scheduled invocation resumes: "start", "settle" or "delete"
+    phase: Phase = Phase.SETTLE  # what a scheduled invocation resumes
     min_delay: float = 0.0  # wait at least this long before the next look
+    holders: tuple[str, ...] = ()  # Delete: the fleets and image builders that hold the image
 
 
 def run(step: Callable[[], Progress], budget: Budget, schedule: Iterator[float], what: str) -> Progress:

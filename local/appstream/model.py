@@ -71,6 +71,9 @@ class Image:
     next_reason: dict[str, str] | None = None
     delete_seconds: float | None = None
     copies_end: str = "AVAILABLE"  # the state copies and updates made from this image end in
+    updatable: bool = True  # CreateUpdatedImage answers canUpdateImage false (and makes nothing) when False
+    image_errors: list[dict[str, Any]] = field(default_factory=list)
+    next_errors: list[dict[str, Any]] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     permissions: dict[str, dict[str, bool]] = field(default_factory=dict)
     visible_at: float = 0.0  # read-after-write: DescribeImages finds the image from this time on
@@ -98,6 +101,8 @@ class Image:
                 out[key] = value
         if self.reason:
             out["StateChangeReason"] = dict(self.reason)
+        if self.image_errors:
+            out["ImageErrors"] = [dict(e) for e in self.image_errors]
         return out
 
 
@@ -236,6 +241,14 @@ class AppStreamBackend:
                     code = {"COPYING": "IMAGE_COPY_FAILURE", "CREATING": "IMAGE_UPDATE_FAILURE"}.get(state)
                     message = "The image could not be made." if code else "Seeded failure."
                     image.next_reason = {"Code": code or "INTERNAL_ERROR", "Message": message}
+                    # A FAILED image also lists ImageErrors (DescribeImages' model: ErrorCode, ErrorMessage).
+                    image.next_errors = [
+                        {
+                            "ErrorCode": "INTERNAL_SERVICE_ERROR",
+                            "ErrorMessage": f"{name}: the image failed its qualification step.",
+                            "ErrorTimestamp": time.time(),
+                        }
+                    ]
             self.images[name] = image
             return image
 
@@ -303,6 +316,7 @@ class AppStreamBackend:
                     continue
                 image.state = image.next_state
                 image.reason = image.next_reason
+                image.image_errors = list(image.next_errors)
                 image.state_until = None
         for fleet in self.fleets.values():
             if fleet.release_at is not None and now >= fleet.release_at:
@@ -443,6 +457,8 @@ class AppStreamBackend:
                 raise ApiError(
                     "ConcurrentModificationException", f"The image {source.name} is {source.state}. Try again later."
                 )
+            if not source.updatable:  # already on the latest agent and patches: nothing is made
+                return {"image": source.wire(), "canUpdateImage": False}
             if params.get("dryRun"):
                 preview = Image(new_name, self.image_arn(new_name), "PENDING", platform=source.platform)
                 return {"image": preview.wire(), "canUpdateImage": True}

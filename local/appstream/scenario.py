@@ -30,7 +30,7 @@ IMAGE_KEYS = frozenset(
     {
         "name", "state", "settle_seconds", "then", "delete_seconds", "visibility", "platform",
         "description", "display_name", "base_image_arn", "agent_version", "builder_name", "tags", "permissions",
-        "copies_end",
+        "copies_end", "updatable",
     }
 )  # fmt: skip
 

@@ -17,9 +17,10 @@ from botocore.stub import Stubber
 
 from local.appstream import AppStreamBackend, Fault, Limits, LocalAppStream
 from provider import deletion, lifecycle
-from provider.contract import OWNER_TAG, owner_pattern, tag_value_problem
+from provider.contract import OWNER_TAG, SOURCE_TAG, owner_pattern, tag_value_problem
 from provider.errors import DeadlineExceeded, ImageInUse, NotOwned, QuotaExceeded
 from provider.ownership import owner_value
+from provider.properties import Source
 from provider.states import Budget
 from tests.conftest import FakeClock
 from tests.provider.conftest import OWNER, STACK_ID, Provider, event, handle, owned_image
@@ -169,8 +170,7 @@ def test_a_delete_refused_after_revoking_gives_the_sharing_back() -> None:
     arn = "arn:aws:appstream:us-east-1:123456789012:image/golden-2026-11"
     perms = {"allowFleet": True, "allowImageBuilder": False}
     with Stubber(client) as stub:
-        stub.add_response("describe_fleets", {"Fleets": []})
-        stub.add_response("describe_image_builders", {"ImageBuilders": []})
+        stub.add_response("describe_fleets", {"Fleets": []})  # builders are not checked before DeleteImage
         stub.add_response(
             "describe_image_permissions",
             {
@@ -190,7 +190,7 @@ def test_a_delete_refused_after_revoking_gives_the_sharing_back() -> None:
             {"Name": "golden-2026-11", "SharedAccountId": OTHER, "ImagePermissions": perms},
         )
         with pytest.raises(ImageInUse, match="fleet late-fleet"):
-            deletion._attempt(client, "golden-2026-11", arn, "AVAILABLE", "Fail")
+            deletion._attempt(client, deletion.Deletion("golden-2026-11", in_use="Fail"), arn, "AVAILABLE")
         stub.assert_no_pending_responses()
 
 
@@ -232,7 +232,8 @@ def test_describe_failures_right_after_the_copy_started_are_outlasted_and_the_co
     body = event("create", ImageName="golden-2026-11", Source={"Type": "Copy", "SourceImageName": "golden-base"})
     physical_id, _ = handle(client, clock, body)
     assert physical_id == "golden-2026-11"
-    assert backend.images["golden-2026-11"].tags == {OWNER_TAG: OWNER}
+    made_from = Source("Copy", "golden-base").fingerprint()
+    assert backend.images["golden-2026-11"].tags == {OWNER_TAG: OWNER, SOURCE_TAG: made_from}
 
 
 def test_a_copy_that_never_becomes_visible_fails_naming_the_image_for_the_rollback(
@@ -373,7 +374,7 @@ def test_access_denied_names_the_action_the_image_and_the_scope(
     backend.add_image("golden-base")
     service.faults.add(Fault("error", operation="CopyImage", code="AccessDeniedException"))
     body = event("create", ImageName="team-b-image", Source={"Type": "Copy", "SourceImageName": "golden-base"})
-    with pytest.raises(Exception, match="may not call appstream:CopyImage for image team-b-image") as excinfo:
+    with pytest.raises(Exception, match="may not call appstream:CopyImage on image team-b-image") as excinfo:
         handle(client, clock, body, scope="images named golden-*")
     assert "It may manage only images named golden-*" in str(excinfo.value)
 

@@ -34,6 +34,7 @@ def test_the_overridden_crhelper_methods_are_exactly_these() -> None:
         "generate_physical_id",
         "_setup_polling",
         "_remove_polling",
+        "_set_timeout",
         "_timeout",
         "_send",
     }
@@ -52,7 +53,7 @@ def test_polling_input_drops_what_polling_does_not_need() -> None:
     event["ResourceProperties"]["Tags"] = [{"Key": f"k{n}", "Value": "v" * 256} for n in range(49)]
     event["ResourceProperties"]["SharedWith"] = [{"AccountId": str(10**11 + n)} for n in range(100)]
     event["OldResourceProperties"] = dict(event["ResourceProperties"])
-    event["CrHelperData"] = {"_Resume": {"s": ["210987654321:11"] * 100}}
+    event["CrHelperData"] = {"_Resume": {"shares": ["210987654321:fb"] * 100}}
     text = polling_input(event)
     assert len(text) <= MAX_TARGET_INPUT
     slim = json.loads(text)

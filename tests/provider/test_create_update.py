@@ -6,7 +6,9 @@ import pytest
 
 from local.appstream import AppStreamBackend, LocalAppStream
 from provider.cfn import FAILED_CREATE_ID
+from provider.contract import SOURCE_TAG
 from provider.ownership import OWNER_TAG
+from provider.properties import Source
 from tests.provider.conftest import OWNER, Provider, owned_image
 
 OTHER = "210987654321"
@@ -37,7 +39,7 @@ def test_sample_create_adopts_an_existing_image_and_returns_attributes(
     assert (data["State"], data["Visibility"], data["DisplayName"]) == ("AVAILABLE", "PRIVATE", "Golden")
     assert data["CreatedTime"].startswith("20")
     assert "T" in data["CreatedTime"]  # ISO 8601
-    assert live_backend.images["golden-2026-11"].tags == {OWNER_TAG: OWNER}
+    assert live_backend.images["golden-2026-11"].tags == {OWNER_TAG: OWNER, SOURCE_TAG: "Existing"}
     assert len(appstream.audit.calls("DescribeImages")) == 1  # the settle step reuses the adoption's look
 
 
@@ -116,7 +118,9 @@ def test_create_by_copy_waits_for_available_then_shares_and_tags(
     assert response["Data"]["State"] == "AVAILABLE"
     assert response["Data"]["Platform"] == "AMAZON_LINUX2"
     image = live_backend.images["golden-2026-11"]
-    assert image.tags == {"team": "euc", OWNER_TAG: OWNER}
+    made_from = Source("Copy", "golden-base", "monthly").fingerprint()
+    assert made_from.startswith("Copy/golden-base/")
+    assert image.tags == {"team": "euc", OWNER_TAG: OWNER, SOURCE_TAG: made_from}
     assert live_backend.accepted_permissions("golden-2026-11") == {
         OTHER: {"allowFleet": True, "allowImageBuilder": False}
     }
@@ -145,7 +149,8 @@ def test_create_by_update_tags_atomically_and_waits(
     assert response["Data"]["DisplayName"] == "Patched"
     assert response["Data"]["BaseImageArn"] == live_backend.images["golden-base"].arn
     call = appstream.audit.calls("CreateUpdatedImage")[0]
-    assert call["params"]["newImageTags"] == {OWNER_TAG: OWNER}
+    made_from = Source("Update", "golden-base", display_name="Patched").fingerprint()
+    assert call["params"]["newImageTags"] == {OWNER_TAG: OWNER, SOURCE_TAG: made_from}
 
 
 def test_create_without_waiting_returns_while_copying(provider: Provider, live_backend: AppStreamBackend) -> None:
@@ -196,7 +201,7 @@ def test_sample_update_changes_tags_in_place(
     assert response is not None
     assert response["Status"] == "SUCCESS"
     assert response["PhysicalResourceId"] == "golden-2026-11"
-    assert live_backend.images["golden-2026-11"].tags == {"team": "euc", OWNER_TAG: OWNER}
+    assert live_backend.images["golden-2026-11"].tags == {"team": "euc", OWNER_TAG: OWNER, SOURCE_TAG: "Existing"}
     assert appstream.audit.calls("DeleteImage") == []
 
 
@@ -224,7 +229,7 @@ def test_sample_rename_is_a_replacement_that_deletes_nothing(
     assert response is not None
     assert response["Status"] == "SUCCESS"
     assert response["PhysicalResourceId"] == "golden-2026-12"
-    assert live_backend.images["golden-2026-12"].tags == {OWNER_TAG: OWNER}
+    assert live_backend.images["golden-2026-12"].tags == {OWNER_TAG: OWNER, SOURCE_TAG: "Existing"}
     assert "golden-2026-11" in live_backend.images  # CloudFormation's cleanup Delete removes it later
     assert appstream.audit.calls("DeleteImage") == []
 

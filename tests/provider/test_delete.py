@@ -108,21 +108,39 @@ def test_ids_from_failed_or_timed_out_creates_never_reach_appstream(
     assert "golden-2026-11" in live_backend.images
 
 
-def test_in_use_fails_with_a_reason_naming_fleets_and_builders(
+def test_in_use_by_a_fleet_fails_at_once_without_calling_delete_image(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
-    owned_image(live_backend, "golden-2026-11")
+    owned_image(live_backend, "golden-2026-11", permissions={"210987654321": {"allowFleet": True}})
     live_backend.add_fleet("sales-fleet", "golden-2026-11")
-    live_backend.add_builder("win-builder", "golden-2026-11")
     response = provider.invoke(provider.event("delete", props={"ImageName": "golden-2026-11", "InUse": "Fail"}))
     assert response is not None
     assert response["Status"] == "FAILED"
     assert response["PhysicalResourceId"] == "golden-2026-11"
     assert "fleet sales-fleet" in response["Reason"]
-    assert "image builder win-builder" in response["Reason"]
     assert "Gave up deleting image golden-2026-11 at once (InUse: Fail)" in response["Reason"]
     assert "golden-2026-11" in live_backend.images
     assert mutations(appstream) == []  # nothing revoked, nothing changed
+
+
+def test_an_image_builder_does_not_stop_the_provider_asking_and_appstreams_refusal_names_it(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    shares = {"210987654321": {"allowFleet": True, "allowImageBuilder": False}}
+    owned_image(live_backend, "golden-2026-11", permissions=dict(shares))
+    live_backend.add_builder("win-builder", "golden-2026-11")
+    response = provider.invoke(provider.event("delete", props={"ImageName": "golden-2026-11", "InUse": "Fail"}))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "image builder win-builder" in response["Reason"]
+    assert "The image is kept, with its sharing" in response["Reason"]
+    assert "golden-2026-11" in live_backend.images
+    # AppStream documents "in use" as DeleteImage's blocker and the admin guide names fleets: the provider
+    # asks once no fleet holds the image, and gives the sharing it revoked back when AppStream refuses.
+    assert [c["error"] for c in appstream.audit.calls("DeleteImage")] == ["ResourceInUseException"]
+    operations = [operation for operation, _ in mutations(appstream)]  # successful changes only
+    assert operations == ["DeleteImagePermissions", "UpdateImagePermissions"]
+    assert live_backend.accepted_permissions("golden-2026-11") == shares
 
 
 @pytest.mark.parametrize("seconds", [0.0, 2.0, 12.0, 30.0])

@@ -89,7 +89,7 @@ def test_the_deadline_fails_the_request_and_removes_the_schedule(
     assert provider.invoke(event, timeout_s=SHORT_LAMBDA) is None
     [rule] = rules_left()
     scheduled = scheduled_input(rule)
-    scheduled["CrHelperData"]["_Resume"]["d"] = time.time() - 1  # as the clock will read 200 s later
+    scheduled["CrHelperData"]["_Resume"]["deadline"] = time.time() - 1  # as the clock will read 200 s later
     started = time.monotonic()
     response = provider.invoke(scheduled)
     assert response is not None

@@ -181,16 +181,17 @@ def test_a_lambda_timeout_after_the_copy_started_answers_with_the_copy_for_the_r
     tally: Counter[str],
 ) -> None:
     lambda_runner, function = runner
-    function.timeout = 2
+    # The timer fires 6 s before the end (TIMER_RESERVE), so CopyImage has 8 s to start: ample at 5x slowdown.
+    function.timeout = 14
     live_backend.add_image("golden-base")
     # The DescribeImages after CopyImage hangs past the function's timeout: crhelper's timer answers.
-    appstream.faults.add(Fault("latency", operation="DescribeImages", skip=1, count=1, seconds=4))
+    appstream.faults.add(Fault("latency", operation="DescribeImages", skip=1, count=1, seconds=30))
     event = provider.event(
         "create", props={"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}}
     )
     event["ResponseURL"] = provider.endpoint.url("copy-timeout")
     lambda_runner.invoke(function, event)
-    [answer] = provider.endpoint.wait_for("copy-timeout", timeout=10)
+    [answer] = provider.endpoint.wait_for("copy-timeout", timeout=60)
     tally["faults injected"] += 1
     assert answer["Status"] == "FAILED"
     assert "timed out" in answer["Reason"]
