@@ -157,7 +157,8 @@ def handle(
     if resume is not None and resume.made and kind == "Create":
         claim(resume.image)
     image = str((event.get("ResourceProperties") or {}).get("ImageName", "")) if resume is None else resume.image
-    images.CALL_DEADLINE.set(now + remaining_ms / 1000 - HAND_OVER_MARGIN)  # botocore's retries end by then
+    # botocore's retries sleep on the real clock: they end by this invocation's hand-over time.
+    images.CALL_DEADLINE.set(time.time() + remaining_ms / 1000 - HAND_OVER_MARGIN)
     try:
         if kind == "Delete":
             return _delete(client, event, owner, resume, timing)

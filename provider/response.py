@@ -141,3 +141,25 @@ def answer_load_failure(event: Any, context: Any, error: Exception) -> None:
     )
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
     put(url, body, deadline=time.time() + max(1.0, remaining - 1.0))
+    if fields.get("CrHelperPoll"):
+        remove_schedule(fields, context)
+
+
+def remove_schedule(fields: Mapping[str, Any], context: Any) -> None:
+    """After answering a scheduled invocation that could not load: remove its rule and permission.
+
+    boto3 is imported here, not above: it may be what failed to load (then the failure is logged).
+    """
+    rule = str(fields.get("CrHelperRule") or "").rsplit("/", 1)[-1]
+    sid = fields.get("CrHelperPermission")
+    try:
+        import boto3  # noqa: PLC0415 - see the docstring
+
+        if rule:
+            events = boto3.client("events")
+            events.remove_targets(Rule=rule, Ids=["1"])
+            events.delete_rule(Name=rule)
+        if sid and context is not None:
+            boto3.client("lambda").remove_permission(FunctionName=context.function_name, StatementId=str(sid))
+    except Exception as exc:
+        logger.error("could not remove the polling schedule %s: %s: %s", rule, type(exc).__name__, exc)
