@@ -8,7 +8,7 @@ only aws-cdk-lib and constructs.
 
 from __future__ import annotations
 
-from .appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
+from .appstream_image import AppStreamImage, ImageShare, ImageSource, InUse, SharedOnDelete
 from .provider_function import ImageProvider, ProviderOptions
 from .provider_stack import AppStreamImageProviderStack
 
@@ -21,5 +21,6 @@ __all__ = [
     "ImageSource",
     "InUse",
     "ProviderOptions",
+    "SharedOnDelete",
     "__version__",
 ]

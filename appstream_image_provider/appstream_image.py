@@ -48,6 +48,13 @@ class InUse(enum.Enum):
     FAIL = "Fail"  #: fail at once with a Reason naming them
 
 
+class SharedOnDelete(enum.Enum):
+    """What Delete does with an image that is still shared with other accounts."""
+
+    REVOKE = "Revoke"  #: revoke the sharing, then delete (default); their fleets on the image drop to zero capacity
+    FAIL = "Fail"  #: fail at once naming the accounts; nothing is changed
+
+
 @dataclass(frozen=True)
 class ImageSource:
     """Where the image comes from. Use the static factories, not the constructor."""
@@ -166,6 +173,7 @@ class AppStreamImage(Construct):
         in_use: InUse | Literal["Wait", "Fail"] = InUse.WAIT,
         wait_for_available: bool = True,
         service_timeout: Duration | None = None,
+        shared_on_delete: SharedOnDelete = SharedOnDelete.REVOKE,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         provider_options: ProviderOptions | None = None,
         service_token: str | None = None,
@@ -179,6 +187,9 @@ class AppStreamImage(Construct):
             CloudFormation's strings "Wait" and "Fail" are accepted too.
         :param wait_for_available: default True: deployment waits until the image is AVAILABLE.
         :param service_timeout: default one hour (CloudFormation's maximum); 1 s to 3600 s.
+        :param shared_on_delete: default `SharedOnDelete.REVOKE`: a Delete revokes the image's sharing first
+            (logged by account: other accounts' fleets on the image drop to zero capacity); `SharedOnDelete.FAIL`
+            refuses to delete an image that is still shared, naming the accounts.
         :param removal_policy: default DESTROY (delete the image); RETAIN keeps it.
         :param provider_options: default `ProviderOptions()`: the settings of the stack's provider function
             (memory, function name, role, permissions boundary, VPC and security groups, log retention or
@@ -186,6 +197,8 @@ class AppStreamImage(Construct):
         :param service_token: default none: the stack gets its own provider function. Give an existing
             provider's ServiceToken instead (such as `Fn.import_value("AppStreamImageProvider-ServiceToken")`
             from the provider stack): then no function is made here, and that provider's scope applies.
+            Choose once: CloudFormation does not update a custom resource's ServiceToken ("Modifying service
+            token is not allowed."), so moving an existing image between providers needs a new construct id.
         """
         super().__init__(scope, construct_id)
         source = source or ImageSource.existing()
@@ -199,6 +212,10 @@ class AppStreamImage(Construct):
             self._validate_source(source, image_name)
             self._validate_shares(shares)
             seconds = self._validate_timeout(service_timeout)
+            if not isinstance(shared_on_delete, SharedOnDelete):
+                raise ValueError(
+                    f"shared_on_delete: {shared_on_delete!r} is not one of SharedOnDelete.REVOKE, SharedOnDelete.FAIL"
+                )
             if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
                 raise ValueError("removal_policy: only DESTROY and RETAIN are supported")
             if service_token is not None and provider_options is not None:
@@ -232,6 +249,8 @@ class AppStreamImage(Construct):
             "WaitForAvailable": wait_for_available,
             "InUse": in_use.value,
         }
+        if shared_on_delete is not SharedOnDelete.REVOKE:  # the default is left out: upgrades change nothing
+            properties["SharedOnDelete"] = shared_on_delete.value
         _provider_accepts(properties, seconds, self.node.path)
         self.resource = CustomResource(
             self,

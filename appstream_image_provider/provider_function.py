@@ -162,6 +162,9 @@ class ImageProvider(Construct):
             memory_size=options.memory_size,
             function_name=options.function_name,
             timeout=Duration.minutes(15),  # inline waits run until 10 s before this, then scheduled polling
+            # CloudFormation invokes asynchronously: Lambda's retries of a timed-out or crashed run (1 and 2
+            # minutes later) would start work after the answer; EventInvokeConfig turns them off.
+            retry_attempts=0,
             handler=asset.HANDLER,
             code=code or lambda_.Code.from_asset(str(asset.build())),
             role=self.role,

@@ -20,6 +20,10 @@ from local.cfn.query import ApiError, QueryServer, answer, members
 from local.cfn.records import ChangeSet, Event, Record, check_capabilities, now, resource_changes
 from local.cfn.template import Template, TemplateError
 
+# States from which CloudFormation refuses an update ("Stack:<id> is in <state> state and can not be updated.").
+NOT_UPDATABLE = frozenset(
+    {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "REVIEW_IN_PROGRESS"}
+)
 NO_CHANGES = "The submitted information didn't contain changes. Submit different information to create a change set."
 log = logging.getLogger(__name__)
 
@@ -199,7 +203,7 @@ class CloudFormationApi:
                 raise ApiError("AlreadyExistsException", f"Stack [{name}] already exists")
             if kind == "UPDATE" and (record is None or record.status == "REVIEW_IN_PROGRESS"):
                 raise ApiError("ValidationError", f"Stack [{name}] does not exist")
-            if record is not None and record.busy:
+            if record is not None and (record.busy or (kind == "UPDATE" and record.status in NOT_UPDATABLE)):
                 raise ApiError(
                     "ValidationError", f"Stack:{record.stack_id} is in {record.status} state and can not be updated."
                 )
@@ -327,7 +331,7 @@ class CloudFormationApi:
     def action_UpdateStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         with self._lock:
             record = self._record(form.get("StackName", ""))
-            if record.busy or record.status in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+            if record.busy or record.status in NOT_UPDATABLE:
                 raise ApiError(
                     "ValidationError", f"Stack:{record.stack_id} is in {record.status} state and can not be updated."
                 )
@@ -341,6 +345,7 @@ class CloudFormationApi:
             return {"StackId": record.stack_id}
 
     def action_DeleteStack(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        retain = tuple(m["value"] for m in members(form, "RetainResources"))
         with self._lock:
             record = self._find(form.get("StackName", ""))
             if record is None or record.status.startswith("DELETE_IN_PROGRESS"):
@@ -349,16 +354,44 @@ class CloudFormationApi:
                 raise ApiError(
                     "ValidationError", f"Stack [{record.name}] cannot be deleted while in status {record.status}"
                 )
+            if retain and record.status != "DELETE_FAILED":  # API reference, DeleteStack: RetainResources
+                raise ApiError(
+                    "ValidationError",
+                    "Invalid operation on stack. RetainResources can only be specified when the stack is in "
+                    "DELETE_FAILED state.",
+                )
             in_driver = record.name in self.cloud.stacks and self.cloud.stacks[record.name].stack_id == record.stack_id
 
             def work() -> None:
                 if in_driver:
-                    self.cloud.destroy(record.name)
+                    self.cloud.destroy(record.name, retain)
                 else:  # never created, or rolled back: nothing left to delete
                     record.status = "DELETE_COMPLETE"
 
             self._run(record, "DELETE", work)
             return {}
+
+    def action_ContinueUpdateRollback(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
+        """Only from UPDATE_ROLLBACK_FAILED; ResourcesToSkip must name resources whose rollback failed."""
+        skip = tuple(m["value"] for m in members(form, "ResourcesToSkip"))
+        with self._lock:
+            record = self._record(form.get("StackName", ""))
+            if record.status != "UPDATE_ROLLBACK_FAILED":
+                raise ApiError(
+                    "ValidationError",
+                    f"Stack:{record.stack_id} is in {record.status} state and can not continue update rollback.",
+                )
+            stack = self.cloud.stacks[record.name]
+            failed = {p.logical_id for p in stack.pending}
+            unknown = [lid for lid in skip if lid not in failed]
+            if unknown:
+                raise ApiError(
+                    "ValidationError",
+                    f"Resources {unknown} cannot be skipped: only resources in UPDATE_FAILED state can be "
+                    f"skipped ({sorted(failed)})",
+                )
+            self._run(record, "UPDATE_ROLLBACK", lambda: self.cloud.continue_update_rollback(record.name, skip))
+        return {}
 
     def action_DescribeStackEvents(self, form: dict[str, str]) -> dict[str, Any]:  # noqa: N802
         record = self._record(form.get("StackName", ""))

@@ -24,8 +24,9 @@ from botocore.exceptions import ClientError
 from local.cfn.functions import Functions
 from local.cfn.handlers import handler_for
 from local.cfn.intrinsics import Scope, evaluate, resolve
+from local.cfn.invoker import QUEUE_DELAY
 from local.cfn.lambda_runner import LambdaRunner, default_environment
-from local.cfn.model import ACCOUNT, REGION, Live, RequestStats, ResourceFailed, Stack, StackFailed
+from local.cfn.model import ACCOUNT, REGION, Live, Pending, RequestStats, ResourceFailed, Stack, StackFailed
 from local.cfn.protocol import Requests
 from local.cfn.scheduler import Scheduler
 from local.cfn.template import Template, TemplateError
@@ -53,9 +54,13 @@ class Cloud:
         function_timeout: float | None = None,
         fleet_switch_seconds: float = 2.0,
         schedule_scale: float = 1.0,
+        queue_delay: float = QUEUE_DELAY,
+        retry_scale: float = 1.0,
     ) -> None:
         """`function_timeout` overrides every function's Timeout (as editing the template would);
-        `schedule_scale` shortens rate() schedules (0.1: a rate(1 minute) rule fires every 6 s).
+        `schedule_scale` shortens rate() schedules (0.1: a rate(1 minute) rule fires every 6 s);
+        `queue_delay` is Lambda's time from CloudFormation's send to the handler's start, and
+        `retry_scale` shortens Lambda's retry delays (1 and 2 minutes) for asynchronous invocations.
         Nothing is called here: the response bucket is made before the first request."""
         self.appstream_url = appstream_url
         self.moto = moto
@@ -84,6 +89,7 @@ class Cloud:
         env = default_environment({**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, "AWS_REGION": REGION})
         self.runner = LambdaRunner(env, workdir / "logs")
         self.functions = Functions(self.runner, lambda_client, iam, appstream_url, self.stacks)
+        self.functions.invoker.queue_delay, self.functions.invoker.retry_scale = queue_delay, retry_scale
         self.scheduler = Scheduler(self.events, schedule_scale)
         self.requests = Requests(self.s3, self.functions, self.scheduler, self.runner, printer)
 
@@ -137,7 +143,12 @@ class Cloud:
                 self._create(stack, template, logical_id)
         except ResourceFailed as failure:
             self._emit(stack, "ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", name, failure.reason)
-            self._delete_all(stack, template, rollback=True)
+            left = self._delete_all(stack, template, rollback=True)
+            if left:  # a delete that fails while a failed create rolls back leaves ROLLBACK_FAILED (user guide)
+                stack.status = "ROLLBACK_FAILED"
+                self._emit(stack, "ROLLBACK_FAILED", "AWS::CloudFormation::Stack", name,
+                           f"The following resource(s) failed to delete: [{', '.join(left)}].")  # fmt: skip
+                raise StackFailed(f"{name}: {failure.reason}") from failure
             stack.status = "ROLLBACK_COMPLETE"
             self._emit(stack, "ROLLBACK_COMPLETE", "AWS::CloudFormation::Stack", name)
             del self.stacks[name]
@@ -149,12 +160,17 @@ class Cloud:
         )
         return stack
 
-    def destroy(self, name: str) -> None:
+    def destroy(self, name: str, retain: tuple[str, ...] = ()) -> None:
+        """Delete the stack; `retain` (DeleteStack's RetainResources, for a DELETE_FAILED stack) are left."""
         stack = self.stacks[name]
         started = time.monotonic()
         self._emit(stack, "DELETE_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
         for export in stack.exports.values():
             self.exports.pop(export, None)
+        for logical_id in retain:
+            live = stack.resources.pop(logical_id, None)
+            if live is not None:
+                self._emit(stack, "DELETE_SKIPPED", live.type, logical_id, f"{live.physical_id} retained")
         try:
             self._delete_all(stack, stack.template, rollback=False)
         except ResourceFailed as failure:
@@ -197,8 +213,7 @@ class Cloud:
                 changed=changed,
                 old_resources=old_resources,
             )
-            stack.status = "UPDATE_ROLLBACK_COMPLETE"
-            self._emit(stack, "UPDATE_ROLLBACK_COMPLETE", "AWS::CloudFormation::Stack", stack.name)
+            self._rolled_back(stack)
             raise StackFailed(f"{stack.name}: {failure.reason}") from failure
         self._emit(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name)
         for logical_id in reversed(old_template.order()):
@@ -235,40 +250,84 @@ class Cloud:
         changed: dict[str, Live],
         old_resources: dict[str, Live],
     ) -> None:
+        """Undo a failed update as CloudFormation does; a step that fails is kept in `stack.pending`."""
+        stack.pending = []
         failed_new = [lid for lid, live in stack.resources.items() if lid not in old_resources and lid not in created]
         for logical_id in reversed([*created, *failed_new]):
             live = stack.resources.pop(logical_id, None)
             if live is not None:
-                self._try_delete(stack, live)
+                self._roll_back_step(stack, Pending(logical_id, "delete", live))
         if self._attempt is not None and self._attempt[0] in old_resources:
             # The resource whose update failed gets an Update back to its old properties too.
             logical_id, attempted = self._attempt
             old = old_resources[logical_id]
             if attempted != old.properties and logical_id not in changed:
-                try:
-                    self._update_live(stack, replace(old, properties=attempted), old.properties)
-                except ResourceFailed as failure:
-                    self._emit(stack, "UPDATE_FAILED", old.type, logical_id, failure.reason)
                 stack.resources[logical_id] = old
+                self._roll_back_step(stack, Pending(logical_id, "update", replace(old, properties=attempted), old))
         for logical_id, old in reversed(list(changed.items())):
             current = stack.resources[logical_id]
-            if current.physical_id != old.physical_id:  # replaced: delete the new one, keep the old
-                self._try_delete(stack, current)
-            elif current.properties != old.properties:
-                try:
-                    self._update_live(stack, current, old.properties)
-                except ResourceFailed as failure:
-                    self._emit(stack, "UPDATE_FAILED", old.type, logical_id, failure.reason)
             stack.resources[logical_id] = old
+            if current.physical_id != old.physical_id:  # replaced: delete the new one, keep the old
+                self._roll_back_step(stack, Pending(logical_id, "delete", current))
+            elif current.properties != old.properties:
+                self._roll_back_step(stack, Pending(logical_id, "update", current, old))
         stack.template, stack.parameters = old_template, old_parameters
 
-    def _try_delete(self, stack: Stack, live: Live) -> None:
+    def _roll_back_step(self, stack: Stack, step: Pending) -> bool:
+        """One rollback action; a failure goes to `stack.pending` (the stack then ends UPDATE_ROLLBACK_FAILED)."""
+        try:
+            if step.action == "delete":
+                self._delete_resource(stack, step.live)
+            else:
+                assert step.target is not None
+                self._emit(stack, "UPDATE_IN_PROGRESS", step.live.type, step.logical_id)
+                self._update_live(stack, step.live, step.target.properties)
+                self._emit(stack, "UPDATE_COMPLETE", step.live.type, step.logical_id)
+        except ResourceFailed as failure:
+            if step.action == "update":
+                self._emit(stack, "UPDATE_FAILED", step.live.type, step.logical_id, failure.reason)
+                stack.resources[step.logical_id] = step.live  # CloudFormation keeps what the failed update left
+            stack.pending.append(step)
+            return False
+        return True
+
+    def _rolled_back(self, stack: Stack) -> None:
+        """UPDATE_ROLLBACK_COMPLETE, or UPDATE_ROLLBACK_FAILED while a rollback step is left (user guide)."""
+        if stack.pending:
+            stack.status = "UPDATE_ROLLBACK_FAILED"
+            names = ", ".join(p.logical_id for p in stack.pending)
+            self._emit(stack, "UPDATE_ROLLBACK_FAILED", "AWS::CloudFormation::Stack", stack.name,
+                       f"The following resource(s) failed to update: [{names}].")  # fmt: skip
+            return
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+        self._emit(stack, "UPDATE_ROLLBACK_COMPLETE", "AWS::CloudFormation::Stack", stack.name)
+
+    def continue_update_rollback(self, name: str, skip: tuple[str, ...] = ()) -> None:
+        """ContinueUpdateRollback: retry the failed rollback steps; `skip` are marked rolled back, not called."""
+        stack = self.stacks[name]
+        self._emit(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
+        pending, stack.pending = stack.pending, []
+        for step in pending:
+            if step.logical_id in skip:
+                if step.target is not None:
+                    stack.resources[step.logical_id] = step.target
+                self._emit(stack, "UPDATE_COMPLETE", step.live.type, step.logical_id, "skipped (ResourcesToSkip)")
+                continue
+            self._roll_back_step(stack, step)
+        self._rolled_back(stack)
+        if stack.pending:
+            raise StackFailed(f"{name}: the rollback failed again for {', '.join(p.logical_id for p in stack.pending)}")
+
+    def _try_delete(self, stack: Stack, live: Live) -> bool:
         try:
             self._delete_resource(stack, live)
-        except ResourceFailed as failure:
-            self._emit(stack, "DELETE_FAILED", live.type, live.logical_id, failure.reason)
+        except ResourceFailed:
+            return False
+        return True
 
-    def _delete_all(self, stack: Stack, template: Template, *, rollback: bool) -> None:
+    def _delete_all(self, stack: Stack, template: Template, *, rollback: bool) -> list[str]:
+        """Delete every resource; a rollback goes on past failures and returns the logical ids it could not delete."""
+        left: list[str] = []
         for logical_id in reversed(template.order()):
             live = stack.resources.get(logical_id)
             if live is None:
@@ -278,10 +337,13 @@ class Cloud:
                 del stack.resources[logical_id]
                 continue
             if rollback:
-                self._try_delete(stack, live)
+                if not self._try_delete(stack, live):
+                    left.append(logical_id)
+                    continue
             else:
                 self._delete_resource(stack, live)
             stack.resources.pop(logical_id, None)
+        return left
 
     # -- one resource ------------------------------------------------------------------------------------
 
@@ -326,6 +388,8 @@ class Cloud:
             self._update_live(stack, live, props)
         except ResourceFailed as failure:
             self._emit(stack, "UPDATE_FAILED", old.type, logical_id, failure.reason)
+            if failure.untouched:
+                self._attempt = None
             raise
         note = f"replaced {old.physical_id} with {live.physical_id}" if live.physical_id != old.physical_id else ""
         self._emit(stack, "UPDATE_COMPLETE", old.type, logical_id, note)

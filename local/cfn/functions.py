@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from local.cfn.lambda_runner import Function, LambdaRunner
+from local.cfn.invoker import AsyncInvoker
+from local.cfn.lambda_runner import Function, Invocation, LambdaRunner
 from local.cfn.model import ACCOUNT, REGION, Stack
 
 EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18  # moto keeps a record of the function; the code runs from the asset
@@ -31,6 +32,8 @@ class Functions:
         self._appstream_url = appstream_url
         self._stacks = stacks
         self._role = ""
+        #: Lambda's asynchronous invocation (the queue, retries and EventInvokeConfig), for every invoke below.
+        self.invoker = AsyncInvoker(self._start)
 
     def register(
         self,
@@ -69,6 +72,10 @@ class Functions:
         return self.by_arn.get(":".join(arn.split(":")[:7]))
 
     def invoke(self, function: Function, event: dict[str, Any]) -> None:
+        """An asynchronous invocation (as CloudFormation and EventBridge make them): queued, retried on errors."""
+        self.invoker.submit(function, event)
+
+    def _start(self, function: Function, event: dict[str, Any]) -> Invocation:
         """Lambda runs the function with its role: the local AppStream service enforces the role's policies."""
         policies = self.role_policies(function)
         if policies is not None:
@@ -81,7 +88,7 @@ class Functions:
                     "policies": policies,
                 },
             )
-        self.runner.invoke(function, event)
+        return self.runner.invoke(function, event)
 
     def role_policies(self, function: Function) -> list[dict[str, Any]] | None:
         """The policy documents of the function's role (inline and AWS::IAM::Policy); None: no role found."""

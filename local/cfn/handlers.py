@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from local.cfn.invoker import DEFAULT_MAX_AGE, DEFAULT_RETRIES, InvokeConfig
 from local.cfn.model import ACCOUNT, REGION, Live, ResourceFailed, Stack, suffix
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ class CustomResourceHandler(ResourceHandler):
         return cloud.requests.send(stack, "Create", logical_id, kind, props)
 
     def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        if str(props.get("ServiceToken", "")) != str(live.properties.get("ServiceToken", "")):
+            # AWS::CloudFormation::CustomResource: ServiceToken "Update requires: Updates are not supported".
+            raise ResourceFailed("Modifying service token is not allowed.", live.physical_id, untouched=True)
         return cloud.requests.send(
             stack, "Update", live.logical_id, live.type, props, physical_id=live.physical_id, old_props=live.properties
         )
@@ -123,6 +127,31 @@ def _variables(props: dict[str, Any]) -> dict[str, str]:
     if logging_config.get("LogFormat") == "JSON":
         variables["AWS_LAMBDA_LOG_LEVEL"] = str(logging_config.get("ApplicationLogLevel", "INFO"))
     return variables
+
+
+class EventInvokeConfigHandler(ResourceHandler):
+    """AWS::Lambda::EventInvokeConfig: the function's asynchronous retries and event age (Lambda enforces them)."""
+
+    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        name = str(props.get("FunctionName", "")).rsplit(":function:", 1)[-1].split(":")[0]
+        if str(props.get("Qualifier", "")) != "$LATEST":
+            raise ResourceFailed("the offline Lambda runs unpublished functions only: Qualifier must be $LATEST")
+        retries = int(props.get("MaximumRetryAttempts", DEFAULT_RETRIES))
+        age = float(props.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE))
+        if not 0 <= retries <= DEFAULT_RETRIES or not 60 <= age <= DEFAULT_MAX_AGE:  # the resource's ranges
+            raise ResourceFailed(
+                f"Properties validation failed: MaximumRetryAttempts {retries} must be 0-2 and "
+                f"MaximumEventAgeInSeconds {age:.0f} must be 60-21600"
+            )
+        cloud.functions.invoker.configs[name] = InvokeConfig(retries, age)
+        return f"{name}:$LATEST", {}
+
+    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        self.delete(cloud, stack, live)
+        return self.create(cloud, stack, live.logical_id, live.type, props)
+
+    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+        cloud.functions.invoker.configs.pop(live.physical_id.split(":")[0], None)
 
 
 class FleetHandler(ResourceHandler):
@@ -234,6 +263,7 @@ HANDLERS: dict[str, ResourceHandler] = {
     "AWS::ECR::Repository": RepositoryHandler(),
     "AWS::IAM::Role": RoleHandler(),
     "AWS::Lambda::Function": FunctionHandler(),
+    "AWS::Lambda::EventInvokeConfig": EventInvokeConfigHandler(),
     "AWS::AppStream::Fleet": FleetHandler(),
 }
 

@@ -16,10 +16,11 @@ ACCOUNT = "123456789012"
 class ResourceFailed(Exception):
     """A resource operation failed; `physical_id` is what CloudFormation would keep for it."""
 
-    def __init__(self, reason: str, physical_id: str = "") -> None:
+    def __init__(self, reason: str, physical_id: str = "", *, untouched: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.physical_id = physical_id
+        self.untouched = untouched  # refused by CloudFormation's own checks: nothing was sent, nothing to undo
 
 
 class StackFailed(Exception):
@@ -38,6 +39,16 @@ class Live:
 
 
 @dataclass
+class Pending:
+    """A rollback step that failed: retried (or skipped) by ContinueUpdateRollback."""
+
+    logical_id: str
+    action: str  # "delete": a resource the failed update created; "update": back to `target`'s properties
+    live: Live
+    target: Live | None = None
+
+
+@dataclass
 class Stack:
     name: str
     stack_id: str
@@ -48,6 +59,7 @@ class Stack:
     exports: dict[str, str] = field(default_factory=dict)  # output key -> its export name
     conditions: dict[str, bool] = field(default_factory=dict)
     status: str = "CREATE_IN_PROGRESS"
+    pending: list[Pending] = field(default_factory=list)  # UPDATE_ROLLBACK_FAILED: what is left to roll back
 
 
 @dataclass

@@ -208,6 +208,7 @@ class Requests:
                 if err.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
                     raise
             self._runner.reap()
+            self._functions.invoker.pump()
             for arn, scheduled in self._scheduler.due_targets():
                 function = self._functions.find(arn)
                 if function is not None:
