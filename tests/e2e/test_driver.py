@@ -125,7 +125,9 @@ def test_service_timeout_fails_the_resource_and_rolls_back(make_cloud: MakeCloud
     assert failed
     # The rollback's Delete carries the id CloudFormation invents after a timeout, and also times out.
     assert any("DELETE_FAILED" in line and "Thing" in line for line in lines)
-    assert "Silent" not in cloud.stacks
+    # A delete that fails while a failed create rolls back leaves the stack ROLLBACK_FAILED, as on AWS.
+    assert cloud.stacks["Silent"].status == "ROLLBACK_FAILED"
+    assert any("ROLLBACK_FAILED" in line and "AWS::CloudFormation::Stack" in line for line in lines)
 
 
 def test_responses_are_validated(make_cloud: MakeCloud) -> None:
