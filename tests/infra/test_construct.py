@@ -327,7 +327,7 @@ def test_delete_image_is_allowed_only_on_declared_or_stack_owned_images(
     [
         ("cost-center", "#42", "Images/Bad: the value '#42' of tag 'cost-center' contains '#'"),
         ("a,b", "v", "Images/Bad: tag key 'a,b' contains ','"),
-        ("appstream-image-provider:owner", "x", "is reserved for the provider's ownership tag"),
+        ("appstream-image-provider:owner", "x", "is reserved for the provider's own tags"),
         ("team", "v" * 257, "must be at most 256 characters"),
     ],
 )
