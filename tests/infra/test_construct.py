@@ -365,6 +365,19 @@ def test_in_use_takes_cloudformation_s_strings_too(value: str) -> None:
     assert resource["Properties"]["InUse"] == value
 
 
+def test_shared_on_delete_fail_is_rendered_and_the_default_is_left_out() -> None:
+    from appstream_image_provider import SharedOnDelete
+
+    stack = Stack(App(), "S")
+    AppStreamImage(stack, "Strict", image_name="strict", shared_on_delete=SharedOnDelete.FAIL)
+    AppStreamImage(stack, "Default", image_name="default")
+    resources = {r["Properties"]["ImageName"]: r for r in custom_resources(Template.from_stack(stack)).values()}
+    assert resources["strict"]["Properties"]["SharedOnDelete"] == "Fail"
+    assert "SharedOnDelete" not in resources["default"]["Properties"]  # upgrades change no existing resource
+    with pytest.raises(ValueError, match=r"S/Bad: shared_on_delete: 'Keep' is not one of SharedOnDelete.REVOKE"):
+        AppStreamImage(stack, "Bad", image_name="bad", shared_on_delete="Keep")  # type: ignore[arg-type]
+
+
 def test_two_images_with_one_name_in_an_app_fail_naming_both() -> None:
     app = App()
     AppStreamImage(Stack(app, "A"), "Golden", image_name="golden-2026-11")

@@ -282,3 +282,13 @@ def test_parliament_flags_an_action_granted_on_the_wrong_kind_of_resource() -> N
         "Statement": [{"Effect": "Allow", "Action": "appstream:DeleteImage", "Resource": "arn:aws:s3:::bucket/*"}],
     }
     assert [issue for issue, _ in parliament_findings(document)] == ["RESOURCE_MISMATCH"]
+
+
+def test_the_provider_function_turns_off_lambdas_asynchronous_retries(assembly: Path) -> None:
+    """CloudFormation invokes it asynchronously; a retry would start work after the answer."""
+    for name in ("AppStreamImageProvider", "AppStreamImageExample"):
+        template = json.loads((assembly / f"{name}.template.json").read_text())
+        configs = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+        functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+        assert len(configs) == len(functions)
+        assert all(c["Properties"]["MaximumRetryAttempts"] == 0 for c in configs)

@@ -96,6 +96,11 @@ def test_the_template_needs_no_cdk_bootstrap_and_takes_its_settings_as_parameter
     assert function["Properties"]["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
     assert template["Outputs"]["ServiceToken"]["Export"] == {"Name": {"Ref": "ServiceTokenExportName"}}
 
+    # CloudFormation invokes the function asynchronously: Lambda's own retries are off.
+    (config,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert config["Properties"]["MaximumRetryAttempts"] == 0
+    assert config["Properties"]["Qualifier"] == "$LATEST"
+
 
 def test_the_template_is_cfn_lint_clean(dist_dir: Path) -> None:
     result = subprocess.run(
