@@ -1,10 +1,12 @@
 """The whole offline cloud for the real CDK CLI: `python -m local.cloud`.
 
 It starts the local AppStream service, moto over TLS (STS, S3, SSM, IAM, ECR, EventBridge, Lambda)
-and the local CloudFormation API in front of the driver, prints one `export NAME=VALUE` line per
-variable the CLI and boto3 need, and stays up until interrupted:
+and the local CloudFormation API in front of the driver, and stays up until interrupted. Once every
+endpoint answers it writes `--env-file` (atomically: the file appears complete or not at all) with
+one `export NAME=VALUE` line per variable the CLI and boto3 need, and prints the same lines:
 
-    eval "$(python -m local.cloud --seed golden-base &)"   # or copy the lines into another shell
+    python -m local.cloud --scenario local/scenarios/demo.json --env-file cloud.env &
+    while [ ! -s cloud.env ]; do sleep 0.2; done; source cloud.env
     cdk bootstrap aws://123456789012/us-east-1 && cdk deploy --all --require-approval never
 
 `LocalCloud` is the same as a context manager (the demo and the pytest plugin use it).
@@ -13,6 +15,7 @@ variable the CLI and boto3 need, and stays up until interrupted:
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -22,8 +25,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Self
 
-from local.appstream import AppStreamBackend, LocalAppStream
+from local.appstream import AppStreamBackend, LocalAppStream, load_scenario
 from local.appstream.faults import FaultInjector
+from local.appstream.scenario import read_scenario_file
 from local.cfn.api import LocalCloudFormation
 from local.cfn.driver import Cloud
 from local.cfn.model import ACCOUNT, REGION
@@ -112,10 +116,20 @@ class LocalCloud:
         return f"aws://{ACCOUNT}/{REGION}"
 
 
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """The export lines, written to a temporary file and renamed: a reader never sees half of them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    staging.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items()))
+    staging.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.cloud", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", action="append", default=[], metavar="IMAGE", help="an AVAILABLE image to start with")
-    parser.add_argument("--workdir", help="certificates, logs and function code (default: a temporary folder)")
+    parser.add_argument("--scenario", metavar="FILE", help="images, fleets, builders, durations and faults (JSON/YAML)")
+    parser.add_argument("--workdir", help="certificates, logs and function code (made if missing; default: temporary)")
+    parser.add_argument("--env-file", metavar="FILE", help="write the export lines here once every endpoint answers")
     args = parser.parse_args(argv)
     stop = threading.Event()
 
@@ -124,19 +138,26 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
+    backend, faults = load_scenario(read_scenario_file(args.scenario)) if args.scenario else (None, None)
     with tempfile.TemporaryDirectory(prefix="appstream-image-cloud-") as tmp:
         workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         log = (workdir / "cloudformation-events.log").open("a") if args.workdir else None
         printer = (
             (lambda line: print(line, file=log, flush=True)) if log else (lambda line: print(line, file=sys.stderr))
         )
-        with LocalCloud(workdir, printer=printer) as cloud:
+        with LocalCloud(workdir, backend=backend, faults=faults, printer=printer) as cloud:
             for image in args.seed:
                 cloud.backend.add_image(image)
-            for name, value in cloud.env().items():
+            env = cloud.env()
+            if args.env_file:
+                write_env_file(Path(args.env_file), env)
+            for name, value in env.items():
                 print(f"export {name}={shlex.quote(value)}", flush=True)
             print(f"# offline cloud for {cloud.account} is up; Ctrl-C stops it", file=sys.stderr, flush=True)
             stop.wait()
+        if args.env_file:
+            Path(args.env_file).unlink(missing_ok=True)  # its endpoints are gone
     return 0
 
 
