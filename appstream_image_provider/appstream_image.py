@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import jsii
 from aws_cdk import (
+    Annotations,
     CustomResource,
     Duration,
     IResolvable,
@@ -39,6 +40,9 @@ from .provider.contract import MAX_TIMEOUT as MAX_SERVICE_TIMEOUT
 from .provider.errors import InvalidProperties
 from .provider.properties import parse
 from .provider_function import ImageProvider, ProviderOptions
+
+# AWS's public base images are named AppStream-<platform>-<date> (and Amazon-AppStream2-Sample-Image-...).
+AWS_IMAGE_PREFIXES = ("AppStream-", "Amazon-AppStream")
 
 
 class InUse(enum.Enum):
@@ -226,6 +230,13 @@ class AppStreamImage(Construct):
         except ValueError as err:
             raise ValueError(f"{self.node.path}: {err}") from None
 
+        name = source.source_image_name
+        if source.type != "Existing" and _resolved(name) and name.startswith(AWS_IMAGE_PREFIXES):
+            Annotations.of(self).add_warning_v2(
+                "appstream-image-provider:public-source",
+                f"source: {name} looks like an AWS public image: CopyImage and CreateUpdatedImage take only images "
+                f"this account owns. Launch an image builder from {name}, create a private image, and use that",
+            )
         self.provider: ImageProvider | None = None
         if service_token is None:
             self.provider = ImageProvider.of(self, provider_options)

@@ -484,3 +484,16 @@ def test_images_of_one_stack_must_agree_on_provider_options() -> None:
         AppStreamImage(stack, "B", image_name="b-1", provider_options=ProviderOptions(memory_size=512))
     with pytest.raises(ValueError, match="provider_options: not with service_token"):
         AppStreamImage(stack, "C", image_name="c-1", provider_options=ProviderOptions(), service_token="arn:x")
+
+
+def test_a_copy_from_what_looks_like_an_aws_public_image_warns_at_synth() -> None:
+    from aws_cdk.assertions import Annotations as Found
+    from aws_cdk.assertions import Match
+
+    stack = Stack(App(), "S")
+    public = ImageSource.copy_of("AppStream-WinServer2022-11-01-2026")
+    AppStreamImage(stack, "I", image_name="golden-2026-11", source=public)
+    Found.from_stack(stack).has_warning("/S/I", Match.string_like_regexp("only images this account owns"))
+    private = Stack(App(), "P")
+    AppStreamImage(private, "J", image_name="golden-2026-12", source=ImageSource.copy_of("golden-base"))
+    assert not Found.from_stack(private).find_warning("/P/J", Match.any_value())

@@ -413,3 +413,33 @@ def test_botocore_does_not_retry_past_the_invocations_time(
     finally:
         images.CALL_DEADLINE.reset(token)
     assert len(appstream.audit.calls("CopyImage")) == 3
+
+
+def test_a_scheduled_invocation_that_hits_crhelpers_init_failure_removes_its_schedule(
+    provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events, lambda_ = boto3.client("events"), boto3.client("lambda")
+    name = "AppStreamImagePoll-GoldenImage-INITFAIL"
+    rule = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")
+    lambda_.add_permission(
+        FunctionName="AppStreamImageProvider",
+        StatementId=name,
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule["RuleArn"],
+    )
+    monkeypatch.setattr(provider.module.helper, "_init_failed", RuntimeError("crhelper could not start"))
+    body = provider.event("delete") | {
+        "CrHelperPoll": True,
+        "CrHelperRule": rule["RuleArn"],
+        "CrHelperPermission": name,
+    }
+    body["ResponseURL"] = provider.endpoint.url("init-failure-scheduled")
+    from tests.provider.conftest import lambda_context
+
+    provider.module.handler(body, lambda_context())
+    [answer] = provider.endpoint.received["init-failure-scheduled"]
+    assert answer["Status"] == "FAILED"
+    assert "crhelper could not start" in answer["Reason"]
+    assert name not in rules_left()
+    assert policy_statements() == []
