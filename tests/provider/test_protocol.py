@@ -278,13 +278,13 @@ def test_a_scheduled_invocation_that_cannot_load_removes_its_rule_and_permission
         "CrHelperPoll": True,
         "CrHelperRule": rule["RuleArn"],
         "CrHelperPermission": "AppStreamImagePoll-GoldenImage-LOADFAIL",
-        "ResponseURL": provider.endpoint.url("load-failure"),
+        "ResponseURL": provider.endpoint.url("load-failure-in-a-scheduled-run"),
     }
     monkeypatch.setenv("AWS_REGION", "us-east-1")  # boto3 itself works again for the cleanup
     from tests.provider.conftest import lambda_context
 
     module.handler(body, lambda_context())
-    [answer] = provider.endpoint.received["load-failure"]
+    [answer] = provider.endpoint.received["load-failure-in-a-scheduled-run"]
     assert answer["Status"] == "FAILED"
     assert "AppStreamImagePoll-GoldenImage-LOADFAIL" not in rules_left()
     assert policy_statements() == []
