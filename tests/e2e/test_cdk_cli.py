@@ -78,3 +78,54 @@ def test_an_account_that_was_never_bootstrapped_is_refused_as_on_aws(offline_clo
     assert "Has the environment been bootstrapped?" in result.stdout + result.stderr
     with pytest.raises(Exception, match="does not exist"):
         offline_cloud.status(STACK)
+
+
+@pytest.mark.long
+def test_the_cli_meets_update_rollback_failed_as_on_aws_and_cdk_rollback_completes_it(
+    offline_cloud, tmp_path: Path
+) -> None:
+    """A stack whose custom resource fails its update and its rollback: `cdk deploy` is refused as CloudFormation
+    refuses the change set; `cdk rollback --orphan` calls ContinueUpdateRollback with ResourcesToSkip."""
+    import io
+    import json
+    import zipfile
+
+    from tests.local.test_cloudformation_rules import BUCKET, HANDLER, template
+
+    s3, cfn = offline_cloud.client("s3"), offline_cloud.client("cloudformation")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", HANDLER)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="thing.zip", Body=code.getvalue())
+    offline_cloud.deploy_template("Things", _written(tmp_path / "v1.json", template(Mode="fail-update", Value="1")))
+    with pytest.raises(StackFailed, match="UPDATE_ROLLBACK_FAILED"):
+        offline_cloud.deploy_template("Things", _written(tmp_path / "v2.json", template(Mode="fail-update", Value="2")))
+
+    assembly = tmp_path / "assembly"
+    assembly.mkdir()
+    (assembly / "Things.template.json").write_text(template(Mode="ok", Value="3"))
+    stack = {"type": "aws:cloudformation:stack", "environment": "aws://123456789012/us-east-1"}
+    stack["properties"] = {"templateFile": "Things.template.json"}  # type: ignore[assignment]
+    (assembly / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"Things": stack}}))
+    refused = offline_cloud.cdk("deploy", "--app", str(assembly), "Things", "--require-approval", "never", check=False)
+    assert refused.returncode != 0
+    assert "is in UPDATE_ROLLBACK_FAILED state and can not be updated" in refused.stdout + refused.stderr
+    assert offline_cloud.status("Things") == "UPDATE_ROLLBACK_FAILED"
+
+    offline_cloud.bootstrap()  # `cdk rollback` reads the bootstrap stack (a hand-written assembly names none)
+    offline_cloud.cdk(
+        "rollback", "--app", str(assembly), "Things", "--orphan", "Thing", "--toolkit-stack-name", "CDKToolkit"
+    )
+    assert offline_cloud.status("Things") == "UPDATE_ROLLBACK_COMPLETE"
+    skipped = [
+        e for e in cfn.describe_stack_events(StackName="Things")["StackEvents"] if e["LogicalResourceId"] == "Thing"
+    ]
+    assert "ResourcesToSkip" in str(skipped[0].get("ResourceStatusReason", ""))
+    offline_cloud.cdk("deploy", "--app", str(assembly), "Things", "--require-approval", "never")
+    assert offline_cloud.status("Things") == "UPDATE_COMPLETE"
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
