@@ -12,12 +12,13 @@ IMAGE_NAMES = {
     "DeleteImage": ("Name",),
     "CopyImage": ("SourceImageName", "DestinationImageName"),
     "CreateUpdatedImage": ("existingImageName", "newImageName"),
+    "CreateImportedImage": ("Name",),
     "UpdateImagePermissions": ("Name",),
     "DeleteImagePermissions": ("Name",),
     "DescribeImagePermissions": ("Name",),
 }
 IMAGE_ARNS = {"TagResource": "ResourceArn", "UntagResource": "ResourceArn", "ListTagsForResource": "ResourceArn"}
-REQUEST_TAGS = {"TagResource": "Tags", "CreateUpdatedImage": "newImageTags"}
+REQUEST_TAGS = {"TagResource": "Tags", "CreateUpdatedImage": "newImageTags", "CreateImportedImage": "Tags"}
 UNTAG_KEYS = {"UntagResource": "TagKeys"}
 
 

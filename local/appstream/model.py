@@ -27,6 +27,10 @@ DEFAULT_PAGE = 25
 class Limits:
     """AWS's quotas and lags (appstream-images.md, "Constraints and behaviours AWS enforces").
 
+    The quotas are the admin guide's defaults ("Amazon AppStream 2.0 Service Quotas": Images 10,
+    Image builders (total) 10, concurrent image copies per destination Region 2, concurrent image
+    updates 5, accounts an image can be shared with 100); tags per resource: 50 (the Tags shape).
+
     Quotas answer LimitExceededException; the lags are seconds of the service's clock (scaled by
     time_scale, like every transition); `rate` is requests per second per operation (service clock),
     with `burst` requests in hand, answering ThrottlingException past them.
@@ -34,7 +38,8 @@ class Limits:
 
     copies: int = 2  # concurrent CopyImage per destination region
     updates: int = 5  # concurrent CreateUpdatedImage
-    images: int = 50  # private images per account and region
+    images: int = 10  # private images per account and region
+    builders: int = 10  # image builders, the one each running CreateUpdatedImage launches among them
     shares: int = 100  # accounts an image can be shared with
     tags: int = 50  # tags per resource
     visibility_lag: float = 0.5  # a new image is invisible to DescribeImages (and tagging) this long
@@ -50,6 +55,8 @@ class Durations:
     copy: float = 2.0
     update: float = 2.0
     delete: float = 1.0
+    import_: float = 2.0  # CreateImportedImage: IMPORTING
+    validate: float = 1.0  # then VALIDATING (the runtime validation), then AVAILABLE or FAILED
 
 
 @dataclass
@@ -74,6 +81,7 @@ class Image:
     updatable: bool = True  # CreateUpdatedImage answers canUpdateImage false (and makes nothing) when False
     image_errors: list[dict[str, Any]] = field(default_factory=list)
     next_errors: list[dict[str, Any]] = field(default_factory=list)
+    later: list[tuple[float, str]] = field(default_factory=list)  # further (seconds, state) steps after next_state
     tags: dict[str, str] = field(default_factory=dict)
     permissions: dict[str, dict[str, bool]] = field(default_factory=dict)
     visible_at: float = 0.0  # read-after-write: DescribeImages finds the image from this time on
@@ -200,6 +208,7 @@ class AppStreamBackend:
         self.images: dict[str, Image] = {}
         self.fleets: dict[str, Fleet] = {}
         self.builders: dict[str, Builder] = {}
+        self.amis: dict[str, dict[str, Any]] = {}  # AMIs CreateImportedImage can import: id -> {"compatible", "fails"}
 
     # -- seeding and control (not AppStream operations) --------------------------
 
@@ -263,6 +272,11 @@ class AppStreamBackend:
             self.fleets[name] = fleet
             return fleet
 
+    def add_ami(self, ami_id: str, *, compatible: bool = True, fails: bool = False) -> None:
+        """An AMI (or WorkSpaces image) CreateImportedImage can import; `fails`: its runtime validation fails."""
+        with self._lock:
+            self.amis[ami_id] = {"compatible": compatible, "fails": fails}
+
     def add_builder(self, name: str, image_name: str) -> Builder:
         with self._lock:
             builder = Builder(name, f"arn:aws:appstream:{self.region}:{self.account}:image-builder/{name}", image_name)
@@ -314,6 +328,12 @@ class AppStreamBackend:
                 if image.next_state == GONE:
                     del self.images[name]
                     continue
+                if image.later:  # one more step first (IMPORTING -> VALIDATING -> ...)
+                    seconds, following = image.later.pop(0)
+                    image.state, image.next_state = image.next_state, following
+                    image.state_until += self.scaled(seconds)
+                    if now < image.state_until:
+                        continue
                 image.state = image.next_state
                 image.reason = image.next_reason
                 image.image_errors = list(image.next_errors)
@@ -463,6 +483,12 @@ class AppStreamBackend:
                 preview = Image(new_name, self.image_arn(new_name), "PENDING", platform=source.platform)
                 return {"image": preview.wire(), "canUpdateImage": True}
             self._check_quotas("CREATING", self.limits.updates, "concurrent image updates")
+            # A managed update runs on an image builder, counted against the image-builder quota (admin guide).
+            running = len(self.builders) + sum(1 for i in self.images.values() if i.state == "CREATING")
+            if running >= self.limits.builders:
+                raise ApiError(
+                    "LimitExceededException", f"The limit of {self.limits.builders} image builders was reached."
+                )
             tags = params.get("newImageTags") or {}
             self._check_tags(tags, {})
             image = self.add_image(
@@ -589,6 +615,12 @@ class AppStreamBackend:
         return self._describe_users(params, self.builders, "image builder", "ImageBuilders")
 
 
+def create_imported_image(backend: AppStreamBackend, params: dict[str, Any]) -> dict[str, Any]:
+    from local.appstream.imports import create_imported_image as create  # noqa: PLC0415 - imports.py imports this
+
+    return create(backend, params)
+
+
 OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any]]] = {
     "DescribeImages": AppStreamBackend.describe_images,
     "DeleteImage": AppStreamBackend.delete_image,
@@ -602,7 +634,10 @@ OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any
     "ListTagsForResource": AppStreamBackend.list_tags_for_resource,
     "DescribeFleets": AppStreamBackend.describe_fleets,
     "DescribeImageBuilders": AppStreamBackend.describe_image_builders,
+    "CreateImportedImage": create_imported_image,
 }
+
+
 READ_ONLY = frozenset(
     {"DescribeImages", "DescribeImagePermissions", "ListTagsForResource", "DescribeFleets", "DescribeImageBuilders"}
 )

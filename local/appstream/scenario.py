@@ -21,6 +21,7 @@ SCENARIO_KEYS = frozenset(
         "images",
         "fleets",
         "builders",
+        "amis",
         "faults",
         "seed",
         "description",
@@ -69,6 +70,8 @@ def load_scenario(data: dict[str, Any], *, time_scale: float | None = None) -> t
             release_after=spec.get("release_after"),
             release_to=spec.get("release_to", ""),
         )
+    for spec in data.get("amis", []):
+        backend.add_ami(spec["id"], compatible=spec.get("compatible", True), fails=spec.get("fails", False))
     for spec in data.get("builders", []):
         backend.add_builder(spec["name"], spec["image_name"])
     faults = FaultInjector(seed=int(data.get("seed", 0)))

@@ -193,6 +193,7 @@ class LocalAppStream(Background):
             "/_local/fleet": fleet,
             "/_local/fleets/create": lambda p: backend.add_fleet(p["name"], p.get("image_name", "")) and None,
             "/_local/images/create": lambda p: backend.add_image(**p) and None,  # add_image's keyword arguments
+            "/_local/amis/create": lambda p: backend.add_ami(p.pop("id"), **p),
             "/_local/builders/create": lambda p: backend.add_builder(p["name"], p.get("image_name", "")) and None,
             "/_local/fleets/delete": lambda p: backend.remove_fleet(p["name"]),
             "/_local/iam/principals": lambda p: self.iam.register(p["access_key"], p["arn"], p["policies"]),

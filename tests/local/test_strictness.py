@@ -113,6 +113,22 @@ def test_an_unmodelled_error_from_the_backend_becomes_an_internal_failure(
     assert "unmodelled error OperationNotPermittedException" in body["message"]
 
 
+def test_the_default_quotas_are_the_admin_guides() -> None:
+    limits = Limits()
+    assert (limits.images, limits.builders, limits.copies, limits.updates, limits.shares) == (10, 10, 2, 5, 100)
+
+
+def test_a_managed_update_counts_against_the_image_builder_quota(clock: FakeClock) -> None:
+    backend = AppStreamBackend(clock=clock, limits=Limits(builders=2))
+    backend.add_image("golden")
+    backend.add_builder("win-builder", "golden")
+    with LocalAppStream(backend) as svc:
+        probe = boto3.client("appstream", endpoint_url=svc.url, config=NO_RETRY)
+        probe.create_updated_image(existingImageName="golden", newImageName="u1")  # its builder is the second
+        with pytest.raises(probe.exceptions.LimitExceededException, match="limit of 2 image builders"):
+            probe.create_updated_image(existingImageName="golden", newImageName="u2")
+
+
 def test_images_per_account_quota(clock: FakeClock) -> None:
     backend = AppStreamBackend(clock=clock, limits=Limits(images=2))
     backend.add_image("golden")
