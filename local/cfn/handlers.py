@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from local.cfn.invoker import DEFAULT_MAX_AGE, DEFAULT_RETRIES, InvokeConfig
 from local.cfn.model import ACCOUNT, REGION, Live, ResourceFailed, Stack, suffix
+from local.cfn.wait_conditions import WaitConditionHandleHandler, WaitConditionHandler
 
 if TYPE_CHECKING:
     from local.cfn.driver import Cloud
@@ -265,6 +266,8 @@ HANDLERS: dict[str, ResourceHandler] = {
     "AWS::Lambda::Function": FunctionHandler(),
     "AWS::Lambda::EventInvokeConfig": EventInvokeConfigHandler(),
     "AWS::AppStream::Fleet": FleetHandler(),
+    "AWS::CloudFormation::WaitConditionHandle": WaitConditionHandleHandler(),  # type: ignore[dict-item]
+    "AWS::CloudFormation::WaitCondition": WaitConditionHandler(),  # type: ignore[dict-item]
 }
 
 

@@ -200,26 +200,48 @@ class Requests:
 
     def _await_response(self, key: str, started: float, timeout: float, stats: RequestStats, what: str) -> bytes | None:
         """Poll for the response while running due polling rules; say so now and then, never wait silently."""
-        told = started
-        while time.monotonic() < started + timeout:
+        found: list[bytes] = []
+
+        def answered() -> bool:
             try:
-                return bytes(self._s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+                found.append(bytes(self._s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
                     raise
+            return bool(found)
+
+        self.pump_until(answered, started, timeout, what, stats=stats)
+        return found[0] if found else None
+
+    def pump_until(
+        self,
+        done: Callable[[], bool],
+        started: float,
+        timeout: float,
+        what: str,
+        *,
+        stats: RequestStats | None = None,
+        awaited: str = "the response",
+    ) -> bool:
+        """Until `done()` or the timeout: Lambda's queue and EventBridge's due rules keep running meanwhile."""
+        told = started
+        while time.monotonic() < started + timeout:
+            if done():
+                return True
             self._runner.reap()
             self._functions.invoker.pump()
             for arn, scheduled in self._scheduler.due_targets():
                 function = self._functions.find(arn)
                 if function is not None:
                     self._functions.invoke(function, scheduled)
-                    stats.scheduled += 1
+                    if stats is not None:
+                        stats.scheduled += 1
             if time.monotonic() - told >= PROGRESS_EVERY:
                 told = time.monotonic()
                 waited = told - started
-                self._print(f"        ... {what}: still waiting for the response ({waited:.0f} s of {timeout:.0f} s)")
+                self._print(f"        ... {what}: still waiting for {awaited} ({waited:.0f} s of {timeout:.0f} s)")
             time.sleep(0.1)
-        return None
+        return False
 
     def _check_cleanup(self, function: Function) -> None:
         """After a request, no polling rule may target the function and no permission may remain."""

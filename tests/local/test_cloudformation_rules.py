@@ -186,3 +186,78 @@ def test_a_changed_service_token_is_refused_as_cloudformation_refuses_it(cfn: An
     cfn.update_stack(StackName="Things", TemplateBody=json.dumps(body))
     assert settled(cfn) == "UPDATE_ROLLBACK_COMPLETE"
     assert "Modifying service token is not allowed." in reasons(cfn, "UPDATE_FAILED")
+
+
+def _wait_template(timeout: int = 30, count: int = 1) -> str:
+    return json.dumps(
+        {
+            "Resources": {
+                "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+                "Wait": {
+                    "Type": "AWS::CloudFormation::WaitCondition",
+                    "Properties": {"Handle": {"Ref": "Handle"}, "Timeout": timeout, "Count": count},
+                },
+            },
+            "Outputs": {"Data": {"Value": {"Fn::GetAtt": ["Wait", "Data"]}}, "Url": {"Value": {"Ref": "Handle"}}},
+        }
+    )
+
+
+def _signal(cfn: Any, local: LocalCloud, stack: str, *signals: dict[str, str]) -> None:
+    """PUT each signal to the handle's URL once the handle exists, as a provider would, from another thread."""
+    import ssl
+    import threading
+    import urllib.request
+
+    def run() -> None:
+        for _ in range(600):
+            resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+            url = next((r.get("PhysicalResourceId") for r in resources if r["LogicalResourceId"] == "Handle"), None)
+            if url:
+                break
+            time.sleep(0.05)
+        context = ssl.create_default_context(cafile=local.env()["AWS_CA_BUNDLE"])
+        for signal in signals:
+            body = json.dumps(signal).encode()
+            request = urllib.request.Request(str(url), data=body, method="PUT", headers={"Content-Type": ""})
+            urllib.request.urlopen(request, timeout=10, context=context).close()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _outputs(cfn: Any, stack: str) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
+
+
+def test_a_wait_condition_completes_on_count_success_signals_with_their_data(cfn: Any, local: LocalCloud) -> None:
+    cfn.create_stack(StackName="Waits", TemplateBody=_wait_template(count=2))
+    image = {"Status": "SUCCESS", "UniqueId": "image", "Data": "AVAILABLE", "Reason": "ok"}
+    fleet = {"Status": "SUCCESS", "UniqueId": "fleet", "Data": "RUNNING", "Reason": "ok"}
+    _signal(cfn, local, "Waits", image, fleet)
+    assert settled(cfn, "Waits") == "CREATE_COMPLETE"
+    outputs = _outputs(cfn, "Waits")
+    assert json.loads(outputs["Data"]) == {"image": "AVAILABLE", "fleet": "RUNNING"}
+    assert "X-Amz-Signature=" in outputs["Url"]  # the handle's Ref is a presigned URL
+
+
+def test_a_failure_signal_fails_the_wait_condition_with_its_reason(cfn: Any, local: LocalCloud) -> None:
+    cfn.create_stack(StackName="Waits", TemplateBody=_wait_template())
+    _signal(cfn, local, "Waits", {"Status": "FAILURE", "UniqueId": "image", "Data": "", "Reason": "Image x FAILED"})
+    assert settled(cfn, "Waits") == "ROLLBACK_COMPLETE"
+    assert any("Image x FAILED" in r for r in reasons(cfn, "CREATE_FAILED", "Waits"))
+
+
+@pytest.mark.parametrize(("timeout", "problem"), [(1, "timed out. Received 0 conditions"), (43201, "1-43200")])
+def test_a_wait_condition_times_out_and_its_timeout_is_at_most_12_hours(cfn: Any, timeout: int, problem: str) -> None:
+    cfn.create_stack(StackName="Waits", TemplateBody=_wait_template(timeout=timeout))
+    assert settled(cfn, "Waits") == "ROLLBACK_COMPLETE"
+    assert any(problem in r for r in reasons(cfn, "CREATE_FAILED", "Waits"))
+
+
+def test_a_wait_condition_cannot_be_updated(cfn: Any, local: LocalCloud) -> None:
+    cfn.create_stack(StackName="Waits", TemplateBody=_wait_template())
+    _signal(cfn, local, "Waits", {"Status": "SUCCESS", "UniqueId": "1", "Data": "d", "Reason": "r"})
+    assert settled(cfn, "Waits") == "CREATE_COMPLETE"
+    cfn.update_stack(StackName="Waits", TemplateBody=_wait_template(timeout=60))
+    assert settled(cfn, "Waits") == "UPDATE_ROLLBACK_COMPLETE"
+    assert any("WaitCondition is not supported" in r for r in reasons(cfn, "UPDATE_FAILED", "Waits"))
