@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.cfn.model import StackFailed
 from local.synth import cached_synth
@@ -68,7 +69,7 @@ def test_the_cli_deploys_rolls_back_and_destroys_offline(offline_cloud) -> None:
 
     offline_cloud.destroy(STACK)
     assert set(offline_cloud.images()) == {"golden-base"}
-    with pytest.raises(Exception, match="does not exist"):
+    with pytest.raises(ClientError, match="does not exist"):
         offline_cloud.status(STACK)
 
 
@@ -76,7 +77,7 @@ def test_an_account_that_was_never_bootstrapped_is_refused_as_on_aws(offline_clo
     result = offline_cloud.cdk("deploy", "--app", str(_assembly()), STACK, "--require-approval", "never", check=False)
     assert result.returncode != 0
     assert "Has the environment been bootstrapped?" in result.stdout + result.stderr
-    with pytest.raises(Exception, match="does not exist"):
+    with pytest.raises(ClientError, match="does not exist"):
         offline_cloud.status(STACK)
 
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from local.appstream import AppStreamBackend, Fault, Limits, LocalAppStream
 from provider import deletion, lifecycle
 from provider.contract import OWNER_TAG, SOURCE_TAG, owner_pattern, tag_value_problem
-from provider.errors import DeadlineExceeded, ImageInUse, NotOwned, QuotaExceeded
+from provider.creation import Made
+from provider.errors import AccessDenied, DeadlineExceeded, ImageInUse, NotOwned, NotPermitted, QuotaExceeded
 from provider.ownership import owner_value
 from provider.properties import Source
 from provider.states import Budget
@@ -76,7 +76,7 @@ def test_copy_or_update_into_a_name_taken_by_another_image_fails_without_touchin
     backend.add_image("golden-base")
     backend.add_image("golden-2026-11", tags={"team": "other"})
     body = event("create", ImageName="golden-2026-11", Source={"Type": kind, "SourceImageName": "golden-base"})
-    with pytest.raises(Exception, match="Image golden-2026-11 already exists and this resource did not make it"):
+    with pytest.raises(NotOwned, match="Image golden-2026-11 already exists and this resource did not make it"):
         handle(client, clock, body)
     assert service.audit.mutations() == []
     assert backend.images["golden-2026-11"].tags == {"team": "other"}
@@ -249,7 +249,7 @@ def test_a_copy_that_never_becomes_visible_fails_naming_the_image_for_the_rollba
         ServiceTimeout="60",
         Source={"Type": "Copy", "SourceImageName": "golden-base"},
     )
-    with pytest.raises(Exception, match="the rollback deletes image golden-2026-11"):
+    with pytest.raises(Made, match="the rollback deletes image golden-2026-11"):
         handle(client, clock, body, claim=claims.append)
     assert claims == ["golden-2026-11"]
 
@@ -374,7 +374,7 @@ def test_access_denied_names_the_action_the_image_and_the_scope(
     backend.add_image("golden-base")
     service.faults.add(Fault("error", operation="CopyImage", code="AccessDeniedException"))
     body = event("create", ImageName="team-b-image", Source={"Type": "Copy", "SourceImageName": "golden-base"})
-    with pytest.raises(Exception, match="may not call appstream:CopyImage on image team-b-image") as excinfo:
+    with pytest.raises(AccessDenied, match="may not call appstream:CopyImage on image team-b-image") as excinfo:
         handle(client, clock, body, scope="images named golden-*")
     assert "It may manage only images named golden-*" in str(excinfo.value)
 
@@ -410,5 +410,5 @@ def test_client_errors_other_than_access_denied_pass_through(
     service, client = fake
     owned_image(backend, "golden-2026-11")
     service.faults.add(Fault("error", operation="DeleteImage", code="OperationNotPermittedException"))
-    with pytest.raises((ClientError, Exception), match="does not permit deleting"):
+    with pytest.raises(NotPermitted, match="does not permit deleting"):
         handle(client, clock, event("delete"))

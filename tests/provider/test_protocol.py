@@ -14,7 +14,16 @@ from botocore.exceptions import ClientError
 from local.appstream import AppStreamBackend, Fault, LocalAppStream
 from provider import cfn, images, lifecycle
 from provider.contract import SOURCE_TAG
-from provider.errors import AccessDenied, DeadlineExceeded, ImageFailed, ImageShared, InvalidProperties, NotPermitted
+from provider.creation import Made
+from provider.errors import (
+    AccessDenied,
+    DeadlineExceeded,
+    ImageFailed,
+    ImageShared,
+    InvalidProperties,
+    NotPermitted,
+    ProviderError,
+)
 from provider.properties import Source
 from tests.conftest import FakeClock
 from tests.provider.conftest import (
@@ -252,7 +261,7 @@ def test_a_replacement_that_fails_in_a_scheduled_invocation_deletes_its_image(
     assert data[lifecycle.RESUME]["made"] is True  # an Update's replacement is "made" too
     scheduled = body | {"CrHelperPoll": True, "CrHelperData": data}
     clock.advance(600)
-    with pytest.raises(Exception, match=r"golden-b is FAILED.*image golden-a is kept; image golden-b is deleted"):
+    with pytest.raises(ProviderError, match=r"golden-b is FAILED.*image golden-a is kept; image golden-b is deleted"):
         handle(client, clock, scheduled)
     assert backend.snapshot()["images"].get("golden-b", {}).get("State") in (None, "DELETING")
 
@@ -312,7 +321,7 @@ def test_a_failed_images_errors_are_in_the_reason(
     _, client = fake
     backend.add_image("golden-base", copies_end="FAILED")
     body = event("create", ImageName="golden-2026-11", Source=COPY_S1)
-    with pytest.raises(Exception, match=r"IMAGE_COPY_FAILURE.*INTERNAL_SERVICE_ERROR golden-2026-11: the image failed"):
+    with pytest.raises(Made, match=r"IMAGE_COPY_FAILURE.*INTERNAL_SERVICE_ERROR golden-2026-11: the image failed"):
         handle(client, clock, body)
 
 

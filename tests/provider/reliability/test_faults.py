@@ -157,14 +157,16 @@ def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
     tally: Counter[str],
 ) -> None:
     lambda_runner, function = runner
-    function.timeout = 2
+    function.timeout = 10  # the timer answers at 4 s; the slow call still blocks at 10 s, when Lambda kills it
     owned_image(live_backend, "golden-2026-11")
-    appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=4))
+    appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=60))
     event = delete_answering_at(provider, "lambda-timeout")
     invocation = lambda_runner.invoke(function, event)
-    answers = provider.endpoint.wait_for("lambda-timeout", timeout=10)
-    time.sleep(2.5)  # Lambda kills the process at its timeout
-    lambda_runner.reap()
+    answers = provider.endpoint.wait_for("lambda-timeout", timeout=60)
+    ends = time.monotonic() + 120
+    while invocation.running and time.monotonic() < ends:  # until Lambda (the runner) kills it at its timeout
+        lambda_runner.reap()
+        time.sleep(0.1)
     tally["faults injected"] += 1
     assert invocation.killed  # still blocked in the slow call at its timeout: Lambda (the runner) killed it
     assert len(provider.endpoint.received["lambda-timeout"]) == 1
