@@ -54,7 +54,7 @@ class Functions:
         self.by_arn[arn] = function
         self._lambda.create_function(
             FunctionName=name,
-            Runtime="python3.14",
+            Runtime="python3.13",
             Role=self._moto_role(),
             Handler=handler,
             Code={"ZipFile": EMPTY_ZIP},

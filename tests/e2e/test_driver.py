@@ -100,7 +100,7 @@ def silent_assembly(directory: Path, timeout: int) -> Path:
             "Fn": {
                 "Type": "AWS::Lambda::Function",
                 "Properties": {
-                    "Runtime": "python3.14",
+                    "Runtime": "python3.13",
                     "Handler": "silent.handler",
                     "Timeout": 5,
                     "Code": {"S3Bucket": "cdk-hnb659fds-assets-123456789012-us-east-1", "S3Key": "silent.zip"},
@@ -186,7 +186,7 @@ def assembly_with(directory: Path, function: dict[str, Any], thing: dict[str, An
 
 
 PYTHON_FUNCTION = {
-    "Runtime": "python3.14",
+    "Runtime": "python3.13",
     "Handler": "silent.handler",
     "Timeout": 5,
     "Code": {"S3Bucket": "cdk-hnb659fds-assets-123456789012-us-east-1", "S3Key": "silent.zip"},

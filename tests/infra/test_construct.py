@@ -205,7 +205,7 @@ def test_function_runtime_architecture_memory_timeout_and_logs(stack_and_templat
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Architectures": ["arm64"],
             "MemorySize": 128,
             "Timeout": 900,

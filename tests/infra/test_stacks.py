@@ -54,8 +54,8 @@ def test_app_synthesizes_both_stacks_with_cdk_nag_clean(assembly: Path) -> None:
     assert nag["pluginName"] == "AwsSolutions"
     assert nag["conclusion"] == "success"
     assert nag["violations"] == []
-    for suppressed in nag["suppressedViolations"]:
-        assert suppressed["ruleName"].startswith("AwsSolutions-IAM5[Resource::")
+    for suppressed in nag["suppressedViolations"]:  # wildcards with their reasons, and the runtime on purpose
+        assert suppressed["ruleName"].startswith(("AwsSolutions-IAM5[Resource::", "AwsSolutions-L1"))
         assert len(suppressed["reason"]) > 40  # a specific written reason
 
 

@@ -57,7 +57,7 @@ def moto_url() -> Iterator[str]:
         archive.writestr("index.py", "def handler(event, context):\n    return None\n")
     boto3.client("lambda").create_function(
         FunctionName=FUNCTION,
-        Runtime="python3.14",
+        Runtime="python3.13",
         Role=role,
         Handler="index.handler",
         Code={"ZipFile": code.getvalue()},

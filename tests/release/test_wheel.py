@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -67,9 +68,20 @@ def _user_app(tmp_path: Path) -> Path:
     return app
 
 
-def _venv(path: Path, *requirements: str) -> Path:
+def oldest_python() -> str:
+    """Python 3.11, the oldest the construct library supports: from PATH, else pyenv's."""
+    found = shutil.which("python3.11")
+    if found is None:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False).stdout.strip()
+        candidates = sorted(Path(root or "/nonexistent").glob("versions/3.11*/bin/python3.11"))
+        found = str(candidates[-1]) if candidates else None
+    assert found, "Python 3.11 (the oldest supported) is needed for this test: install python3.11 or pyenv's 3.11"
+    return found
+
+
+def _venv(path: Path, *requirements: str, python: str = sys.executable) -> Path:
     """A fresh venv holding only `requirements` (installed by this venv's pip: no pip inside, no .pyc)."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    subprocess.run([python, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
     python = path / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--no-compile", *requirements], check=True, capture_output=True, timeout=600)
@@ -108,10 +120,16 @@ def test_the_wheel_carries_the_lambda_code_and_the_pinned_crhelper(dist_dir: Pat
 def test_a_user_app_with_its_own_stacks_package_synthesizes_from_the_wheel(
     dist_dir: Path, tmp_path: Path, cdk: str
 ) -> None:
+    """The pinned aws-cdk-lib on this venv's Python 3.13; the oldest declared one on the oldest Python, 3.11."""
     pins = _pins()
     version = pins["aws-cdk-lib"] if cdk == "pinned" else cdk
+    interpreter = sys.executable if cdk == "pinned" else oldest_python()
     (wheel,) = dist_dir.glob("*.whl")
-    python = _venv(tmp_path / "venv", f"aws-cdk-lib=={version}", f"constructs=={pins['constructs']}", str(wheel))
+    requirements = (f"aws-cdk-lib=={version}", f"constructs=={pins['constructs']}", str(wheel))
+    python = _venv(tmp_path / "venv", *requirements, python=interpreter)
+    probe = [str(python), "-c", "import sys; print(sys.version_info[:2])"]
+    version_info = subprocess.run(probe, check=True, capture_output=True, text=True).stdout.strip()
+    assert version_info == ("(3, 13)" if cdk == "pinned" else "(3, 11)")
     installed = _installed(python)
     assert "crhelper" not in installed
     assert "boto3" not in installed
@@ -127,7 +145,7 @@ def test_a_user_app_with_its_own_stacks_package_synthesizes_from_the_wheel(
     (image,) = [r for r in resources if r["Type"] == "Custom::AppStreamImage"]
     assert image["Properties"]["ImageName"] == "golden-2026-12"
     (function,) = [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
-    assert function["Properties"]["Runtime"] == "python3.14"
+    assert function["Properties"]["Runtime"] == "python3.13"
     assert function["Properties"]["Handler"] == asset.HANDLER
     manifest = json.loads((out / "UserImages.assets.json").read_text())
     (asset_dir,) = [out / f["source"]["path"] for f in manifest["files"].values() if f["source"]["packaging"] == "zip"]
