@@ -12,6 +12,7 @@ Built by crhelper's own constructor; tests pin the set of methods it overrides.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,11 +20,13 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from crhelper import CfnResource
+from crhelper import CfnResource, resource_helper
 
 from . import response
 from .contract import FAILED_CREATE_ID, RULE_PREFIX
@@ -106,6 +109,32 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+class _LazyClient:
+    """A boto3 client made on its first use: crhelper's constructor makes three at import (lambda, events,
+    logs), and a request needs the first two only when it polls, the third never."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args, self._kwargs = args, kwargs
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = boto3.client(*self._args, **self._kwargs)
+        return getattr(self._client, name)
+
+
+@contextlib.contextmanager
+def _lazy_clients() -> Iterator[None]:
+    """crhelper's constructor, with its `boto3.client` calls made lazy (no copy of its code: it still runs)."""
+    namespace = vars(resource_helper)  # the module's `boto3` (its stubs leave the import out)
+    real = namespace["boto3"]
+    namespace["boto3"] = types.SimpleNamespace(client=_LazyClient)
+    try:
+        yield
+    finally:
+        namespace["boto3"] = real
+
+
 class ImageResource(CfnResource):
     """crhelper's CfnResource, built by its own constructor; each override below fixes one trap (reason inline)."""
 
@@ -114,6 +143,12 @@ class ImageResource(CfnResource):
     _init_failed: Exception | None
 
     def __init__(self) -> None:
+        with _lazy_clients():
+            self._build()
+        self._claimed = ""
+        self._answered = threading.Lock()  # exactly one answer per invocation: the timer's or the handler's
+
+    def _build(self) -> None:
         super().__init__(
             json_logging=False,
             log_level=lambda_log_level(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "")),
@@ -121,8 +156,6 @@ class ImageResource(CfnResource):
             polling_interval=1,
             sleep_on_delete=0,  # crhelper sleeps 120 s before answering a Delete
         )
-        self._claimed = ""
-        self._answered = threading.Lock()  # exactly one answer per invocation: the timer's or the handler's
 
     def claim(self, physical_id: str) -> None:
         """A Create made this image: a FAILED answer (a timeout too) names it, so the rollback deletes it."""

@@ -77,3 +77,21 @@ def test_polling_clients_honour_the_endpoint_settings(monkeypatch) -> None:
     resource = ImageResource()
     assert resource._events_client.meta.endpoint_url == "http://127.0.0.1:9"
     assert resource._lambda_client.meta.endpoint_url == "http://127.0.0.1:8"
+
+
+def test_crhelpers_clients_are_made_on_first_use_not_at_import(monkeypatch) -> None:
+    """A cold start makes only the AppStream client; crhelper's lambda/events/logs clients wait for polling."""
+    import boto3
+
+    made: list[str] = []
+    real = boto3.client
+
+    def counting(name: str, *args: object, **kwargs: object) -> object:
+        made.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", counting)
+    resource = ImageResource()
+    assert made == []  # crhelper's own constructor ran (its log setup too), and made no client
+    resource._events_client.meta  # noqa: B018 - first use
+    assert made == ["events"]
