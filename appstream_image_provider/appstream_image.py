@@ -23,22 +23,8 @@ from aws_cdk import (
 )
 from constructs import Construct, IValidation
 
-from .provider.contract import (
-    ACCOUNT_ID,
-    IMAGE_NAME,
-    MAX_DESCRIPTION,
-    MAX_DISPLAY_NAME,
-    MAX_SHARES,
-    MAX_TAGS,
-    PROVIDER_TAGS,
-    RESERVED_PREFIXES,
-    RESOURCE_TYPE,
-    tag_key_problem,
-    tag_value_problem,
-)
-from .provider.contract import MAX_TIMEOUT as MAX_SERVICE_TIMEOUT
-from .provider.errors import InvalidProperties
-from .provider.properties import parse
+from ._shared import contract, errors
+from ._shared import properties as rules  # the provider's validation
 from .provider_function import ImageProvider, ProviderOptions
 
 # AWS's public base images are named AppStream-<platform>-<date> (and Amazon-AppStream2-Sample-Image-...).
@@ -154,8 +140,10 @@ def _declare(image: Construct, name: str) -> None:
 
 
 def validate_image_name(value: str, prop: str) -> None:
-    if _resolved(value) and not IMAGE_NAME.match(value):
-        raise ValueError(f"{prop}: {value!r} does not match {IMAGE_NAME.pattern} (a letter or digit, then _ . -)")
+    if _resolved(value) and not contract.IMAGE_NAME.match(value):
+        raise ValueError(
+            f"{prop}: {value!r} does not match {contract.IMAGE_NAME.pattern} (a letter or digit, then _ . -)"
+        )
 
 
 @jsii.implements(ITaggable)
@@ -244,7 +232,7 @@ class AppStreamImage(Construct):
             self.provider.grant_images([image_name], sources=sources)
             self.provider.allow_retiring_owned_images()
             service_token = self.provider.service_token
-        self._tags = TagManager(TagType.KEY_VALUE, RESOURCE_TYPE)
+        self._tags = TagManager(TagType.KEY_VALUE, contract.RESOURCE_TYPE)
         properties: dict[str, Any] = {
             "ImageName": image_name,
             "Source": source.to_properties(),
@@ -267,7 +255,7 @@ class AppStreamImage(Construct):
             self,
             "Resource",
             service_token=service_token,
-            resource_type=RESOURCE_TYPE,
+            resource_type=contract.RESOURCE_TYPE,
             properties=properties,
             removal_policy=removal_policy,
             service_timeout=Duration.seconds(seconds),
@@ -332,20 +320,24 @@ class AppStreamImage(Construct):
         validate_image_name(source.source_image_name, "source.source_image_name")
         if _resolved(image_name) and source.source_image_name == image_name:
             raise ValueError("source.source_image_name: must differ from image_name")
-        if source.type == "Update" and _resolved(image_name) and image_name.lower().startswith(RESERVED_PREFIXES):
+        if (
+            source.type == "Update"
+            and _resolved(image_name)
+            and image_name.lower().startswith(contract.RESERVED_PREFIXES)
+        ):
             raise ValueError("image_name: an updated image's name cannot start with Amazon, AWS or AppStream")
-        if len(source.description) > MAX_DESCRIPTION:
-            raise ValueError(f"source.description: at most {MAX_DESCRIPTION} characters")
-        if len(source.display_name) > MAX_DISPLAY_NAME:
-            raise ValueError(f"source.display_name: at most {MAX_DISPLAY_NAME} characters")
+        if len(source.description) > contract.MAX_DESCRIPTION:
+            raise ValueError(f"source.description: at most {contract.MAX_DESCRIPTION} characters")
+        if len(source.display_name) > contract.MAX_DISPLAY_NAME:
+            raise ValueError(f"source.display_name: at most {contract.MAX_DISPLAY_NAME} characters")
 
     @staticmethod
     def _validate_shares(shares: list[ImageShare]) -> None:
-        if len(shares) > MAX_SHARES:
-            raise ValueError(f"shared_with: at most {MAX_SHARES} accounts, got {len(shares)}")
+        if len(shares) > contract.MAX_SHARES:
+            raise ValueError(f"shared_with: at most {contract.MAX_SHARES} accounts, got {len(shares)}")
         seen: set[str] = set()
         for n, share in enumerate(shares):
-            if _resolved(share.account_id) and not ACCOUNT_ID.match(share.account_id):
+            if _resolved(share.account_id) and not contract.ACCOUNT_ID.match(share.account_id):
                 raise ValueError(f"shared_with[{n}].account_id: {share.account_id!r} is not a 12-digit AWS account id")
             if share.account_id in seen:
                 raise ValueError(f"shared_with[{n}].account_id: {share.account_id} is listed twice")
@@ -354,7 +346,7 @@ class AppStreamImage(Construct):
     @staticmethod
     def _validate_timeout(timeout: Duration | None) -> int:
         if timeout is None:
-            return MAX_SERVICE_TIMEOUT
+            return contract.MAX_TIMEOUT
         _expect(timeout, Duration, "service_timeout", "a Duration, such as Duration.minutes(30)")
         try:
             seconds = int(timeout.to_seconds())
@@ -362,8 +354,8 @@ class AppStreamImage(Construct):
             raise ValueError(
                 f"service_timeout: {timeout.to_human_string()} is not a whole number of seconds (1 s to 3600 s)"
             ) from None
-        if not 1 <= seconds <= MAX_SERVICE_TIMEOUT:
-            raise ValueError(f"service_timeout: {seconds} s is outside 1-{MAX_SERVICE_TIMEOUT} seconds")
+        if not 1 <= seconds <= contract.MAX_TIMEOUT:
+            raise ValueError(f"service_timeout: {seconds} s is outside 1-{contract.MAX_TIMEOUT} seconds")
         return seconds
 
 
@@ -382,8 +374,8 @@ def _provider_accepts(properties: dict[str, Any], seconds: int, path: str) -> No
     if not _concrete(sent):
         return
     try:
-        parse({**json.loads(json.dumps(sent)), "ServiceTimeout": str(seconds)})
-    except InvalidProperties as err:
+        rules.parse({**json.loads(json.dumps(sent)), "ServiceTimeout": str(seconds)})
+    except errors.InvalidProperties as err:
         raise ValueError(f"{path}: {err}") from err
 
 
@@ -397,16 +389,20 @@ class _TagsAllowed:
 
     def validate(self) -> list[str]:
         rendered = self._tags.render_tags() or []
-        problems = [f"{self._path}: at most {MAX_TAGS} tags, got {len(rendered)}"] if len(rendered) > MAX_TAGS else []
+        problems = (
+            [f"{self._path}: at most {contract.MAX_TAGS} tags, got {len(rendered)}"]
+            if len(rendered) > contract.MAX_TAGS
+            else []
+        )
         for tag in rendered:
             key, value = str(tag["Key"]), str(tag["Value"])
             if Token.is_unresolved(key) or Token.is_unresolved(value):
                 continue
-            if key in PROVIDER_TAGS:
+            if key in contract.PROVIDER_TAGS:
                 problems.append(f"{self._path}: tag {key!r} is reserved for the provider's own tags")
-            elif problem := tag_key_problem(key):
+            elif problem := contract.tag_key_problem(key):
                 problems.append(f"{self._path}: tag key {key!r} {problem}")
-            elif problem := tag_value_problem(value):
+            elif problem := contract.tag_value_problem(value):
                 problems.append(f"{self._path}: the value {value!r} of tag {key!r} {problem}")
         return problems
 

@@ -4,8 +4,8 @@ boto3 is left out: the Lambda Python runtime ships it. The directory is named af
 its content, so the same sources always give the same asset (and the same asset hash).
 
 Installed from the wheel, both travel inside this package (`provider/`, and crhelper under
-`_lambda_deps/`, put there by hatch_build.py); in a source checkout `provider` is a link to the
-repository's provider/ and crhelper is the pinned one of the development venv.
+`_lambda_deps/`, put there by hatch_build.py); in a source checkout they are the repository's
+provider/ and the pinned crhelper of the development venv (see _shared.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ._shared import PROVIDER_DIR
+
 PACKAGE = Path(__file__).resolve().parent
-PROVIDER = PACKAGE / "provider"
+PROVIDER = PROVIDER_DIR
 BUNDLED = PACKAGE / "_lambda_deps"  # only in the wheel
 HANDLER = "provider.handler.handler"
 

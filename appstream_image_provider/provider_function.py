@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from . import asset
-from .provider.contract import OWNER_TAG, RULE_PREFIX, SCOPE_ENV, owner_pattern
+from ._shared import contract
 
 READ_ACTIONS = [
     "appstream:DescribeImages",
@@ -177,7 +177,7 @@ class ImageProvider(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             description="Custom::AppStreamImage: create, update and delete AppStream images, waiting until done",
-            environment={SCOPE_ENV: "the images this stack declares"},
+            environment={contract.SCOPE_ENV: "the images this stack declares"},
         )
         Validations.of(self.function).acknowledge(
             Acknowledgment(
@@ -207,7 +207,9 @@ class ImageProvider(Construct):
                 iam.PolicyStatement(
                     sid="PollingSchedule",
                     actions=POLL_EVENT_ACTIONS,
-                    resources=[stack.format_arn(service="events", resource="rule", resource_name=f"{RULE_PREFIX}*")],
+                    resources=[
+                        stack.format_arn(service="events", resource="rule", resource_name=f"{contract.RULE_PREFIX}*")
+                    ],
                 ),
                 iam.PolicyStatement(
                     sid="PollingPermission", actions=POLL_LAMBDA_ACTIONS, resources=[self.function.function_arn]
@@ -224,7 +226,7 @@ class ImageProvider(Construct):
         self._polling = polling
         acknowledge(
             polling,
-            f"arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/{RULE_PREFIX}*",
+            f"arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/{contract.RULE_PREFIX}*",
             "polling rules are named at run time with a random suffix; the prefix limits them to this provider's rules",
         )
 
@@ -246,18 +248,19 @@ class ImageProvider(Construct):
         if self._retire is not None:
             return
         stack = Stack.of(self)
+        owned = contract.owner_pattern(stack.stack_name)
         self._retire = iam.PolicyStatement(
             sid="RetireImagesThisStackOwns",
             actions=RETIRE_ACTIONS,
             resources=[image_arn(stack, "*")],
-            conditions={"StringLike": {f"aws:ResourceTag/{OWNER_TAG}": owner_pattern(stack.stack_name)}},
+            conditions={"StringLike": {f"aws:ResourceTag/{contract.OWNER_TAG}": owned}},
         )
         policy = iam.Policy(self, "RetirePolicy", roles=[self.role], statements=[self._retire])
         self._retire_policy = policy
         acknowledge(
             policy,
             "arn:<AWS::Partition>:appstream:<AWS::Region>:<AWS::AccountId>:image/*",
-            f"only images whose {OWNER_TAG} tag names this stack ({owner_pattern(stack.stack_name)}), so that an image "
+            f"only images whose {contract.OWNER_TAG} tag names this stack ({owned}), so that an image "
             "replaced by an ImageName change can still be deleted after the policy lists the new name only",
         )
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from .provider.contract import SCOPE_ENV
+from ._shared import contract
 from .provider_function import ImageProvider, acknowledge
 
 PREFIX = re.compile(r"^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,99})?$")
@@ -72,7 +72,7 @@ def declare_shared_provider(
         if resource_tag
         else ""
     )
-    provider.function.add_environment(SCOPE_ENV, scope_text)
+    provider.function.add_environment(contract.SCOPE_ENV, scope_text)
     if not Token.is_unresolved(pattern):  # an acknowledgment names a literal resource; a parameter is none
         acknowledge(
             provider.node.find_child("ImagesPolicy"),

@@ -22,7 +22,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import __version__, asset
-from .provider.contract import MAX_TAG_VALUE, SCOPE_ENV, TAG_VALUE_PATTERN
+from ._shared import contract
 from .provider_stack import DEFAULT_EXPORT, PREFIX, declare_shared_provider
 
 # IAM condition keys are JSON keys, which CloudFormation cannot take from a parameter: the key is fixed.
@@ -61,8 +61,8 @@ class StandaloneProviderStack(Stack):
             self,
             "RequiredTagValue",
             default="",
-            max_length=MAX_TAG_VALUE,
-            allowed_pattern=TAG_VALUE_PATTERN,
+            max_length=contract.MAX_TAG_VALUE,
+            allowed_pattern=contract.TAG_VALUE_PATTERN,
             description=f"If set, only images tagged {REQUIRED_TAG_KEY}=<this value> (new images get it "
             "from their Tags)",
         )
@@ -82,7 +82,9 @@ class StandaloneProviderStack(Stack):
         tag_text = Fn.condition_if(
             REQUIRE_TAG, f" that carry the tag {REQUIRED_TAG_KEY}={tag_value.value_as_string}", ""
         ).to_string()
-        provider.function.add_environment(SCOPE_ENV, Fn.join("", [f"images named {prefix.value_as_string}*", tag_text]))
+        provider.function.add_environment(
+            contract.SCOPE_ENV, Fn.join("", [f"images named {prefix.value_as_string}*", tag_text])
+        )
 
 
 def _optional_tag(template: dict[str, Any]) -> dict[str, Any]:

@@ -497,3 +497,17 @@ def test_a_copy_from_what_looks_like_an_aws_public_image_warns_at_synth() -> Non
     private = Stack(App(), "P")
     AppStreamImage(private, "J", image_name="golden-2026-12", source=ImageSource.copy_of("golden-base"))
     assert not Found.from_stack(private).find_warning("/P/J", Match.any_value())
+
+
+def test_every_module_has_one_import_path_in_a_checkout() -> None:
+    """No link and no second copy: the construct's provider modules are the top-level provider package."""
+    import importlib.util
+
+    import provider.errors
+    from appstream_image_provider import _shared
+
+    assert _shared.errors is provider.errors
+    assert _shared.errors.InvalidProperties is provider.errors.InvalidProperties
+    assert importlib.util.find_spec("appstream_image_provider.provider") is None
+    with pytest.raises(provider.errors.InvalidProperties):  # what the construct raises is the provider's class
+        _shared.properties.parse({"ImageName": "bad name"})
