@@ -17,13 +17,14 @@ try:
     from .cfn import ImageResource
     from .contract import SCOPE_ENV
     from .images import appstream_client
+    from .request import LambdaContext
 
     logs.setup()
     helper = ImageResource()
     client = appstream_client()
     SCOPE = os.environ.get(SCOPE_ENV, "")
 
-    def run(event: dict[str, Any], context: Any) -> str | None:
+    def run(event: dict[str, Any], context: LambdaContext) -> str | None:
         """Returns the physical id when finished; None hands the request over to scheduled polling."""
         physical_id, data = lifecycle.handle(
             client, event, context.get_remaining_time_in_millis(), claim=helper.claim, scope=SCOPE
@@ -39,7 +40,7 @@ except Exception as exc:  # whatever failed while loading, CloudFormation must h
     LOAD_FAILURE = exc
 
 
-def handler(event: dict[str, Any], context: Any) -> None:
+def handler(event: dict[str, Any], context: LambdaContext) -> None:
     if LOAD_FAILURE is not None:
         response.answer_load_failure(event, context, LOAD_FAILURE)
         return

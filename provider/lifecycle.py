@@ -23,8 +23,11 @@ from .contract import (
     SHARED_ON_DELETE_MODES,
 )
 from .errors import AccessDenied, InvalidProperties, ProviderError
-from .ownership import owner_value
-from .properties import ImageProperties, Share, parse, service_timeout
+from .properties import ImageProperties, parse, service_timeout
+from .request import Request
+from .resume import RESUME, Resume, resume_of
+
+__all__ = ["RESUME", "Resume", "Timing", "access_denied", "deadline_for", "handle", "resume_of"]
 from .states import GONE, Budget, Phase, Progress
 
 if TYPE_CHECKING:
@@ -37,73 +40,8 @@ NEXT_RUN_SLACK = 10.0  # EventBridge's delivery and the next invocation's start,
 # ServiceTimeout runs from CloudFormation's send, not from the handler's start (cloudformation-lambda-rules.md):
 # asynchronous queueing and a cold start come first, so the deadline keeps back up to a minute for them.
 SEND_MARGIN = 60.0
-RESUME = "_Resume"
 
 Outcome = tuple[str | None, dict[str, Any]]
-
-
-def _encode_share(share: Share) -> str:
-    """`<account>:<f|->` `<b|->`: compact, so that 100 of them fit the 8192-character polling input."""
-    return f"{share.account_id}:{'f' if share.allow_fleet else '-'}{'b' if share.allow_image_builder else '-'}"
-
-
-def _decode_share(text: str) -> Share:
-    account, _, flags = str(text).partition(":")
-    return Share(account, "f" in flags, "b" in flags)
-
-
-@dataclass(frozen=True)
-class Resume:
-    """What a scheduled invocation needs to continue, kept in the polling input (at most 8192 characters)."""
-
-    deadline: float
-    image: str
-    phase: Phase = Phase.SETTLE
-    wait: bool = True
-    in_use: str = DEFAULT_IN_USE
-    shares: tuple[Share, ...] = ()  # the sharing to apply once AVAILABLE
-    made: bool = False  # this request made the image: a failure deletes it (Update) or names it (Create)
-    revoked: tuple[Share, ...] = ()  # Delete: sharing revoked for a DeleteImage that has not gone ahead yet
-    shared_on_delete: str = DEFAULT_SHARED_ON_DELETE
-    discard: str = ""  # an image a failed replacement made, removed once it settles (a rollback Update)
-
-    def to_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "deadline": self.deadline,
-            "image": self.image,
-            "phase": Phase(self.phase).value,
-            "wait": self.wait,
-            "in_use": self.in_use,
-            "shares": [_encode_share(s) for s in self.shares],
-            "made": self.made,
-            "revoked": [_encode_share(s) for s in self.revoked],
-            "shared_on_delete": self.shared_on_delete,
-            "discard": self.discard,
-        }
-        return data
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Resume:
-        return cls(
-            deadline=float(data["deadline"]),
-            image=str(data["image"]),
-            phase=Phase(data.get("phase", Phase.SETTLE.value)),
-            wait=bool(data.get("wait", True)),
-            in_use=str(data.get("in_use", DEFAULT_IN_USE)),
-            shares=tuple(_decode_share(s) for s in data.get("shares", ())),
-            made=bool(data.get("made")),
-            revoked=tuple(_decode_share(s) for s in data.get("revoked", ())),
-            shared_on_delete=str(data.get("shared_on_delete", DEFAULT_SHARED_ON_DELETE)),
-            discard=str(data.get("discard", "")),
-        )
-
-
-def resume_of(event: Mapping[str, Any]) -> Resume | None:
-    """The Resume a scheduled invocation carries (None on a first delivery)."""
-    data = event.get("CrHelperData")
-    if not event.get("CrHelperPoll") or not isinstance(data, Mapping) or RESUME not in data:
-        return None
-    return Resume.from_data(data[RESUME])
 
 
 def deadline_for(timeout: int, start: float) -> float:
@@ -150,26 +88,24 @@ def handle(
     names it. `scope` says which images the provider's role may manage, for AccessDenied reasons.
     """
     now = clock()
-    resume = resume_of(event)
-    owner = owner_value(str(event["StackId"]), str(event["LogicalResourceId"]))
+    request = Request.of(event)
+    resume, owner = request.resume, request.owner
     timing = Timing(now, remaining_ms, resume is not None, clock, sleep)
-    kind = str(event["RequestType"])
-    if resume is not None and resume.made and kind == "Create":
+    if resume is not None and resume.made and request.request_type == "Create":
         claim(resume.image)
-    image = str((event.get("ResourceProperties") or {}).get("ImageName", "")) if resume is None else resume.image
     # botocore's retries sleep on the real clock: they end by this invocation's hand-over time.
     images.CALL_DEADLINE.set(time.time() + remaining_ms / 1000 - HAND_OVER_MARGIN)
     try:
-        if kind == "Delete":
-            return _delete(client, event, owner, resume, timing)
+        if request.request_type == "Delete":
+            return _delete(client, request, timing)
         if resume is not None and resume.phase is Phase.DISCARD:
             return _discard(client, resume, owner, timing)
         if resume is not None and resume.phase is Phase.SETTLE:
-            return _settle(client, event, owner, resume, timing)
-        return _create_or_update(client, event, owner, resume, timing=timing, claim=claim)
+            return _settle(client, request, resume, timing)
+        return _create_or_update(client, request, timing=timing, claim=claim)
     except ClientError as err:
         if images.error_code(err) in ("AccessDeniedException", "AccessDenied"):
-            raise access_denied(err, image, scope) from err
+            raise access_denied(err, request.image, scope) from err
         raise
 
 
@@ -196,11 +132,8 @@ def access_denied(err: ClientError, image: str, scope: str) -> AccessDenied:
     )
 
 
-def _delete(
-    client: AppStreamClient, event: Mapping[str, Any], owner: str, resume: Resume | None, timing: Timing
-) -> Outcome:
-    physical_id = str(event.get("PhysicalResourceId") or "")
-    props = event.get("ResourceProperties") or {}
+def _delete(client: AppStreamClient, request: Request, timing: Timing) -> Outcome:
+    physical_id, props, resume = request.physical_id, request.properties, request.resume
     deadline = resume.deadline if resume else deadline_for(_timeout_or_default(props), timing.now)
     job = deletion.Deletion(
         physical_id,
@@ -211,7 +144,7 @@ def _delete(
         revoked={s.account_id: s for s in resume.revoked} if resume else {},
     )
     done = deletion.delete(
-        client, physical_id=physical_id, props=props, owner=owner, job=job, budget=timing.budget(deadline)
+        client, physical_id=physical_id, props=props, owner=request.owner, job=job, budget=timing.budget(deadline)
     )
     if done:
         return physical_id, {}
@@ -227,15 +160,9 @@ def _delete(
 
 
 def _create_or_update(
-    client: AppStreamClient,
-    event: Mapping[str, Any],
-    owner: str,
-    resume: Resume | None,
-    *,
-    timing: Timing,
-    claim: Callable[[str], None],
+    client: AppStreamClient, request: Request, *, timing: Timing, claim: Callable[[str], None]
 ) -> Outcome:
-    new = parse(event.get("ResourceProperties") or {})
+    new, resume, owner = parse(request.properties), request.resume, request.owner
     deadline = resume.deadline if resume else deadline_for(new.service_timeout, timing.now)
     budget = timing.budget(deadline)
     made: list[str] = []
@@ -245,11 +172,10 @@ def _create_or_update(
         claim(name)
 
     stray = ""
-    if event["RequestType"] == "Create":
+    if request.request_type == "Create":
         progress = creation.create(client, new, owner, budget, claimed)
     else:
-        physical_id = str(event.get("PhysicalResourceId") or "")
-        old_props = event.get("OldResourceProperties") or {}
+        physical_id, old_props = request.physical_id, request.old_properties
         progress = creation.update(
             client, physical_id=physical_id, new=new, old_props=old_props, owner=owner, budget=budget, claim=claimed
         )
@@ -267,14 +193,14 @@ def _create_or_update(
     return _finish(client, progress, state, owner, timing)
 
 
-def _settle(client: AppStreamClient, event: Mapping[str, Any], owner: str, resume: Resume, timing: Timing) -> Outcome:
+def _settle(client: AppStreamClient, request: Request, resume: Resume, timing: Timing) -> Outcome:
     """A scheduled invocation waits for AVAILABLE; a replacement that fails there is deleted, as inline."""
     target = ImageProperties(resume.image, shared_with=resume.shares, wait_for_available=resume.wait)
-    physical_id = str(event.get("PhysicalResourceId") or "")
+    physical_id, owner = request.physical_id, request.owner
     try:
         progress = creation.settle(client, target, timing.budget(resume.deadline))
     except ProviderError as err:
-        if event["RequestType"] != "Update" or not resume.made or resume.image == physical_id:
+        if request.request_type != "Update" or not resume.made or resume.image == physical_id:
             raise
         creation.discard(client, resume.image)
         raise ProviderError(f"{err} (image {physical_id} is kept; image {resume.image} is deleted)") from err

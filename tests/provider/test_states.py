@@ -80,3 +80,28 @@ def test_run_fails_at_the_deadline_with_the_last_state() -> None:
     with pytest.raises(DeadlineExceeded, match="last observed state was DELETING \\(slow\\)"):
         run(lambda: Progress(False, "DELETING", "slow"), budget, delays(1, 3), "image x to be deleted")
     assert clock.now == pytest.approx(110)  # the last nap is cut to the deadline, not past it
+
+
+def test_a_request_is_read_once_into_a_frozen_typed_view() -> None:
+    import dataclasses
+
+    import pytest
+
+    from provider.request import Request
+    from provider.resume import RESUME, Resume
+    from tests.provider.conftest import OWNER, load_event
+
+    event = load_event("update")
+    request = Request.of(event)
+    assert (request.request_type, request.physical_id) == ("Update", "golden-2026-11")
+    assert request.properties["ImageName"] == request.image == "golden-2026-11"
+    assert request.old_properties == event["OldResourceProperties"]
+    assert request.owner == OWNER
+    assert request.resume is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.physical_id = "other"  # type: ignore[misc]
+    scheduled = event | {"CrHelperPoll": True, "CrHelperData": {RESUME: Resume(1.0, "golden-2026-12").to_data()}}
+    assert Request.of(scheduled).image == "golden-2026-12"  # a scheduled invocation is about the resumed image
+    created = Request.of(load_event("create"))
+    assert created.physical_id == ""
+    assert created.old_properties == {}
