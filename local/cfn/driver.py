@@ -12,23 +12,24 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import boto3
-import regex
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local.cfn.functions import Functions
 from local.cfn.handlers import handler_for
-from local.cfn.intrinsics import Scope, evaluate, resolve
+from local.cfn.intrinsics import evaluate, resolve
 from local.cfn.invoker import QUEUE_DELAY
 from local.cfn.lambda_runner import LambdaRunner, default_environment
-from local.cfn.model import ACCOUNT, REGION, Live, Pending, RequestStats, ResourceFailed, Stack, StackFailed
+from local.cfn.model import ACCOUNT, REGION, Live, RequestStats, ResourceFailed, Stack, StackFailed
 from local.cfn.protocol import Requests
+from local.cfn.rollback import Rollbacks
 from local.cfn.scheduler import Scheduler
+from local.cfn.scopes import Scopes
+from local.cfn.services import Services
 from local.cfn.template import Template, TemplateError
 from local.moto_tls import MotoTls
 
@@ -41,7 +42,7 @@ def _wanted(stack: Stack, template: Template, logical_id: str) -> bool:
     return condition is None or stack.conditions.get(str(condition), False)
 
 
-class Cloud:
+class Cloud(Rollbacks, Scopes):
     """CloudFormation, Lambda and EventBridge for one account and region, on this machine."""
 
     def __init__(
@@ -92,6 +93,11 @@ class Cloud:
         self.functions.invoker.queue_delay, self.functions.invoker.retry_scale = queue_delay, retry_scale
         self.scheduler = Scheduler(self.events, schedule_scale)
         self.requests = Requests(self.s3, self.functions, self.scheduler, self.runner, printer)
+        #: what resource handlers may use (not this engine)
+        self.services = Services(
+            self.s3, self.ssm, self.ecr, self.functions, self.requests, workdir, fleet_switch_seconds,
+            self.function_timeout,
+        )  # fmt: skip
 
     def function_timeout(self, timeout: float) -> float:
         """A function's Timeout, or the override this Cloud was made with."""
@@ -240,111 +246,6 @@ class Cloud:
         )
         return stack
 
-    def _roll_back_update(
-        self,
-        stack: Stack,
-        *,
-        old_template: Template,
-        old_parameters: dict[str, str],
-        created: list[str],
-        changed: dict[str, Live],
-        old_resources: dict[str, Live],
-    ) -> None:
-        """Undo a failed update as CloudFormation does; a step that fails is kept in `stack.pending`."""
-        stack.pending = []
-        failed_new = [lid for lid, live in stack.resources.items() if lid not in old_resources and lid not in created]
-        for logical_id in reversed([*created, *failed_new]):
-            live = stack.resources.pop(logical_id, None)
-            if live is not None:
-                self._roll_back_step(stack, Pending(logical_id, "delete", live))
-        if self._attempt is not None and self._attempt[0] in old_resources:
-            # The resource whose update failed gets an Update back to its old properties too.
-            logical_id, attempted = self._attempt
-            old = old_resources[logical_id]
-            if attempted != old.properties and logical_id not in changed:
-                stack.resources[logical_id] = old
-                self._roll_back_step(stack, Pending(logical_id, "update", replace(old, properties=attempted), old))
-        for logical_id, old in reversed(list(changed.items())):
-            current = stack.resources[logical_id]
-            stack.resources[logical_id] = old
-            if current.physical_id != old.physical_id:  # replaced: delete the new one, keep the old
-                self._roll_back_step(stack, Pending(logical_id, "delete", current))
-            elif current.properties != old.properties:
-                self._roll_back_step(stack, Pending(logical_id, "update", current, old))
-        stack.template, stack.parameters = old_template, old_parameters
-
-    def _roll_back_step(self, stack: Stack, step: Pending) -> bool:
-        """One rollback action; a failure goes to `stack.pending` (the stack then ends UPDATE_ROLLBACK_FAILED)."""
-        try:
-            if step.action == "delete":
-                self._delete_resource(stack, step.live)
-            else:
-                assert step.target is not None
-                self._emit(stack, "UPDATE_IN_PROGRESS", step.live.type, step.logical_id)
-                self._update_live(stack, step.live, step.target.properties)
-                self._emit(stack, "UPDATE_COMPLETE", step.live.type, step.logical_id)
-        except ResourceFailed as failure:
-            if step.action == "update":
-                self._emit(stack, "UPDATE_FAILED", step.live.type, step.logical_id, failure.reason)
-                stack.resources[step.logical_id] = step.live  # CloudFormation keeps what the failed update left
-            stack.pending.append(step)
-            return False
-        return True
-
-    def _rolled_back(self, stack: Stack) -> None:
-        """UPDATE_ROLLBACK_COMPLETE, or UPDATE_ROLLBACK_FAILED while a rollback step is left (user guide)."""
-        if stack.pending:
-            stack.status = "UPDATE_ROLLBACK_FAILED"
-            names = ", ".join(p.logical_id for p in stack.pending)
-            self._emit(stack, "UPDATE_ROLLBACK_FAILED", "AWS::CloudFormation::Stack", stack.name,
-                       f"The following resource(s) failed to update: [{names}].")  # fmt: skip
-            return
-        stack.status = "UPDATE_ROLLBACK_COMPLETE"
-        self._emit(stack, "UPDATE_ROLLBACK_COMPLETE", "AWS::CloudFormation::Stack", stack.name)
-
-    def continue_update_rollback(self, name: str, skip: tuple[str, ...] = ()) -> None:
-        """ContinueUpdateRollback: retry the failed rollback steps; `skip` are marked rolled back, not called."""
-        stack = self.stacks[name]
-        self._emit(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
-        pending, stack.pending = stack.pending, []
-        for step in pending:
-            if step.logical_id in skip:
-                if step.target is not None:
-                    stack.resources[step.logical_id] = step.target
-                self._emit(stack, "UPDATE_COMPLETE", step.live.type, step.logical_id, "skipped (ResourcesToSkip)")
-                continue
-            self._roll_back_step(stack, step)
-        self._rolled_back(stack)
-        if stack.pending:
-            raise StackFailed(f"{name}: the rollback failed again for {', '.join(p.logical_id for p in stack.pending)}")
-
-    def _try_delete(self, stack: Stack, live: Live) -> bool:
-        try:
-            self._delete_resource(stack, live)
-        except ResourceFailed:
-            return False
-        return True
-
-    def _delete_all(self, stack: Stack, template: Template, *, rollback: bool) -> list[str]:
-        """Delete every resource; a rollback goes on past failures and returns the logical ids it could not delete."""
-        left: list[str] = []
-        for logical_id in reversed(template.order()):
-            live = stack.resources.get(logical_id)
-            if live is None:
-                continue
-            if not rollback and live.deletion_policy == "Retain":
-                self._emit(stack, "DELETE_SKIPPED", live.type, logical_id, f"{live.physical_id} retained")
-                del stack.resources[logical_id]
-                continue
-            if rollback:
-                if not self._try_delete(stack, live):
-                    left.append(logical_id)
-                    continue
-            else:
-                self._delete_resource(stack, live)
-            stack.resources.pop(logical_id, None)
-        return left
-
     # -- one resource ------------------------------------------------------------------------------------
 
     def _ordered(self, stack: Stack, template: Template) -> list[str]:
@@ -361,7 +262,7 @@ class Cloud:
         self._emit(stack, "CREATE_IN_PROGRESS", kind, logical_id)
         try:
             props = resolve(resource.get("Properties", {}), self._scope(stack))
-            physical_id, attributes = handler_for(kind).create(self, stack, logical_id, kind, props)
+            physical_id, attributes = handler_for(kind).create(self.services, stack, logical_id, kind, props)
         except TemplateError as err:
             self._emit(stack, "CREATE_FAILED", kind, logical_id, str(err))
             raise ResourceFailed(str(err)) from err
@@ -396,7 +297,7 @@ class Cloud:
         return True
 
     def _update_live(self, stack: Stack, live: Live, props: dict[str, Any]) -> None:
-        physical_id, attributes = handler_for(live.type).update(self, stack, live, props)
+        physical_id, attributes = handler_for(live.type).update(self.services, stack, live, props)
         stack.resources[live.logical_id] = Live(
             live.logical_id, live.type, physical_id, props, attributes, live.deletion_policy, live.update_replace_policy
         )
@@ -404,7 +305,7 @@ class Cloud:
     def _delete_resource(self, stack: Stack, live: Live) -> None:
         self._emit(stack, "DELETE_IN_PROGRESS", live.type, live.logical_id)
         try:
-            handler_for(live.type).delete(self, stack, live)
+            handler_for(live.type).delete(self.services, stack, live)
         except ResourceFailed as failure:
             self._emit(stack, "DELETE_FAILED", live.type, live.logical_id, failure.reason)
             raise
@@ -413,91 +314,6 @@ class Cloud:
     @staticmethod
     def _policies(resource: dict[str, Any]) -> tuple[str, str]:
         return str(resource.get("DeletionPolicy", "Delete")), str(resource.get("UpdateReplacePolicy", "Delete"))
-
-    # -- scopes, parameters, outputs ---------------------------------------------------------------------
-
-    def parameters(self, template: Template, given: dict[str, str]) -> dict[str, str]:
-        """The template's parameter values: given or default, checked, SSM parameter types resolved."""
-        values: dict[str, str] = {}
-        for name, spec in template.body.get("Parameters", {}).items():
-            if name in given:
-                values[name] = given[name]
-            elif "Default" in spec:
-                values[name] = str(spec["Default"])
-            else:
-                raise TemplateError(f"parameter {name} has no value and no default")
-            value = values[name]
-            pattern = spec.get("AllowedPattern")
-            if pattern and not regex.fullmatch(pattern, value):  # Java's classes, as CloudFormation reads them
-                raise TemplateError(f"parameter {name}: {value!r} does not match {pattern}")
-            if not int(spec.get("MinLength", 0)) <= len(value) <= int(spec.get("MaxLength", 4096)):
-                raise TemplateError(f"parameter {name}: {value!r} is not {spec.get('MinLength', 0)}-"
-                                    f"{spec.get('MaxLength', 4096)} characters long")  # fmt: skip
-            if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
-                raise TemplateError(f"parameter {name}: {value!r} is not one of {spec['AllowedValues']}")
-        unknown = set(given) - set(values)
-        if unknown:
-            raise TemplateError(f"Parameters: {sorted(unknown)} do not exist in the template")
-        for name, spec in template.body.get("Parameters", {}).items():
-            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
-                try:
-                    values[name] = self.ssm.get_parameter(Name=values[name])["Parameter"]["Value"]
-                except ClientError as error:
-                    raise TemplateError(f"Unable to fetch parameters [{values[name]}] from parameter store for "
-                                        "this account.") from error  # fmt: skip
-        return values
-
-    def check_rules(self, name: str, template: Template, parameters: dict[str, str]) -> None:
-        """The template's Rules (e.g. the CDK's bootstrap version check) hold, or TemplateError."""
-        scope = self._scope(Stack(name, "", template, parameters=parameters))
-        for rule in template.body.get("Rules", {}).values():
-            if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], scope):
-                continue
-            for assertion in rule.get("Assertions", []):
-                if not evaluate(assertion["Assert"], scope):
-                    raise TemplateError(str(assertion.get("AssertDescription", "a template rule failed")))
-
-    def _scope(self, stack: Stack) -> Scope:
-        pseudo = {
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": stack.name,
-            "AWS::StackId": stack.stack_id,
-        }
-
-        def attribute(logical_id: str, name: str) -> str:
-            live = stack.resources.get(logical_id)
-            if live is None:
-                raise TemplateError(f"Fn::GetAtt {logical_id}.{name}: {logical_id} does not exist (yet)")
-            if name not in live.attributes:
-                raise TemplateError(f"Fn::GetAtt {logical_id}.{name}: the resource has no attribute {name}")
-            return live.attributes[name]
-
-        return Scope(
-            pseudo,
-            dict(stack.parameters),
-            {lid: live.physical_id for lid, live in stack.resources.items()},
-            attribute,
-            self.exports,
-            stack.conditions,
-        )
-
-    def _outputs(self, stack: Stack, template: Template) -> None:
-        scope = self._scope(stack)
-        exported: dict[str, str] = {}
-        stack.outputs = {}
-        for name, output in template.body.get("Outputs", {}).items():
-            value = str(resolve(output["Value"], scope))
-            stack.outputs[name] = value
-            if "Export" in output:
-                export = str(resolve(output["Export"]["Name"], scope))
-                self.exports[export] = value
-                exported[name] = export
-        for export in set(stack.exports.values()) - set(exported.values()):
-            self.exports.pop(export, None)
-        stack.exports = exported
 
     def _emit(self, stack: Stack, status: str, kind: str, logical_id: str, reason: str = "") -> None:
         for listener in self.listeners:

@@ -16,7 +16,7 @@ from local.cfn.model import ACCOUNT, REGION, Live, ResourceFailed, Stack, suffix
 from local.cfn.wait_conditions import WaitConditionHandleHandler, WaitConditionHandler
 
 if TYPE_CHECKING:
-    from local.cfn.driver import Cloud
+    from local.cfn.services import Services
 
 CUSTOM = ("AWS::CloudFormation::CustomResource",)
 Made = tuple[str, dict[str, str]]  # physical id and attributes
@@ -25,57 +25,59 @@ Made = tuple[str, dict[str, str]]  # physical id and attributes
 class ResourceHandler:
     """Records the resource: a generated physical id and an Arn attribute."""
 
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         physical_id = f"{stack.name}-{logical_id}-{suffix()}"
         return physical_id, {"Arn": f"arn:aws:local:{REGION}:{ACCOUNT}:{kind}/{physical_id}"}
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         return live.physical_id, live.attributes
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
         return
 
 
 class CustomResourceHandler(ResourceHandler):
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
-        return cloud.requests.send(stack, "Create", logical_id, kind, props)
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        return services.requests.send(stack, "Create", logical_id, kind, props)
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         if str(props.get("ServiceToken", "")) != str(live.properties.get("ServiceToken", "")):
             # AWS::CloudFormation::CustomResource: ServiceToken "Update requires: Updates are not supported".
             raise ResourceFailed("Modifying service token is not allowed.", live.physical_id, untouched=True)
-        return cloud.requests.send(
+        return services.requests.send(
             stack, "Update", live.logical_id, live.type, props, physical_id=live.physical_id, old_props=live.properties
         )
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
-        cloud.requests.send(stack, "Delete", live.logical_id, live.type, live.properties, physical_id=live.physical_id)
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
+        services.requests.send(
+            stack, "Delete", live.logical_id, live.type, live.properties, physical_id=live.physical_id
+        )
 
 
 class FunctionHandler(ResourceHandler):
     """AWS::Lambda::Function with Python code from the cloud assembly's asset directory."""
 
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("FunctionName") or f"{stack.name}-{logical_id}-{suffix()}"[:64])
-        return self._register(cloud, stack, name, props)
+        return self._register(services, stack, name, props)
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
-        cloud.functions.unregister(live.attributes["Arn"])
-        return self._register(cloud, stack, live.physical_id, props)
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        services.functions.unregister(live.attributes["Arn"])
+        return self._register(services, stack, live.physical_id, props)
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
-        cloud.functions.unregister(live.attributes.get("Arn", ""))
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
+        services.functions.unregister(live.attributes.get("Arn", ""))
 
     @staticmethod
-    def _register(cloud: Cloud, stack: Stack, name: str, props: dict[str, Any]) -> Made:
+    def _register(services: Services, stack: Stack, name: str, props: dict[str, Any]) -> Made:
         runtime = str(props.get("Runtime", ""))
         if not runtime.startswith("python"):
             raise ResourceFailed(f"the offline Lambda runs Python functions only; {name} has Runtime {runtime!r}")
-        function = cloud.functions.register(
+        function = services.functions.register(
             name,
-            _code_dir(cloud, stack, props),
+            _code_dir(services, stack, props),
             str(props["Handler"]),
-            cloud.function_timeout(float(props.get("Timeout", 3))),
+            services.function_timeout(float(props.get("Timeout", 3))),
             int(props.get("MemorySize", 128)),
             role=str(props.get("Role", "")),
             stack=stack.name,
@@ -84,7 +86,7 @@ class FunctionHandler(ResourceHandler):
         return name, {"Arn": function.arn}
 
 
-def _code_dir(cloud: Cloud, stack: Stack, props: dict[str, Any]) -> Path:
+def _code_dir(services: Services, stack: Stack, props: dict[str, Any]) -> Path:
     """The function's code: its zip in the local S3, as Lambda reads it.
 
     When the driver deploys a cloud assembly itself it plays cdk-assets' part too: an asset that was
@@ -97,7 +99,7 @@ def _code_dir(cloud: Cloud, stack: Stack, props: dict[str, Any]) -> Path:
     if not bucket or not key:
         raise ResourceFailed("Properties validation failed: Code needs S3Bucket and S3Key, or ZipFile")
     try:
-        return _unzipped(cloud.workdir / "code", cloud.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return _unzipped(services.workdir / "code", services.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as error:
         s3_error = error.response["Error"]["Code"]
     directory = stack.template.path.parent / f"asset.{key.removesuffix('.zip')}" if stack.template.path else None
@@ -133,7 +135,7 @@ def _variables(props: dict[str, Any]) -> dict[str, str]:
 class EventInvokeConfigHandler(ResourceHandler):
     """AWS::Lambda::EventInvokeConfig: the function's asynchronous retries and event age (Lambda enforces them)."""
 
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("FunctionName", "")).rsplit(":function:", 1)[-1].split(":")[0]
         if str(props.get("Qualifier", "")) != "$LATEST":
             raise ResourceFailed("the offline Lambda runs unpublished functions only: Qualifier must be $LATEST")
@@ -144,43 +146,47 @@ class EventInvokeConfigHandler(ResourceHandler):
                 f"Properties validation failed: MaximumRetryAttempts {retries} must be 0-2 and "
                 f"MaximumEventAgeInSeconds {age:.0f} must be 60-21600"
             )
-        cloud.functions.invoker.configs[name] = InvokeConfig(retries, age)
+        services.functions.invoker.configs[name] = InvokeConfig(retries, age)
         return f"{name}:$LATEST", {}
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
-        self.delete(cloud, stack, live)
-        return self.create(cloud, stack, live.logical_id, live.type, props)
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        self.delete(services, stack, live)
+        return self.create(services, stack, live.logical_id, live.type, props)
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
-        cloud.functions.invoker.configs.pop(live.physical_id.split(":")[0], None)
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
+        services.functions.invoker.configs.pop(live.physical_id.split(":")[0], None)
 
 
 class FleetHandler(ResourceHandler):
     """AWS::AppStream::Fleet in the local AppStream service: what makes an image 'in use'."""
 
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("Name") or f"{stack.name}-{logical_id}")
-        cloud.functions.appstream_control(
+        services.functions.appstream_control(
             "/_local/fleets/create", {"name": name, "image_name": props.get("ImageName", "")}
         )
         return name, {"Arn": f"arn:aws:appstream:{REGION}:{ACCOUNT}:fleet/{name}"}
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         # A fleet keeps streaming the old image until its instances recycle, then lets go of it.
-        cloud.functions.appstream_control(
+        services.functions.appstream_control(
             "/_local/fleet",
-            {"name": live.physical_id, "image_name": props.get("ImageName", ""), "after_seconds": cloud.fleet_switch},
+            {
+                "name": live.physical_id,
+                "image_name": props.get("ImageName", ""),
+                "after_seconds": services.fleet_switch,
+            },
         )
         return live.physical_id, live.attributes
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
-        cloud.functions.appstream_control("/_local/fleets/delete", {"name": live.physical_id})
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
+        services.functions.appstream_control("/_local/fleets/delete", {"name": live.physical_id})
 
 
 class RoleHandler(ResourceHandler):
     """AWS::IAM::Role: recorded, with the Arn IAM gives it (its policies are read when functions run)."""
 
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("RoleName") or f"{stack.name}-{logical_id}-{suffix()}"[:64])
         return name, {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "RoleId": f"AROA{suffix(16)}"}
 
@@ -188,24 +194,24 @@ class RoleHandler(ResourceHandler):
 class BucketHandler(ResourceHandler):
     """AWS::S3::Bucket in moto's S3 (e.g. the CDK bootstrap's staging bucket, where the CLI publishes assets)."""
 
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("BucketName") or f"{stack.name}-{logical_id}-{suffix()}".lower()[:63])
         try:
-            cloud.s3.create_bucket(Bucket=name)
+            services.s3.create_bucket(Bucket=name)
         except ClientError as error:
             raise ResourceFailed(f"{name} already exists ({error.response['Error']['Code']})") from error
         domain = f"{name}.s3.amazonaws.com"
         regional = f"{name}.s3.{REGION}.amazonaws.com"
         return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": domain, "RegionalDomainName": regional}
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         if str(props.get("BucketName") or live.physical_id) != live.physical_id:
-            return self.create(cloud, stack, live.logical_id, live.type, props)  # a new name replaces it
+            return self.create(services, stack, live.logical_id, live.type, props)  # a new name replaces it
         return live.physical_id, live.attributes
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
         try:
-            cloud.s3.delete_bucket(Bucket=live.physical_id)
+            services.s3.delete_bucket(Bucket=live.physical_id)
         except ClientError as error:  # e.g. BucketNotEmpty: CloudFormation's delete fails the same way
             if error.response["Error"]["Code"] != "NoSuchBucket":
                 raise ResourceFailed(f"{live.physical_id}: {error.response['Error']['Message']}") from error
@@ -214,26 +220,26 @@ class BucketHandler(ResourceHandler):
 class ParameterHandler(ResourceHandler):
     """AWS::SSM::Parameter in moto's SSM (e.g. /cdk-bootstrap/<qualifier>/version, which the CLI reads)."""
 
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("Name") or f"CFN-{logical_id}-{suffix()}")
-        return self._put(cloud, name, props, overwrite=False)
+        return self._put(services, name, props, overwrite=False)
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         name = str(props.get("Name") or live.physical_id)
-        return self._put(cloud, name, props, overwrite=name == live.physical_id)
+        return self._put(services, name, props, overwrite=name == live.physical_id)
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
         try:
-            cloud.ssm.delete_parameter(Name=live.physical_id)
+            services.ssm.delete_parameter(Name=live.physical_id)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ParameterNotFound":
                 raise ResourceFailed(error.response["Error"]["Message"]) from error
 
     @staticmethod
-    def _put(cloud: Cloud, name: str, props: dict[str, Any], *, overwrite: bool) -> Made:
+    def _put(services: Services, name: str, props: dict[str, Any], *, overwrite: bool) -> Made:
         kind, value = str(props.get("Type", "String")), str(props.get("Value", ""))
         try:
-            cloud.ssm.put_parameter(Name=name, Value=value, Type=kind, Overwrite=overwrite)
+            services.ssm.put_parameter(Name=name, Value=value, Type=kind, Overwrite=overwrite)
         except ClientError as error:
             raise ResourceFailed(error.response["Error"]["Message"]) from error
         return name, {"Type": kind, "Value": value}
@@ -242,17 +248,17 @@ class ParameterHandler(ResourceHandler):
 class RepositoryHandler(ResourceHandler):
     """AWS::ECR::Repository in moto's ECR (the CDK bootstrap's container assets repository)."""
 
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("RepositoryName") or f"{stack.name}-{logical_id}-{suffix()}".lower())
         try:
-            made = cloud.ecr.create_repository(repositoryName=name)["repository"]
+            made = services.ecr.create_repository(repositoryName=name)["repository"]
         except ClientError as error:
             raise ResourceFailed(error.response["Error"]["Message"]) from error
         return name, {"Arn": made["repositoryArn"], "RepositoryUri": made["repositoryUri"]}
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
         try:
-            cloud.ecr.delete_repository(repositoryName=live.physical_id)
+            services.ecr.delete_repository(repositoryName=live.physical_id)
         except ClientError as error:
             if error.response["Error"]["Code"] != "RepositoryNotFoundException":
                 raise ResourceFailed(error.response["Error"]["Message"]) from error

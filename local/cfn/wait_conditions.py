@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from local.cfn.model import REGION, Live, ResourceFailed, Stack
 
 if TYPE_CHECKING:
-    from local.cfn.driver import Cloud
+    from local.cfn.services import Services
 
 BUCKET = f"cloudformation-waitcondition-{REGION}"
 MAX_TIMEOUT = 43200
@@ -28,10 +28,10 @@ HANDLE_LIFETIME = 7 * 24 * 3600  # seconds the presigned URL stays valid (S3's S
 Made = tuple[str, dict[str, str]]
 
 
-def _bucket(cloud: Cloud) -> None:
-    with contextlib.suppress(cloud.s3.exceptions.BucketAlreadyOwnedByYou):
-        cloud.s3.create_bucket(Bucket=BUCKET)
-    cloud.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+def _bucket(services: Services) -> None:
+    with contextlib.suppress(services.s3.exceptions.BucketAlreadyOwnedByYou):
+        services.s3.create_bucket(Bucket=BUCKET)
+    services.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
 
 
 def _key(url: str) -> str:
@@ -44,28 +44,28 @@ def _key(url: str) -> str:
 
 
 class WaitConditionHandleHandler:
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         if props:
             raise ResourceFailed(f"Properties validation failed: {kind} takes no properties, got {sorted(props)}")
-        _bucket(cloud)
+        _bucket(services)
         key = f"{stack.stack_id.split('/')[-1]}/{logical_id}/{uuid.uuid4()}"
         params = {"Bucket": BUCKET, "Key": key}
-        url = str(cloud.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=HANDLE_LIFETIME))
+        url = str(services.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=HANDLE_LIFETIME))
         return url, {}
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         return live.physical_id, live.attributes
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
         return
 
 
-def signals(cloud: Cloud, key: str) -> list[dict[str, Any]]:
+def signals(services: Services, key: str) -> list[dict[str, Any]]:
     """Every signal PUT to the handle, oldest first (malformed ones are skipped, as CloudFormation ignores them)."""
-    versions = cloud.s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
+    versions = services.s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
     found = []
     for version in sorted(versions, key=lambda v: v["LastModified"]):
-        body = cloud.s3.get_object(Bucket=BUCKET, Key=key, VersionId=version["VersionId"])["Body"].read()
+        body = services.s3.get_object(Bucket=BUCKET, Key=key, VersionId=version["VersionId"])["Body"].read()
         with contextlib.suppress(ValueError):
             signal = json.loads(body)
             if isinstance(signal, dict) and signal.get("Status") in ("SUCCESS", "FAILURE"):
@@ -74,7 +74,7 @@ def signals(cloud: Cloud, key: str) -> list[dict[str, Any]]:
 
 
 class WaitConditionHandler:
-    def create(self, cloud: Cloud, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         handle = str(props.get("Handle", ""))
         try:
             timeout = int(str(props.get("Timeout", "")))
@@ -91,7 +91,7 @@ class WaitConditionHandler:
         failure: list[str] = []
 
         def done() -> bool:
-            for signal in signals(cloud, key):
+            for signal in signals(services, key):
                 unique = str(signal.get("UniqueId", ""))
                 if signal["Status"] == "FAILURE":
                     failure.append(str(signal.get("Reason") or f"signal {unique} was FAILURE"))
@@ -100,14 +100,14 @@ class WaitConditionHandler:
             return len(seen) >= count
 
         started = time.monotonic()
-        cloud.requests.pump_until(done, started, timeout, f"{stack.name} {logical_id}", awaited="signals")
+        services.requests.pump_until(done, started, timeout, f"{stack.name} {logical_id}", awaited="signals")
         if failure:
             raise ResourceFailed(f"WaitCondition received failed message: '{failure[0]}' for uniqueId: {logical_id}")
         if len(seen) < count:
             raise ResourceFailed(f"WaitCondition timed out. Received {len(seen)} conditions when expecting {count}")
         return f"{stack.stack_id}/{logical_id}", {"Data": json.dumps(seen)}
 
-    def update(self, cloud: Cloud, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         # "Updates aren't supported" (AWS::CloudFormation::WaitCondition): a new one needs a new logical id.
         raise ResourceFailed(
             "Update of resource type AWS::CloudFormation::WaitCondition is not supported: give it a new logical id "
@@ -116,5 +116,5 @@ class WaitConditionHandler:
             untouched=True,
         )
 
-    def delete(self, cloud: Cloud, stack: Stack, live: Live) -> None:
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
         return
