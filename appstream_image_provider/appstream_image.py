@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -139,13 +140,6 @@ def _declare(image: Construct, name: str) -> None:
         raise ValueError(f"image_name: {name} is already declared by {other}; one image can have one owner")
 
 
-def validate_image_name(value: str, prop: str) -> None:
-    if _resolved(value) and not contract.IMAGE_NAME.match(value):
-        raise ValueError(
-            f"{prop}: {value!r} does not match {contract.IMAGE_NAME.pattern} (a letter or digit, then _ . -)"
-        )
-
-
 @jsii.implements(ITaggable)
 class AppStreamImage(Construct):
     """An AppStream image managed by the stack. Delete waits until AppStream says it is gone.
@@ -200,9 +194,8 @@ class AppStreamImage(Construct):
             _expect(source, ImageSource, "source", "ImageSource.existing(), copy_of(...) or updated_from(...)")
             shares = _shares(shared_with)
             in_use = _in_use(in_use)
-            validate_image_name(image_name, "image_name")
-            self._validate_source(source, image_name)
-            self._validate_shares(shares)
+            if source.type not in ("Existing", "Copy", "Update"):
+                raise ValueError("source: use ImageSource.existing(), copy_of(...) or updated_from(...)")
             seconds = self._validate_timeout(service_timeout)
             if not isinstance(shared_on_delete, SharedOnDelete):
                 raise ValueError(
@@ -312,38 +305,6 @@ class AppStreamImage(Construct):
     # -- validation ---------------------------------------------------------------------------
 
     @staticmethod
-    def _validate_source(source: ImageSource, image_name: str) -> None:
-        if source.type not in ("Existing", "Copy", "Update"):
-            raise ValueError("source: use ImageSource.existing(), copy_of(...) or updated_from(...)")
-        if source.type == "Existing":
-            return
-        validate_image_name(source.source_image_name, "source.source_image_name")
-        if _resolved(image_name) and source.source_image_name == image_name:
-            raise ValueError("source.source_image_name: must differ from image_name")
-        if (
-            source.type == "Update"
-            and _resolved(image_name)
-            and image_name.lower().startswith(contract.RESERVED_PREFIXES)
-        ):
-            raise ValueError("image_name: an updated image's name cannot start with Amazon, AWS or AppStream")
-        if len(source.description) > contract.MAX_DESCRIPTION:
-            raise ValueError(f"source.description: at most {contract.MAX_DESCRIPTION} characters")
-        if len(source.display_name) > contract.MAX_DISPLAY_NAME:
-            raise ValueError(f"source.display_name: at most {contract.MAX_DISPLAY_NAME} characters")
-
-    @staticmethod
-    def _validate_shares(shares: list[ImageShare]) -> None:
-        if len(shares) > contract.MAX_SHARES:
-            raise ValueError(f"shared_with: at most {contract.MAX_SHARES} accounts, got {len(shares)}")
-        seen: set[str] = set()
-        for n, share in enumerate(shares):
-            if _resolved(share.account_id) and not contract.ACCOUNT_ID.match(share.account_id):
-                raise ValueError(f"shared_with[{n}].account_id: {share.account_id!r} is not a 12-digit AWS account id")
-            if share.account_id in seen:
-                raise ValueError(f"shared_with[{n}].account_id: {share.account_id} is listed twice")
-            seen.add(share.account_id)
-
-    @staticmethod
     def _validate_timeout(timeout: Duration | None) -> int:
         if timeout is None:
             return contract.MAX_TIMEOUT
@@ -354,34 +315,31 @@ class AppStreamImage(Construct):
             raise ValueError(
                 f"service_timeout: {timeout.to_human_string()} is not a whole number of seconds (1 s to 3600 s)"
             ) from None
-        if not 1 <= seconds <= contract.MAX_TIMEOUT:
-            raise ValueError(f"service_timeout: {seconds} s is outside 1-{contract.MAX_TIMEOUT} seconds")
-        return seconds
+        return seconds  # its range: the provider's rule (properties.service_timeout), checked with the rest
 
 
-def _concrete(value: Any) -> bool:
-    """No CDK token anywhere in `value` (tokens resolve only at deploy time)."""
-    if isinstance(value, dict):
-        return all(_concrete(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_concrete(v) for v in value)
-    return not (isinstance(value, str) and Token.is_unresolved(value))
+def _in_construct_terms(err: errors.InvalidProperties) -> str:
+    """The provider's message, naming the construct's prop: `SharedWith[0].AccountId` -> `shared_with[0].account_id`."""
+    prop = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", err.prop).lower()
+    return f"{prop}: {err.problem}" if prop else str(err)
 
 
 def _provider_accepts(properties: dict[str, Any], seconds: int, path: str) -> None:
-    """The provider's own validation (provider/properties.py), at synth time, on what the resource will send."""
+    """The provider's own validation (provider/properties.py), the only one, on what the resource will send.
+
+    Values known only at deploy time (CDK tokens) pass through; everything else is checked now.
+    """
     sent = {k: v for k, v in properties.items() if k != "Tags"}  # tags: checked by _TagsAllowed once rendered
-    if not _concrete(sent):
-        return
     try:
-        rules.parse({**json.loads(json.dumps(sent)), "ServiceTimeout": str(seconds)})
+        with rules.passing_through(Token.is_unresolved):
+            rules.parse({**json.loads(json.dumps(sent)), "ServiceTimeout": str(seconds)})
     except errors.InvalidProperties as err:
-        raise ValueError(f"{path}: {err}") from err
+        raise ValueError(f"{path}: {_in_construct_terms(err)}") from err
 
 
 @jsii.implements(IValidation)
 class _TagsAllowed:
-    """At synth time: every tag that `Tags.of(...)` gives the image must be one AppStream accepts."""
+    """At synth time: the tags `Tags.of(...)` gives the image, checked by the provider's rules."""
 
     def __init__(self, tags: TagManager, path: str) -> None:
         self._tags = tags
@@ -389,22 +347,12 @@ class _TagsAllowed:
 
     def validate(self) -> list[str]:
         rendered = self._tags.render_tags() or []
-        problems = (
-            [f"{self._path}: at most {contract.MAX_TAGS} tags, got {len(rendered)}"]
-            if len(rendered) > contract.MAX_TAGS
-            else []
-        )
-        for tag in rendered:
-            key, value = str(tag["Key"]), str(tag["Value"])
-            if Token.is_unresolved(key) or Token.is_unresolved(value):
-                continue
-            if key in contract.PROVIDER_TAGS:
-                problems.append(f"{self._path}: tag {key!r} is reserved for the provider's own tags")
-            elif problem := contract.tag_key_problem(key):
-                problems.append(f"{self._path}: tag key {key!r} {problem}")
-            elif problem := contract.tag_value_problem(value):
-                problems.append(f"{self._path}: the value {value!r} of tag {key!r} {problem}")
-        return problems
+        try:
+            with rules.passing_through(Token.is_unresolved):
+                rules.parse({"ImageName": "tags", "Tags": json.loads(json.dumps(rendered))})
+        except errors.InvalidProperties as err:
+            return [f"{self._path}: {_in_construct_terms(err)}"]
+        return []
 
 
 @jsii.implements(IResolvable)

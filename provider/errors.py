@@ -10,7 +10,15 @@ class ProviderError(Exception):
 
 
 class InvalidProperties(ProviderError):
-    """A resource property is missing, mistyped or outside its allowed values."""
+    """A resource property is missing, mistyped or outside its allowed values.
+
+    `prop` names it as CloudFormation does (`SharedWith[0].AccountId`); `problem` is what is wrong.
+    """
+
+    def __init__(self, message: str, prop: str = "", problem: str = "") -> None:
+        super().__init__(message)
+        self.prop = prop
+        self.problem = problem or message
 
 
 class NotOwned(ProviderError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,8 +71,26 @@ class ImageProperties:
         return dict(self.tags)
 
 
+# Synth time: values only known at deploy time (CDK tokens) pass through; their structure is still checked.
+_OPAQUE: contextvars.ContextVar[Callable[[str], bool]] = contextvars.ContextVar("opaque", default=lambda _: False)
+
+
+@contextlib.contextmanager
+def passing_through(opaque: Callable[[str], bool]) -> Iterator[None]:
+    """Within this block, `parse` skips the checks of every string `opaque(value)` says is not known yet."""
+    token = _OPAQUE.set(opaque)
+    try:
+        yield
+    finally:
+        _OPAQUE.reset(token)
+
+
+def _opaque(text: str) -> bool:
+    return _OPAQUE.get()(text)
+
+
 def _fail(prop: str, problem: str) -> InvalidProperties:
-    return InvalidProperties(f"Invalid property {prop}: {problem}")
+    return InvalidProperties(f"Invalid property {prop}: {problem}", prop, problem)
 
 
 def _show(value: Any) -> str:
@@ -94,14 +114,14 @@ def _bool(value: Any, prop: str) -> bool:
 
 def _choice(value: Any, prop: str, allowed: tuple[str, ...]) -> str:
     text = _string(value, prop)
-    if text not in allowed:
+    if text not in allowed and not _opaque(text):
         raise _fail(prop, f"{_show(text)} is not one of {', '.join(allowed)}")
     return text
 
 
 def image_name(value: Any, prop: str = "ImageName") -> str:
     text = _string(value, prop)
-    if not IMAGE_NAME.match(text):
+    if not IMAGE_NAME.match(text) and not _opaque(text):
         raise _fail(
             prop,
             f"{_show(text)} does not match {IMAGE_NAME.pattern} (a letter or digit, then letters, digits, _ . -)",
@@ -138,9 +158,9 @@ def _source(value: Any, new_name: str) -> Source:
     if "SourceImageName" not in value:
         raise _fail("Source.SourceImageName", f"required when Source.Type is {kind}")
     source_name = image_name(value["SourceImageName"], "Source.SourceImageName")
-    if source_name == new_name:
+    if source_name == new_name and not _opaque(new_name):
         raise _fail("Source.SourceImageName", "must differ from ImageName")
-    if kind == "Update" and new_name.lower().startswith(RESERVED_PREFIXES):
+    if kind == "Update" and new_name.lower().startswith(RESERVED_PREFIXES) and not _opaque(new_name):
         raise _fail("ImageName", "an updated image's name cannot start with Amazon, AWS or AppStream")
     description = _string(value.get("Description", ""), "Source.Description")
     display_name = _string(value.get("DisplayName", ""), "Source.DisplayName")
@@ -159,9 +179,9 @@ def _shares(value: Any) -> tuple[Share, ...]:
         if "AccountId" not in entry:
             raise _fail(f"{prop}.AccountId", "required")
         account = _string(entry["AccountId"], f"{prop}.AccountId")
-        if not ACCOUNT_ID.match(account):
+        if not ACCOUNT_ID.match(account) and not _opaque(account):
             raise _fail(f"{prop}.AccountId", f"{_show(account)} is not a 12-digit AWS account id")
-        if any(s.account_id == account for s in shares):
+        if any(s.account_id == account for s in shares) and not _opaque(account):
             raise _fail(f"{prop}.AccountId", f"{account} is listed twice")
         shares.append(
             Share(
@@ -182,6 +202,8 @@ def _tags(value: Any) -> tuple[tuple[str, str], ...]:
             raise _fail(f"{prop}.Key", "required")
         key = _string(entry["Key"], f"{prop}.Key")
         tag_value = _string(entry.get("Value", ""), f"{prop}.Value")
+        if _opaque(key) or _opaque(tag_value):
+            continue
         problem = tag_key_problem(key)
         if problem:
             raise _fail(f"{prop}.Key", f"tag key {_show(key)} {problem}")

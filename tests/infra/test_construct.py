@@ -269,8 +269,8 @@ def test_attributes_are_get_atts() -> None:
             {"image_name": "ok", "shared_with": [ImageShare(ACCOUNT), ImageShare(ACCOUNT)]},
             "shared_with[1].account_id: 111122223333 is listed twice",
         ),
-        ({"image_name": "ok", "service_timeout": Duration.seconds(0)}, "service_timeout: 0 s is outside 1-3600"),
-        ({"image_name": "ok", "service_timeout": Duration.hours(2)}, "service_timeout: 7200 s is outside 1-3600"),
+        ({"image_name": "ok", "service_timeout": Duration.seconds(0)}, "service_timeout: 0 is outside 1-3600"),
+        ({"image_name": "ok", "service_timeout": Duration.hours(2)}, "service_timeout: 7200 is outside 1-3600"),
         ({"image_name": "ok", "source": ImageSource.copy_of("ok")}, "source.source_image_name: must differ"),
         ({"image_name": "ok", "source": ImageSource.copy_of("bad name")}, "source.source_image_name: 'bad name'"),
         ({"image_name": "AWS-x", "source": ImageSource.updated_from("src")}, "cannot start with Amazon"),
@@ -325,8 +325,8 @@ def test_delete_image_is_allowed_only_on_declared_or_stack_owned_images(
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("cost-center", "#42", "Images/Bad: the value '#42' of tag 'cost-center' contains '#'"),
-        ("a,b", "v", "Images/Bad: tag key 'a,b' contains ','"),
+        ("cost-center", "#42", "Images/Bad: tags[0].value: the value of tag 'cost-center' contains '#'"),
+        ("a,b", "v", "Images/Bad: tags[0].key: tag key 'a,b' contains ','"),
         ("appstream-image-provider:owner", "x", "is reserved for the provider's own tags"),
         ("team", "v" * 257, "must be at most 256 characters"),
     ],
@@ -353,7 +353,7 @@ def test_tags_appstream_accepts_synthesize() -> None:
 def test_the_provider_s_own_validation_runs_at_synth_on_what_the_resource_sends() -> None:
     stack = Stack(App(), "S")
     odd = ImageSource("Copy", "golden-base", display_name="Only updates take a display name")
-    with pytest.raises(ValueError, match=r"S/I: Invalid property Source: unknown keys 'DisplayName'"):
+    with pytest.raises(ValueError, match=r"S/I: source: unknown keys 'DisplayName'"):
         AppStreamImage(stack, "I", image_name="golden-2026-11", source=odd)
 
 
@@ -511,3 +511,20 @@ def test_every_module_has_one_import_path_in_a_checkout() -> None:
     assert importlib.util.find_spec("appstream_image_provider.provider") is None
     with pytest.raises(provider.errors.InvalidProperties):  # what the construct raises is the provider's class
         _shared.properties.parse({"ImageName": "bad name"})
+
+
+def test_the_construct_validates_with_the_providers_rules_only_and_passes_tokens_through() -> None:
+    """One validation: the provider's message (CloudFormation's property name made the prop's), no second copy."""
+    from aws_cdk import Fn
+
+    from provider.errors import InvalidProperties
+    from provider.properties import image_name
+
+    stack = Stack(App(), "S")
+    with pytest.raises(ValueError, match="S/I: image_name: ") as caught:
+        AppStreamImage(stack, "I", image_name="-bad")
+    with pytest.raises(InvalidProperties) as provider_says:
+        image_name("-bad")
+    assert str(caught.value) == f"S/I: image_name: {provider_says.value.problem}"  # word for word after the prop
+    token = Fn.import_value("SharedImageName")  # known at deploy time only: passes through
+    AppStreamImage(stack, "FromExport", image_name=token, shared_with=[ImageShare(Fn.import_value("AccountId"))])
