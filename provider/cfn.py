@@ -6,6 +6,9 @@ Built by crhelper's own constructor; tests pin the set of methods it overrides.
 - a function that finished inline answers at once; only a None result hands over to polling;
 - rule and statement names fit 64 characters for any logical id; the polling input stays
   within 8192 characters; a half-made schedule is removed; cleanup never raises;
+- exactly one answer per invocation is owned by one place, `_send` (the handler's and the timer's
+  answers both go through it; a lock lets the first through), as the CDK provider framework's
+  safeHandler owns its one response;
 - every response is at most 4096 bytes, keeps the event's physical id (never a random one),
   leaves out private Data, and is retried on HTTP errors; no presigned URL is logged.
 """

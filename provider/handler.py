@@ -24,6 +24,13 @@ try:
     client = appstream_client()
     SCOPE = os.environ.get(SCOPE_ENV, "")
 
+    # crhelper's own decorators: every request type, first deliveries and scheduled ones, runs lifecycle.handle.
+    @helper.create
+    @helper.update
+    @helper.delete
+    @helper.poll_create
+    @helper.poll_update
+    @helper.poll_delete
     def run(event: dict[str, Any], context: LambdaContext) -> str | None:
         """Returns the physical id when finished; None hands the request over to scheduled polling."""
         physical_id, data = lifecycle.handle(
@@ -32,10 +39,6 @@ try:
         helper.Data.update(data)
         return physical_id
 
-    for register in (helper.create, helper.update, helper.delete):
-        register(run)
-    for register in (helper.poll_create, helper.poll_update, helper.poll_delete):
-        register(run)
 except Exception as exc:  # whatever failed while loading, CloudFormation must hear about it
     LOAD_FAILURE = exc
 
