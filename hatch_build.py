@@ -10,6 +10,7 @@ provider/requirements.txt, the pin the Lambda asset is tested with.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,24 @@ def _pin(requirements: Path, package: str) -> str:
         if name.strip().lower() == package:
             return version.strip()
     raise RuntimeError(f"{requirements} does not pin {package}")
+
+
+def _compact(model: dict[str, Any]) -> bytes:
+    # asset.compact_model's twin (the build environment has no aws-cdk-lib to import the package with).
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("documentation", "documentationUrl")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    compact = strip(model)
+    assert isinstance(compact, dict)
+    metadata = compact["metadata"]
+    # JSON 1.1, which every botocore speaks: older ones do not know the smithy-rpc-v2-cbor listed first.
+    if "json" in metadata.get("protocols", ["json"]):
+        metadata["protocol"], metadata["protocols"] = "json", ["json"]
+    return json.dumps(compact, separators=(",", ":"), sort_keys=True).encode()
 
 
 class LambdaCodeHook(BuildHookInterface):  # type: ignore[type-arg]  # hatchling's generic has no stubs
@@ -46,6 +65,13 @@ class LambdaCodeHook(BuildHookInterface):  # type: ignore[type-arg]  # hatchling
             name = str(entry)
             if name.startswith("crhelper/") and name.endswith(".py"):
                 include[str(dist.locate_file(entry))] = f"appstream_image_provider/_lambda_deps/{name}"
+        # AppStream's model for the asset (asset.model_bytes reads it there): from the build's botocore.
+        import botocore.loaders  # noqa: PLC0415 - the build environment's (pyproject.toml pins it)
+
+        model = botocore.loaders.Loader().load_service_model("appstream", "service-2", "2016-12-01")
+        target = Path(tempfile.mkdtemp(prefix="appstream-model-")) / "service-2.json"
+        target.write_bytes(_compact(model))
+        include[str(target)] = "appstream_image_provider/provider/models/appstream/2016-12-01/service-2.json"
         license_file = dist.read_text("LICENSE") or dist.read_text("LICENSE.txt")
         if license_file:  # Apache-2.0 asks that redistributed copies carry the licence
             target = Path(tempfile.mkdtemp(prefix="crhelper-license-")) / "LICENSE"

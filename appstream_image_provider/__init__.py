@@ -8,7 +8,7 @@ only aws-cdk-lib and constructs.
 
 from __future__ import annotations
 
-from .appstream_image import AppStreamImage, ImageShare, ImageSource, InUse, SharedOnDelete
+from .appstream_image import AppStreamImage, ImageShare, ImageSource, ImportedApplication, InUse, SharedOnDelete
 from .provider_function import ImageProvider, ProviderOptions
 from .provider_stack import AppStreamImageProviderStack
 
@@ -19,6 +19,7 @@ __all__ = [
     "ImageProvider",
     "ImageShare",
     "ImageSource",
+    "ImportedApplication",
     "InUse",
     "ProviderOptions",
     "SharedOnDelete",

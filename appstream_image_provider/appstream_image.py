@@ -47,6 +47,31 @@ class SharedOnDelete(enum.Enum):
 
 
 @dataclass(frozen=True)
+class ImportedApplication:
+    """One application of an imported image's catalog (CreateImportedImage's AppCatalogConfig)."""
+
+    name: str
+    absolute_app_path: str
+    display_name: str = ""
+    absolute_icon_path: str = ""
+    absolute_manifest_path: str = ""
+    working_directory: str = ""
+    launch_parameters: str = ""
+
+    def to_properties(self) -> dict[str, str]:
+        fields = {
+            "Name": self.name,
+            "AbsoluteAppPath": self.absolute_app_path,
+            "DisplayName": self.display_name,
+            "AbsoluteIconPath": self.absolute_icon_path,
+            "AbsoluteManifestPath": self.absolute_manifest_path,
+            "WorkingDirectory": self.working_directory,
+            "LaunchParameters": self.launch_parameters,
+        }
+        return {k: v for k, v in fields.items() if v}
+
+
+@dataclass(frozen=True)
 class ImageSource:
     """Where the image comes from. Use the static factories, not the constructor."""
 
@@ -54,6 +79,10 @@ class ImageSource:
     source_image_name: str = ""
     description: str = ""
     display_name: str = ""
+    iam_role_arn: str = ""
+    agent_software_version: str = ""
+    intended_instance_type: str = ""
+    applications: tuple[ImportedApplication, ...] = ()
 
     @staticmethod
     def existing() -> ImageSource:
@@ -70,9 +99,53 @@ class ImageSource:
         """CreateUpdatedImage from `source_image_name`: the latest agent and patches."""
         return ImageSource("Update", source_image_name, description, display_name)
 
-    def to_properties(self) -> dict[str, str]:
-        props = {"Type": self.type}
-        if self.type != "Existing":
+    @staticmethod
+    def imported(
+        *,
+        source_ami_id: str | None = None,
+        workspace_image_id: str | None = None,
+        iam_role_arn: str | None = None,
+        description: str = "",
+        display_name: str = "",
+        agent_software_version: Literal["CURRENT_LATEST", "ALWAYS_LATEST"] | None = None,
+        intended_instance_type: str = "",
+        applications: list[ImportedApplication] | None = None,
+    ) -> ImageSource:
+        """CreateImportedImage from an EC2 AMI (`source_ami_id`, with `iam_role_arn`: the role AppStream uses to
+        read it; the provider may pass only this role, and only to AppStream) or a WorkSpaces image
+        (`workspace_image_id`). Defaults: no description or display name, AppStream's default agent version
+        and instance type for the runtime validation, no application catalog. An import can take hours:
+        give it `service_timeout` accordingly (at most one hour within CloudFormation)."""
+        if (source_ami_id is None) == (workspace_image_id is None):
+            raise ValueError("source: ImageSource.imported takes exactly one of source_ami_id and workspace_image_id")
+        for n, app in enumerate(applications or []):
+            if not isinstance(app, ImportedApplication):
+                raise ValueError(f"source.applications[{n}]: expected ImportedApplication(...), got {app!r}")
+        return ImageSource(
+            "Import",
+            str(source_ami_id or workspace_image_id),
+            description,
+            display_name,
+            iam_role_arn=iam_role_arn or "",
+            agent_software_version=agent_software_version or "",
+            intended_instance_type=intended_instance_type,
+            applications=tuple(applications or ()),
+        )
+
+    def to_properties(self) -> dict[str, Any]:
+        props: dict[str, Any] = {"Type": self.type}
+        if self.type == "Import":
+            origin = "SourceAmiId" if self.source_image_name.startswith("ami-") else "WorkspaceImageId"
+            props[origin] = self.source_image_name
+            optional = {
+                "IamRoleArn": self.iam_role_arn,
+                "AgentSoftwareVersion": self.agent_software_version,
+                "IntendedInstanceType": self.intended_instance_type,
+            }
+            props |= {k: v for k, v in optional.items() if v}
+            if self.applications:
+                props["AppCatalogConfig"] = [a.to_properties() for a in self.applications]
+        elif self.type != "Existing":
             props["SourceImageName"] = self.source_image_name
         if self.description:
             props["Description"] = self.description
@@ -194,8 +267,8 @@ class AppStreamImage(Construct):
             _expect(source, ImageSource, "source", "ImageSource.existing(), copy_of(...) or updated_from(...)")
             shares = _shares(shared_with)
             in_use = _in_use(in_use)
-            if source.type not in ("Existing", "Copy", "Update"):
-                raise ValueError("source: use ImageSource.existing(), copy_of(...) or updated_from(...)")
+            if source.type not in ("Existing", "Copy", "Update", "Import"):
+                raise ValueError("source: use ImageSource.existing(), copy_of(...), updated_from(...) or imported(...)")
             seconds = self._validate_timeout(service_timeout)
             if not isinstance(shared_on_delete, SharedOnDelete):
                 raise ValueError(
@@ -221,8 +294,10 @@ class AppStreamImage(Construct):
         self.provider: ImageProvider | None = None
         if service_token is None:
             self.provider = ImageProvider.of(self, provider_options)
-            sources = [source.source_image_name] if source.type != "Existing" else []
+            sources = [source.source_image_name] if source.type in ("Copy", "Update") else []
             self.provider.grant_images([image_name], sources=sources)
+            if source.type == "Import":
+                self.provider.grant_import(source.iam_role_arn or None)
             self.provider.allow_retiring_owned_images()
             service_token = self.provider.service_token
         self._tags = TagManager(TagType.KEY_VALUE, contract.RESOURCE_TYPE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +23,38 @@ PACKAGE = Path(__file__).resolve().parent
 PROVIDER = PROVIDER_DIR
 BUNDLED = PACKAGE / "_lambda_deps"  # only in the wheel
 HANDLER = "provider.handler.handler"
+# AppStream's service model from the pinned botocore (provider/images.py reads it first): the Lambda
+# runtime's botocore may predate CreateImportedImage. Its documentation is left out (a third of the size).
+MODEL = "provider/models/appstream/2016-12-01/service-2.json"
+
+
+def model_bytes() -> bytes:
+    """The shipped model: the wheel's copy, or (in a checkout) the pinned botocore's, without documentation."""
+    shipped = PROVIDER / MODEL.removeprefix("provider/")  # in the wheel, beside the provider's code
+    if shipped.is_file():
+        return shipped.read_bytes()
+    import botocore.loaders  # noqa: PLC0415 - only a source checkout builds it
+
+    return compact_model(botocore.loaders.Loader().load_service_model("appstream", "service-2", "2016-12-01"))
+
+
+def compact_model(model: dict[str, object]) -> bytes:
+    """The model without its documentation strings, as stable JSON (hatch_build.py has the twin)."""
+
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("documentation", "documentationUrl")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    compact = strip(model)
+    assert isinstance(compact, dict)
+    metadata = compact["metadata"]
+    # JSON 1.1, which every botocore speaks: older ones do not know the smithy-rpc-v2-cbor listed first.
+    if "json" in metadata.get("protocols", ["json"]):
+        metadata["protocol"], metadata["protocols"] = "json", ["json"]
+    return json.dumps(compact, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _pinned(requirements: Path, package: str) -> str:
@@ -35,6 +68,7 @@ def _pinned(requirements: Path, package: str) -> str:
 def _files() -> dict[str, bytes]:
     """Relative path -> content of every file the asset holds, in a stable order."""
     files = {f"provider/{p.name}": p.read_bytes() for p in sorted(PROVIDER.glob("*.py"))}
+    files[MODEL] = model_bytes()
     if BUNDLED.is_dir():
         for bundled in sorted(BUNDLED.rglob("*.py")):
             files[str(bundled.relative_to(BUNDLED))] = bundled.read_bytes()

@@ -198,6 +198,9 @@ class ImageProvider(Construct):
         self._polling: iam.Policy | None = None
         self._retire: iam.PolicyStatement | None = None
         self._retire_policy: iam.Policy | None = None
+        self._import: iam.PolicyStatement | None = None
+        self._import_policy: iam.Policy | None = None
+        self._pass_roles: set[str] = set()
         # A separate Policy: naming the function's own ARN in its role's default policy is a cycle.
         polling = iam.Policy(
             self,
@@ -233,7 +236,8 @@ class ImageProvider(Construct):
     @property
     def policies(self) -> list[iam.Policy]:
         """The policies outside the role's default policy; custom resources depend on them."""
-        return [p for p in (self._read, self._polling, self._images_policy, self._retire_policy) if p is not None]
+        policies = (self._read, self._polling, self._images_policy, self._retire_policy, self._import_policy)
+        return [p for p in policies if p is not None]
 
     @property
     def service_token(self) -> str:
@@ -282,6 +286,45 @@ class ImageProvider(Construct):
             self._tag_new.add_resources(*self._manage.resources)
         if self._images_policy is not None:
             self._images_policy.add_statements(self._tag_new)
+
+    def grant_import(self, role_arn: str | None, *, owners: str | None = None) -> iam.Policy:
+        """Allow CreateImportedImage of images tagged as this stack's, and passing `role_arn` to AppStream only.
+
+        CreateImportedImage takes no resource ARN (Service Authorization Reference); its aws:RequestTag
+        condition holds it to images that carry this stack's ownership tag, which the provider sets in
+        the call's Tags (`owners`: another StringLike pattern of owners, for a shared provider).
+        iam:PassRole is allowed for the import role alone, and only to AppStream.
+        """
+        stack = Stack.of(self)
+        if self._import is None:
+            self._import = iam.PolicyStatement(
+                sid="ImportImagesThisStackOwns",
+                actions=["appstream:CreateImportedImage"],
+                resources=["*"],
+                conditions={
+                    "StringLike": {f"aws:RequestTag/{contract.OWNER_TAG}": contract.owner_pattern(stack.stack_name)}
+                },
+            )
+            policy = iam.Policy(self, "ImportPolicy", roles=[self.role], statements=[self._import])
+            self._import_policy = policy
+            acknowledge(
+                policy,
+                "*",
+                "CreateImportedImage has no resource-level permissions; the aws:RequestTag condition allows only "
+                "images tagged as this stack's",
+            )
+        if role_arn and role_arn not in self._pass_roles:
+            self._pass_roles.add(role_arn)
+            assert self._import_policy is not None
+            self._import_policy.add_statements(
+                iam.PolicyStatement(
+                    actions=["iam:PassRole"],
+                    resources=[role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "appstream.amazonaws.com"}},
+                )
+            )
+        assert self._import_policy is not None
+        return self._import_policy
 
     def grant_images(self, names: list[str], *, sources: list[str] | None = None) -> None:
         """Allow the image actions on `names` (image names or `prefix*`) and creation from `sources`."""

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, BootstraplessSynthesizer, CfnCondition, CfnParameter, Fn, Stack
+from aws_cdk import App, BootstraplessSynthesizer, CfnCondition, CfnParameter, CfnResource, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -85,6 +85,21 @@ class StandaloneProviderStack(Stack):
         provider.function.add_environment(
             contract.SCOPE_ENV, Fn.join("", [f"images named {prefix.value_as_string}*", tag_text])
         )
+        import_role = CfnParameter(
+            self,
+            "ImportRoleArn",
+            default="",
+            allowed_pattern=r"^$|^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$",
+            description="If set, Source Type Import may pass this role to AppStream (and only it); empty: no imports",
+        )
+        imports = CfnCondition(
+            self, "ImportsImages", expression=Fn.condition_not(Fn.condition_equals(import_role.value_as_string, ""))
+        )
+        # A shared provider's images are owned by the stacks that use it: any ownership tag.
+        policy = provider.grant_import(import_role.value_as_string, owners="*/*")
+        cfn_policy = policy.node.default_child
+        assert isinstance(cfn_policy, CfnResource)
+        cfn_policy.cfn_options.condition = imports
 
 
 def _optional_tag(template: dict[str, Any]) -> dict[str, Any]:

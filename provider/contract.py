@@ -24,7 +24,19 @@ SCOPE_ENV = "APPSTREAM_IMAGE_SCOPE"  # the provider function's env var: which im
 IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 RESERVED_PREFIXES = ("amazon", "aws", "appstream")  # CreateUpdatedImage: new names must not start with these
-SOURCE_TYPES = ("Existing", "Copy", "Update")
+SOURCE_TYPES = ("Existing", "Copy", "Update", "Import")
+# botocore appstream model, CreateImportedImage: PhotonAmiId, WorkspaceImageId, Arn, ImageImport* and the enum.
+AMI_ID = re.compile(r"^ami-[a-z0-9]{8,17}$")
+WORKSPACE_IMAGE_ID = re.compile(r"^wsi-[0-9a-z]{8,63}$")
+ROLE_ARN = re.compile(r"^arn:aws(?:-cn|-iso-b|-iso|-us-gov)?:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+IMPORT_TEXT = re.compile(r"^[a-zA-Z0-9_.() -]+$")  # an imported image's Description and DisplayName
+AGENT_SOFTWARE_VERSIONS = ("CURRENT_LATEST", "ALWAYS_LATEST")
+APP_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$")
+APP_KEYS = frozenset(
+    {"Name", "DisplayName", "AbsoluteAppPath", "AbsoluteIconPath", "AbsoluteManifestPath", "WorkingDirectory",
+     "LaunchParameters"}
+)  # fmt: skip
+MAX_APPS = 50
 IN_USE_MODES = ("Wait", "Fail")
 # Revoking an account's fleet permission sets its fleets on the image to zero capacity (admin guide, sharing images).
 SHARED_ON_DELETE_MODES = ("Revoke", "Fail")
@@ -61,6 +73,19 @@ SOURCE_KEYS = {
     "Existing": frozenset({"Type"}),
     "Copy": frozenset({"Type", "SourceImageName", "Description"}),
     "Update": frozenset({"Type", "SourceImageName", "DisplayName", "Description"}),
+    "Import": frozenset(
+        {
+            "Type",
+            "SourceAmiId",
+            "WorkspaceImageId",
+            "IamRoleArn",
+            "Description",
+            "DisplayName",
+            "AgentSoftwareVersion",
+            "IntendedInstanceType",
+            "AppCatalogConfig",
+        }
+    ),
 }
 SHARE_KEYS = frozenset({"AccountId", "AllowFleet", "AllowImageBuilder"})
 ATTRIBUTES = (

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
 
 Claim = Callable[[str], None]
-IN_PROGRESS_STATE = {"Copy": "COPYING", "Update": "CREATING"}
+IN_PROGRESS_STATE = {"Copy": "COPYING", "Update": "CREATING", "Import": "IMPORTING"}
+VERBS = {"Copy": "copy", "Update": "update", "Import": "import"}
 ALREADY_EXISTS = "ALREADY_EXISTS"
 RACE_PATIENCE = 30.0  # seconds to wait for an image made meanwhile to show whose it is
 QUOTA_PROOF = 15.0  # seconds of "refused, yet nothing running" before concluding it is not a concurrency quota
@@ -155,13 +156,15 @@ def _existing(
 def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget) -> Progress:
     """CopyImage or CreateUpdatedImage; a concurrency quota is waited out, any other quota fails at once."""
     name, source = props.image_name, props.source
-    verb = "copy" if source.type == "Copy" else "update"
+    verb = VERBS[source.type]
     unexplained: list[float] = []  # when a refusal with nothing running was first seen
 
     def step() -> Progress:
         try:
             if source.type == "Copy":
                 images.copy(client, source.source_image_name, name, source.description)
+            elif source.type == "Import":
+                images.create_imported(client, name, source, {**props.tag_map, **provider_tags(source, owner)})
             elif not images.create_updated(
                 client,
                 source.source_image_name,

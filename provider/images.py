@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .contract import ATTRIBUTES
 from .errors import NotPermitted
-from .properties import Share
+from .properties import Share, Source
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
@@ -54,9 +57,18 @@ def _bounded(response: Any = None, caught_exception: Exception | None = None, op
         raise ClientError(parsed, getattr(operation, "name", "AppStream"))  # type: ignore[arg-type]
 
 
+# AppStream's service model, shipped in the Lambda asset (asset.py): the runtime's botocore may predate an
+# operation the provider calls (CreateImportedImage), so its model is read from here first.
+MODELS = Path(__file__).with_name("models")
+
+
 def appstream_client(config: Config = RETRY_CONFIG) -> AppStreamClient:
     """The provider's client: the endpoint comes from boto3's own settings (AWS_ENDPOINT_URL_APPSTREAM)."""
-    client = boto3.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
+    session = botocore.session.get_session()
+    if MODELS.is_dir():
+        session.get_component("data_loader").search_paths.insert(0, str(MODELS))
+    boto = boto3.session.Session(botocore_session=session)
+    client = boto.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
     client.meta.events.register_first("needs-retry.appstream", _bounded)
     return client
 
@@ -170,6 +182,24 @@ def create_updated(
     if description:
         params["newImageDescription"] = description
     return client.create_updated_image(**params).get("canUpdateImage", True) is not False
+
+
+def create_imported(client: AppStreamClient, name: str, source: Source, tags: Mapping[str, str]) -> None:
+    """CreateImportedImage from an AMI or a WorkSpaces image, tagged from the start."""
+    origin = "SourceAmiId" if source.source_image_name.startswith("ami-") else "WorkspaceImageId"
+    params: dict[str, Any] = {"Name": name, origin: source.source_image_name, "Tags": dict(tags)}
+    optional = {
+        "IamRoleArn": source.iam_role_arn,
+        "Description": source.description,
+        "DisplayName": source.display_name,
+        "AgentSoftwareVersion": source.agent_software_version,
+    }
+    params |= {k: v for k, v in optional.items() if v}
+    if source.intended_instance_type:
+        params["RuntimeValidationConfig"] = {"IntendedInstanceType": source.intended_instance_type}
+    if source.app_catalog:
+        params["AppCatalogConfig"] = json.loads(source.app_catalog)
+    client.create_imported_image(**params)
 
 
 def in_progress(client: AppStreamClient, state: str) -> list[str]:

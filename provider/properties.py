@@ -5,17 +5,24 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .contract import (
     ACCOUNT_ID,
+    AGENT_SOFTWARE_VERSIONS,
+    AMI_ID,
+    APP_KEYS,
+    APP_NAME,
     DEFAULT_IN_USE,
     DEFAULT_SHARED_ON_DELETE,
     IMAGE_NAME,
+    IMPORT_TEXT,
     IN_USE_MODES,
     KNOWN_PROPERTIES,
+    MAX_APPS,
     MAX_DESCRIPTION,
     MAX_DISPLAY_NAME,
     MAX_SHARES,
@@ -23,10 +30,12 @@ from .contract import (
     MAX_TIMEOUT,
     PROVIDER_TAGS,
     RESERVED_PREFIXES,
+    ROLE_ARN,
     SHARE_KEYS,
     SHARED_ON_DELETE_MODES,
     SOURCE_KEYS,
     SOURCE_TYPES,
+    WORKSPACE_IMAGE_ID,
     tag_key_problem,
     tag_value_problem,
 )
@@ -35,17 +44,24 @@ from .errors import InvalidProperties
 
 @dataclass(frozen=True)
 class Source:
-    type: Literal["Existing", "Copy", "Update"] = "Existing"
-    source_image_name: str = ""
+    type: Literal["Existing", "Copy", "Update", "Import"] = "Existing"
+    source_image_name: str = ""  # Copy, Update; Import: the AMI or WorkSpaces image id
     description: str = ""
     display_name: str = ""
+    iam_role_arn: str = ""  # Import
+    agent_software_version: str = ""  # Import: CURRENT_LATEST or ALWAYS_LATEST ("" leaves AppStream's default)
+    intended_instance_type: str = ""  # Import: RuntimeValidationConfig.IntendedInstanceType
+    app_catalog: str = ""  # Import: AppCatalogConfig as canonical JSON ("" for none)
 
     def fingerprint(self) -> str:
         """The source tag's value: readable type and source name, and a digest of every field (tag-safe)."""
         if self.type == "Existing":
             return "Existing"
-        fields = "\n".join((self.type, self.source_image_name, self.description, self.display_name))
-        return f"{self.type}/{self.source_image_name}/{hashlib.sha256(fields.encode()).hexdigest()[:16]}"
+        fields: tuple[str, ...] = (self.type, self.source_image_name, self.description, self.display_name)
+        if self.type == "Import":
+            fields += (self.iam_role_arn, self.agent_software_version, self.intended_instance_type, self.app_catalog)
+        digest = hashlib.sha256("\n".join(fields).encode()).hexdigest()[:16]
+        return f"{self.type}/{self.source_image_name}/{digest}"
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,8 @@ def _source(value: Any, new_name: str) -> Source:
     _mapping(value, "Source", SOURCE_KEYS[kind])
     if kind == "Existing":
         return Source()
+    if kind == "Import":
+        return _import(value)
     if "SourceImageName" not in value:
         raise _fail("Source.SourceImageName", f"required when Source.Type is {kind}")
     source_name = image_name(value["SourceImageName"], "Source.SourceImageName")
@@ -169,6 +187,67 @@ def _source(value: Any, new_name: str) -> Source:
     if len(display_name) > MAX_DISPLAY_NAME:
         raise _fail("Source.DisplayName", f"at most {MAX_DISPLAY_NAME} characters, got {len(display_name)}")
     return Source(kind, source_name, description, display_name)  # type: ignore[arg-type]
+
+
+def _matching(value: Any, prop: str, pattern: Any, what: str) -> str:
+    text = _string(value, prop)
+    if not pattern.match(text) and not _opaque(text):
+        raise _fail(prop, f"{_show(text)} is not {what} (pattern {pattern.pattern})")
+    return text
+
+
+def _import(value: Mapping[str, Any]) -> Source:
+    """CreateImportedImage's members, checked against its model (an AMI import needs its role)."""
+    ami, workspace = value.get("SourceAmiId"), value.get("WorkspaceImageId")
+    if (ami is None) == (workspace is None):
+        raise _fail("Source", "Type Import takes exactly one of SourceAmiId and WorkspaceImageId")
+    if ami is not None:
+        origin = _matching(ami, "Source.SourceAmiId", AMI_ID, "an EC2 AMI id")
+    else:
+        origin = _matching(workspace, "Source.WorkspaceImageId", WORKSPACE_IMAGE_ID, "a WorkSpaces image id")
+    if ami is not None and "IamRoleArn" not in value:
+        raise _fail("Source.IamRoleArn", "required to import an AMI (the role AppStream uses to read it)")
+    role = (
+        _matching(value["IamRoleArn"], "Source.IamRoleArn", ROLE_ARN, "an IAM role ARN")
+        if "IamRoleArn" in value
+        else ""
+    )
+    texts = {}
+    for key, limit in (("Description", MAX_DESCRIPTION), ("DisplayName", MAX_DISPLAY_NAME)):
+        text = _string(value.get(key, ""), f"Source.{key}")
+        if len(text) > limit:
+            raise _fail(f"Source.{key}", f"at most {limit} characters, got {len(text)}")
+        if text and not IMPORT_TEXT.match(text) and not _opaque(text):
+            raise _fail(f"Source.{key}", f"{_show(text)} may hold only letters, digits, spaces and _ . ( ) -")
+        texts[key] = text
+    agent = (
+        _choice(value["AgentSoftwareVersion"], "Source.AgentSoftwareVersion", AGENT_SOFTWARE_VERSIONS)
+        if ("AgentSoftwareVersion" in value)
+        else ""
+    )
+    return Source(
+        "Import",
+        origin,
+        texts["Description"],
+        texts["DisplayName"],
+        iam_role_arn=role,
+        agent_software_version=agent,
+        intended_instance_type=_string(value.get("IntendedInstanceType", ""), "Source.IntendedInstanceType"),
+        app_catalog=_apps(value.get("AppCatalogConfig", [])),
+    )
+
+
+def _apps(value: Any) -> str:
+    apps = []
+    for n, entry in enumerate(_list(value, "Source.AppCatalogConfig", MAX_APPS)):
+        prop = f"Source.AppCatalogConfig[{n}]"
+        _mapping(entry, prop, APP_KEYS)
+        for required in ("Name", "AbsoluteAppPath"):
+            if required not in entry:
+                raise _fail(f"{prop}.{required}", "required")
+        _matching(entry["Name"], f"{prop}.Name", APP_NAME, "an application name")
+        apps.append({str(k): _string(v, f"{prop}.{k}") for k, v in sorted(entry.items())})
+    return json.dumps(apps, separators=(",", ":"), sort_keys=True) if apps else ""
 
 
 def _shares(value: Any) -> tuple[Share, ...]:

@@ -528,3 +528,54 @@ def test_the_construct_validates_with_the_providers_rules_only_and_passes_tokens
     assert str(caught.value) == f"S/I: image_name: {provider_says.value.problem}"  # word for word after the prop
     token = Fn.import_value("SharedImageName")  # known at deploy time only: passes through
     AppStreamImage(stack, "FromExport", image_name=token, shared_with=[ImageShare(Fn.import_value("AccountId"))])
+
+
+def test_an_imported_image_renders_its_source_and_may_pass_only_its_role_to_appstream() -> None:
+    from appstream_image_provider import ImportedApplication
+
+    stack = Stack(App(), "Imports")
+    role = "arn:aws:iam::123456789012:role/appstream-import"
+    source = ImageSource.imported(
+        source_ami_id="ami-0123456789abcdef0",
+        iam_role_arn=role,
+        display_name="Imported",
+        agent_software_version="ALWAYS_LATEST",
+        intended_instance_type="stream.standard.medium",
+        applications=[ImportedApplication("notepad", "C:\\\\Windows\\\\notepad.exe")],
+    )
+    AppStreamImage(stack, "Imported", image_name="imported-2026-12", source=source)
+    template = Template.from_stack(stack)
+    [resource] = custom_resources(template).values()
+    assert resource["Properties"]["Source"] == {
+        "Type": "Import",
+        "SourceAmiId": "ami-0123456789abcdef0",
+        "IamRoleArn": role,
+        "DisplayName": "Imported",
+        "AgentSoftwareVersion": "ALWAYS_LATEST",
+        "IntendedInstanceType": "stream.standard.medium",
+        "AppCatalogConfig": [{"Name": "notepad", "AbsoluteAppPath": "C:\\\\Windows\\\\notepad.exe"}],
+    }
+    statements = [
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    [passing] = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert passing["Resource"] == role
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "appstream.amazonaws.com"}}
+    [importing] = [s for s in statements if s["Action"] == "appstream:CreateImportedImage"]
+    assert importing["Condition"] == {"StringLike": {"aws:RequestTag/appstream-image-provider:owner": "Imports/*"}}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"source_ami_id": "ami-0123456789abcdef0"}, "source.iam_role_arn: required to import an AMI"),
+        ({}, "exactly one of source_ami_id and workspace_image_id"),
+        ({"source_ami_id": "ami-bad", "iam_role_arn": "arn:aws:iam::1:role/x"}, "source.source_ami_id: 'ami-bad'"),
+    ],
+)
+def test_import_props_are_validated_at_synth_naming_the_prop(kwargs: dict[str, Any], message: str) -> None:
+    stack = Stack(App(), "S")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AppStreamImage(stack, "I", image_name="imported", source=ImageSource.imported(**kwargs))

@@ -182,10 +182,15 @@ def zipped_size(directory: Path, target: Path) -> int:
     return target.stat().st_size
 
 
-def test_asset_holds_provider_and_crhelper_only_and_is_small(tmp_path: Path) -> None:
+def test_asset_holds_provider_crhelper_and_appstreams_model_only_and_is_small(tmp_path: Path) -> None:
     directory = asset.build()
     files = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
-    assert all(f.startswith(("provider/", "crhelper/")) and f.endswith(".py") for f in files)
+    code = [f for f in files if f != asset.MODEL]
+    assert all(f.startswith(("provider/", "crhelper/")) and f.endswith(".py") for f in code)
+    model = json.loads((directory / asset.MODEL).read_text())  # AppStream's model, for the runtime's botocore
+    assert "CreateImportedImage" in model["operations"]
+    assert model["metadata"]["protocol"] == "json"  # the protocol every botocore speaks
+    assert "documentation" not in (directory / asset.MODEL).read_text()
     assert "provider/handler.py" in files
     assert "crhelper/resource_helper.py" in files
     assert not any(f.startswith("boto3/") for f in files)

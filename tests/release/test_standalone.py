@@ -89,9 +89,15 @@ def test_the_template_needs_no_cdk_bootstrap_and_takes_its_settings_as_parameter
         "CodeBucket",
         "CodeKey",
         "ImageNamePrefix",
+        "ImportRoleArn",
         "RequiredTagValue",
         "ServiceTokenExportName",
     }
+    # Source Type Import: only with ImportRoleArn set, and only that role may be passed, only to AppStream.
+    [imports] = [r for r in template["Resources"].values() if "ImportImagesThisStackOwns" in json.dumps(r)]
+    assert imports["Condition"] == "ImportsImages"
+    [passing] = [s for s in imports["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "iam:PassRole"]
+    assert passing["Resource"] == {"Ref": "ImportRoleArn"}
     (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     assert function["Properties"]["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
     assert template["Outputs"]["ServiceToken"]["Export"] == {"Name": {"Ref": "ServiceTokenExportName"}}

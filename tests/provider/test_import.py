@@ -1,0 +1,107 @@
+"""Source Type Import: CreateImportedImage with the ownership tag from the start, IMPORTING and VALIDATING
+waited through, a failed import's ImageErrors in the Reason, and a provider that works on a botocore older
+than the operation (the model ships in the asset)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appstream_image_provider import asset
+from local.appstream import AppStreamBackend, LocalAppStream
+from provider.contract import OWNER_TAG, SOURCE_TAG
+from provider.creation import Made
+from provider.errors import InvalidProperties
+from tests.conftest import FakeClock
+from tests.provider.conftest import OWNER, event, handle
+
+ROLE = "arn:aws:iam::123456789012:role/appstream-import"
+AMI = "ami-0123456789abcdef0"
+IMPORT = {"Type": "Import", "SourceAmiId": AMI, "IamRoleArn": ROLE, "DisplayName": "Imported (AMI)"}
+
+
+def test_an_import_is_tagged_from_the_start_and_waited_through_importing_and_validating(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    service, client = fake
+    backend.add_ami(AMI)
+    backend.durations.import_, backend.durations.validate = 300, 120  # within one invocation
+    body = event("create", ImageName="imported-2026-12", Source=IMPORT, Tags=[{"Key": "team", "Value": "euc"}])
+    physical_id, data = handle(client, clock, body)
+    assert physical_id == "imported-2026-12"
+    assert data["State"] == "AVAILABLE"
+    [call] = service.audit.calls("CreateImportedImage")
+    assert call["params"]["Tags"][OWNER_TAG] == OWNER  # owned from its first moment
+    assert call["params"]["Tags"][SOURCE_TAG].startswith(f"Import/{AMI}/")
+    assert call["params"]["IamRoleArn"] == ROLE
+    assert service.audit.calls("TagResource") == []
+
+
+def test_a_failed_import_fails_with_its_image_errors_and_names_the_image_for_the_rollback(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    _, client = fake
+    backend.add_ami(AMI, fails=True)
+    body = event("create", ImageName="imported-2026-12", Source=IMPORT)
+    with pytest.raises(Made, match=r"FAILED: .*INTERNAL_SERVICE_ERROR The runtime validation of ami-.* failed") as err:
+        handle(client, clock, body)
+    assert err.value.image == "imported-2026-12"
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ({"Type": "Import", "SourceAmiId": AMI}, "Source.IamRoleArn: required to import an AMI"),
+        ({"Type": "Import", "IamRoleArn": ROLE}, "exactly one of SourceAmiId and WorkspaceImageId"),
+        ({**IMPORT, "SourceAmiId": "ami-XYZ"}, "Source.SourceAmiId: 'ami-XYZ' is not an EC2 AMI id"),
+        ({**IMPORT, "AgentSoftwareVersion": "NEWEST"}, "'NEWEST' is not one of CURRENT_LATEST, ALWAYS_LATEST"),
+        ({**IMPORT, "DisplayName": "no/slashes"}, "Source.DisplayName: 'no/slashes' may hold only"),
+        ({**IMPORT, "AppCatalogConfig": [{"Name": "app"}]}, "AppCatalogConfig[0].AbsoluteAppPath: required"),
+    ],
+)
+def test_import_properties_are_checked_against_the_model(
+    fake: tuple[LocalAppStream, Any], clock: FakeClock, source: dict[str, Any], problem: str
+) -> None:
+    _, client = fake
+    with pytest.raises(InvalidProperties, match=problem.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        handle(client, clock, event("create", ImageName="imported-2026-12", Source=source))
+
+
+OLD_BOTOCORE = "1.34.0"  # from before CreateImportedImage
+
+
+@pytest.mark.long
+def test_the_provider_imports_on_a_botocore_that_predates_create_imported_image(
+    tmp_path: Path, appstream: LocalAppStream, live_backend: AppStreamBackend
+) -> None:
+    live_backend.add_ami(AMI)
+    venv = tmp_path / "old"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, f"boto3=={OLD_BOTOCORE}", f"botocore=={OLD_BOTOCORE}"], check=True, timeout=600)
+    script = f"""
+import json, sys
+import botocore.session
+print(json.dumps({{"own_model_has_it": "CreateImportedImage" in botocore.session.get_session()
+    .get_service_model("appstream").operation_names}}))
+sys.path.insert(0, {str(asset.build())!r})
+from provider import images
+from provider.properties import Source
+client = images.appstream_client()
+images.create_imported(client, "old-botocore-import", Source("Import", {AMI!r}, iam_role_arn={ROLE!r}), {{"k": "v"}})
+print(json.dumps({{"done": True}}))
+"""
+    env = {"AWS_ENDPOINT_URL_APPSTREAM": appstream.url, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x", "PATH": "/usr/bin:/bin"}  # fmt: skip
+    out = subprocess.run([str(python), "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = (json.loads(line) for line in out.stdout.splitlines()[-2:])
+    assert first == {"own_model_has_it": False}  # this botocore alone could not make the call
+    assert second == {"done": True}
+    assert "old-botocore-import" in live_backend.images
