@@ -10,7 +10,7 @@ provider/requirements.txt, the pin the Lambda asset is tested with.
 from __future__ import annotations
 
 import importlib.metadata
-import json
+import importlib.util
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,21 +28,14 @@ def _pin(requirements: Path, package: str) -> str:
 
 
 def _compact(model: dict[str, Any]) -> bytes:
-    # asset.compact_model's twin (the build environment has no aws-cdk-lib to import the package with).
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("documentation", "documentationUrl")}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    compact = strip(model)
-    assert isinstance(compact, dict)
-    metadata = compact["metadata"]
-    # JSON 1.1, which every botocore speaks: older ones do not know the smithy-rpc-v2-cbor listed first.
-    if "json" in metadata.get("protocols", ["json"]):
-        metadata["protocol"], metadata["protocols"] = "json", ["json"]
-    return json.dumps(compact, separators=(",", ":"), sort_keys=True).encode()
+    """appstream_image_provider/service_model.py, loaded by its path (importing the package needs aws-cdk-lib)."""
+    path = Path(__file__).parent / "appstream_image_provider" / "service_model.py"
+    spec = importlib.util.spec_from_file_location("_service_model", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return bytes(module.compact_model(model))
 
 
 class LambdaCodeHook(BuildHookInterface):  # type: ignore[type-arg]  # hatchling's generic has no stubs

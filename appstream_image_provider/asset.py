@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
 from ._shared import PROVIDER_DIR
+from .service_model import compact_model
 
 PACKAGE = Path(__file__).resolve().parent
 PROVIDER = PROVIDER_DIR
@@ -36,25 +36,6 @@ def model_bytes() -> bytes:
     import botocore.loaders  # noqa: PLC0415 - only a source checkout builds it
 
     return compact_model(botocore.loaders.Loader().load_service_model("appstream", "service-2", "2016-12-01"))
-
-
-def compact_model(model: dict[str, object]) -> bytes:
-    """The model without its documentation strings, as stable JSON (hatch_build.py has the twin)."""
-
-    def strip(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("documentation", "documentationUrl")}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    compact = strip(model)
-    assert isinstance(compact, dict)
-    metadata = compact["metadata"]
-    # JSON 1.1, which every botocore speaks: older ones do not know the smithy-rpc-v2-cbor listed first.
-    if "json" in metadata.get("protocols", ["json"]):
-        metadata["protocol"], metadata["protocols"] = "json", ["json"]
-    return json.dumps(compact, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _pinned(requirements: Path, package: str) -> str:
