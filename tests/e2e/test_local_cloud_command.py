@@ -43,7 +43,7 @@ def test_the_command_prints_exports_that_reach_the_offline_cloud_and_stops_on_in
         assert [i["Name"] for i in appstream.describe_images(Type="PRIVATE")["Images"]] == ["golden-base"]
         assert os.path.getsize(exports["AWS_CONFIG_FILE"]) == 0  # no profile of the user's leaks in
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=120) == 0
     finally:
         process.kill()
         process.wait()
@@ -82,7 +82,7 @@ def test_the_env_file_appears_whole_once_the_cloud_answers_and_images_can_be_add
         names = {i["Name"] for i in appstream.describe_images(Type="PRIVATE")["Images"]}
         assert {"golden-base", "second-base"} <= names  # the scenario's images and the one added now
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=120) == 0
         assert not env_file.exists()  # its endpoints are gone with it
     finally:
         process.kill()

@@ -511,7 +511,7 @@ def test_command_line_prints_its_url_and_serves(tmp_path: Path) -> None:
         assert client.describe_images()["Images"][0]["Name"] == "golden"
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=120)  # a bound for a loaded machine, not a speed target
     assert proc.returncode == 0
 
 

@@ -82,7 +82,7 @@ def test_a_response_url_that_times_out_before_accepting_is_retried(
     body = b'{"Status": "SUCCESS"}'
     assert response.put(endpoint.url("hung"), body, deadline=time.time() + 30, timeout=0.5, first_delay=0.1)
     tally["faults injected"] += 1
-    assert endpoint.wait_for("hung", timeout=5) == [{"Status": "SUCCESS"}]
+    assert endpoint.wait_for("hung", timeout=60) == [{"Status": "SUCCESS"}]
 
 
 def test_the_debug_log_never_holds_the_presigned_signature(
@@ -220,8 +220,9 @@ def test_a_process_killed_after_delete_image_is_finished_by_the_redelivery(
     tally["faults injected"] += 1
     assert "killed" not in provider.endpoint.received
     lambda_runner.invoke(function, event)  # Lambda's retry delivers the same event again
-    [answer] = provider.endpoint.wait_for("killed", timeout=30)
-    assert answer["Status"] == "SUCCESS"
+    [answer] = provider.endpoint.wait_for("killed", timeout=120)
+    log = lambda_runner.log_path(function)
+    assert answer["Status"] == "SUCCESS", (answer["Reason"], log.read_text()[-3000:] if log.exists() else "")
     assert "golden-2026-11" not in live_backend.images
 
 
@@ -237,7 +238,7 @@ def test_two_deletes_of_the_same_image_at_once_both_succeed(
     for name in ("twin-a", "twin-b"):
         event = delete_answering_at(provider, name)
         lambda_runner.invoke(function, event)
-    answers = [provider.endpoint.wait_for(name, timeout=30) for name in ("twin-a", "twin-b")]
+    answers = [provider.endpoint.wait_for(name, timeout=120) for name in ("twin-a", "twin-b")]
     tally["responses checked"] += 2
     assert [len(a) for a in answers] == [1, 1]
     assert [a[0]["Status"] for a in answers] == ["SUCCESS", "SUCCESS"]
