@@ -44,7 +44,7 @@ def service_start(repeats: int) -> dict[str, float]:
         assert process.stdout.readline().startswith("http://127.0.0.1:")
         times.append(time.perf_counter() - started)
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=120)  # a bound for a loaded machine; the figure is the time to the URL
     return summary(times)
 
 
