@@ -28,7 +28,7 @@ $(STAMP): requirements.txt requirements-dev.txt provider/requirements.txt packag
 	touch $@
 
 demo: setup
-	$(BIN)/python -m local.demo
+	$(BIN)/python -m tools.demo
 
 lint: setup
 	$(BIN)/ruff check .

@@ -3,16 +3,39 @@
 provider stack that plain CloudFormation templates use through its exported ServiceToken.
 
 The provider's Lambda code and its pinned crhelper travel inside this package: synthesizing needs
-only aws-cdk-lib and constructs.
+only aws-cdk-lib and constructs. The names below are imported on first use, so that a submodule
+(the shared contract, say) can be imported without starting aws-cdk-lib's jsii runtime.
 """
 
 from __future__ import annotations
 
-from .appstream_image import AppStreamImage, ImageShare, ImageSource, ImportedApplication, InUse, SharedOnDelete
-from .provider_function import ImageProvider, ProviderOptions
-from .provider_stack import AppStreamImageProviderStack
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .appstream_image import (
+        AppStreamImage,
+        ImageShare,
+        ImageSource,
+        ImportedApplication,
+        InUse,
+        SharedOnDelete,
+    )
+    from .provider_function import ImageProvider, ProviderOptions
+    from .provider_stack import AppStreamImageProviderStack
 
 __version__ = "0.1.0"
+_WHERE = {
+    "AppStreamImage": "appstream_image",
+    "ImageShare": "appstream_image",
+    "ImageSource": "appstream_image",
+    "ImportedApplication": "appstream_image",
+    "InUse": "appstream_image",
+    "SharedOnDelete": "appstream_image",
+    "ImageProvider": "provider_function",
+    "ProviderOptions": "provider_function",
+    "AppStreamImageProviderStack": "provider_stack",
+}
 __all__ = [
     "AppStreamImage",
     "AppStreamImageProviderStack",
@@ -25,3 +48,11 @@ __all__ = [
     "SharedOnDelete",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -223,7 +223,7 @@ def report(results: dict[str, Any]) -> str:
             f"Ratio {cs['ratio']:.2f}x (target <= 1.3x: {verdict(cs['ratio'] <= 1.3)}). Peak RSS of a Delete "
             f"invocation process: {cs['peak_rss_mb']:.1f} MB (target < 100 MB: {verdict(cs['peak_rss_mb'] < 100)}).",
             "",
-            f"The local AppStream service (`python -m local.appstream`, demo scenario) prints its URL "
+            f"The local AppStream service (`python -m appstream_image_local.appstream`, demo scenario) prints its URL "
             f"{cs['service_start']['median']:.2f} s after it is started (min {cs['service_start']['min']:.2f}, "
             f"max {cs['service_start']['max']:.2f}; target well under a second: "
             f"{verdict(cs['service_start']['median'] < 1)}).",

@@ -12,11 +12,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from appstream_image_local.cfn.lambda_runner import BOOTSTRAP
 from appstream_image_provider import asset
 from bench.harness import OFFLINE_ENV, ROOT, bench_environment, delete_event, owned, summary
-from local.cfn.lambda_runner import BOOTSTRAP
 
-SCENARIO = ROOT / "local" / "scenarios" / "demo.json"
+SCENARIO = ROOT / "appstream_image_local" / "scenarios" / "demo.json"
 TIMED = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
 HANDLER = "import provider.handler"
 BASELINE = "import boto3; boto3.client('appstream')"
@@ -30,12 +30,12 @@ def _time(code: str, root: Path, env: dict[str, str]) -> float:
 
 
 def service_start(repeats: int) -> dict[str, float]:
-    """Seconds from starting `python -m local.appstream` (demo scenario) to its URL on stdout."""
+    """Seconds from starting `python -m appstream_image_local.appstream` (demo scenario) to its URL on stdout."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.appstream", "--port", "0", "--scenario", str(SCENARIO)],
+            [sys.executable, "-m", "appstream_image_local.appstream", "--port", "0", "--scenario", str(SCENARIO)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from appstream_image_local.appstream import Fault, FaultInjector
+from appstream_image_local.cfn.lambda_runner import LambdaRunner, default_environment
 from bench.harness import bench_environment, delete_event, owned, percentile, provider_function, summary
-from local.appstream import Fault, FaultInjector
-from local.cfn.lambda_runner import LambdaRunner, default_environment
 
 
 def run(count: int = 50, seconds: float = 2.0, throttled: float = 0.2) -> dict[str, Any]:

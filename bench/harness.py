@@ -15,18 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream, load_scenario
+from appstream_image_local.cfn.driver import Cloud
+from appstream_image_local.cfn.lambda_bootstrap import Context as LambdaContext
+from appstream_image_local.cfn.lambda_runner import Function
+from appstream_image_local.moto_tls import MotoTls
+from appstream_image_local.response_endpoint import ResponseEndpoint
+from appstream_image_local.tls import make_certificate
 from appstream_image_provider import asset
 from appstream_image_provider.asset import HANDLER
-from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream, load_scenario
-from local.cfn.driver import Cloud
-from local.cfn.lambda_bootstrap import Context as LambdaContext
-from local.cfn.lambda_runner import Function
-from local.moto_tls import MotoTls
-from local.response_endpoint import ResponseEndpoint
-from local.synth import cached_synth
-from local.tls import make_certificate
 from provider.contract import OWNER_TAG
 from provider.ownership import owner_value
+from tools.synth import cached_synth
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/bench/00000000-0000-0000-0000-000000000000"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from appstream_image_local.appstream import Fault
+from appstream_image_local.audit import outside
+from appstream_image_local.cfn.driver import StackFailed
 from bench.harness import offline_cloud
-from local.appstream import Fault
-from local.audit import outside
-from local.cfn.driver import StackFailed
 
 TEMPLATE = """Resources:
   Image:

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
+from appstream_image_local.audit import outside
+from appstream_image_local.cfn.driver import StackFailed
 from bench.harness import offline_cloud
-from local.audit import outside
-from local.cfn.driver import StackFailed
 
 COPY_SECONDS = 3.0  # one copy's duration on the service's clock: the longest single transition here
 DELETE_SECONDS = 0.5

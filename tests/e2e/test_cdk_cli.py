@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from local.cfn.model import StackFailed
-from local.synth import cached_synth
+from appstream_image_local.cfn.model import StackFailed
 from provider.contract import OWNER_TAG
-
-pytest_plugins = ["local.pytest_plugin"]
+from tools.synth import cached_synth
 
 STACK = "AppStreamImageExample"
 BASE = {"stacks": "example", "nag": "false", "goldenImage": "golden-2026-11", "goldenSource": "golden-base"}

@@ -13,7 +13,12 @@ from tests.conftest import ROOT
 @pytest.mark.long
 def test_the_demo_deploys_rotates_destroys_and_finds_nothing_else_touched() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "local.demo"], cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False
+        [sys.executable, "-m", "tools.demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
     )
     out = result.stdout + result.stderr  # the CDK CLI writes its progress to stderr
     assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]

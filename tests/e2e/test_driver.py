@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from appstream_image_local.appstream import LocalAppStream
+from appstream_image_local.cfn.driver import Cloud, ResourceFailed, StackFailed
+from appstream_image_local.cfn.intrinsics import Scope, resolve
+from appstream_image_local.cfn.protocol import cfn_strings
+from appstream_image_local.cfn.template import Template, TemplateError
 from bench import long_wait
-from local.appstream import LocalAppStream
-from local.cfn.driver import Cloud, ResourceFailed, StackFailed
-from local.cfn.intrinsics import Scope, resolve
-from local.cfn.protocol import cfn_strings
-from local.cfn.template import Template, TemplateError
 from tests.conftest import ROOT
 
 MakeCloud = Callable[..., tuple[Cloud, LocalAppStream, list[str]]]
@@ -223,7 +223,7 @@ def test_a_malformed_service_timeout_fails_the_resource_as_cloudformation_does(
 def test_a_long_wait_for_a_response_says_so(
     make_cloud: MakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from local.cfn import protocol
+    from appstream_image_local.cfn import protocol
 
     monkeypatch.setattr(protocol, "PROGRESS_EVERY", 0.5)
     cloud, _, lines = make_cloud()

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from local.appstream import LocalAppStream
-from local.audit import mutated_images, outside
-from local.cfn.driver import Cloud, Stack, StackFailed
+from appstream_image_local.appstream import LocalAppStream
+from appstream_image_local.audit import mutated_images, outside
+from appstream_image_local.cfn.driver import Cloud, Stack, StackFailed
 from provider.contract import OWNER_TAG
 from provider.ownership import owner_value
 from tests.conftest import ROOT

@@ -1,4 +1,4 @@
-"""`python -m local.cloud`: prints the export lines, serves what they point at, stops on Ctrl-C."""
+"""`python -m appstream_image_local.cloud`: prints the export lines, serves what they point at, stops on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 
 def test_the_command_prints_exports_that_reach_the_offline_cloud_and_stops_on_interrupt(tmp_path) -> None:
-    command = [sys.executable, "-m", "local.cloud", "--seed", "golden-base", "--workdir", str(tmp_path)]
+    command = [sys.executable, "-m", "appstream_image_local.cloud", "--seed", "golden-base", "--workdir", str(tmp_path)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -56,8 +56,9 @@ def test_the_env_file_appears_whole_once_the_cloud_answers_and_images_can_be_add
 
     env_file = tmp_path / "cloud.env"
     workdir = tmp_path / "not" / "yet" / "there"  # made by the command
-    scenario = ROOT / "local" / "scenarios" / "demo.json"
-    command = [sys.executable, "-m", "local.cloud", "--scenario", str(scenario), "--workdir", str(workdir),
+    scenario = ROOT / "appstream_image_local" / "scenarios" / "demo.json"
+    command = [sys.executable, "-m", "appstream_image_local.cloud", "--scenario", str(scenario),
+               "--workdir", str(workdir),
                "--env-file", str(env_file)]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,4 @@
-"""A user's own CDK app, tested with the `offline_cloud` fixture of local/pytest_plugin.py."""
+"""A user's own CDK app, tested with the `offline_cloud` fixture of appstream_image_local/pytest_plugin.py."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from local.cfn.driver import StackFailed
+from appstream_image_local.cfn.driver import StackFailed
 from provider.contract import OWNER_TAG
 from tests.conftest import ROOT
-
-pytest_plugins = ["local.pytest_plugin"]
 
 USER_APP = f"""
 import sys

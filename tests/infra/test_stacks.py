@@ -18,9 +18,9 @@ from cfnlint.api import lint as cfn_lint
 
 from appstream_image_provider import asset
 from appstream_image_provider.provider_stack import AppStreamImageProviderStack
-from local.synth import cached_synth
 from stacks.example_stack import ExampleImagesStack
 from tests.conftest import ROOT
+from tools.synth import cached_synth
 
 # cfn-lint W3005 on the provider function's DependsOn its role: aws-cdk-lib's lambda.Function adds
 # that DependsOn itself (alongside the role's default policy). Redundant, harmless: a false positive.
@@ -235,14 +235,14 @@ def test_the_readme_provider_command_covers_every_image_the_example_template_use
 def cfn_yaml(text: str) -> dict[str, Any]:
     import yaml
 
-    from local.cfn.template import _Loader
+    from appstream_image_local.cfn.template import _Loader
 
     return dict(yaml.load(text, Loader=_Loader))
 
 
 def resolved_policies(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each AWS::IAM::Policy document with its intrinsics resolved to realistic ARNs, as parliament needs."""
-    from local.cfn.intrinsics import Scope, resolve
+    from appstream_image_local.cfn.intrinsics import Scope, resolve
 
     resources = template["Resources"]
     arns = {

@@ -15,8 +15,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.appstream import AppStreamBackend, Fault, FaultInjector, LocalAppStream, load_scenario
-from local.appstream.scenario import read_scenario_file
+from appstream_image_local.appstream import AppStreamBackend, Fault, FaultInjector, LocalAppStream, load_scenario
+from appstream_image_local.appstream.scenario import read_scenario_file
 from tests.conftest import ROOT, FakeClock
 
 ACCOUNT = "123456789012"
@@ -487,7 +487,7 @@ def test_scenario_files_seed_images_fleets_builders_and_faults(tmp_path: Path) -
 
 
 def test_bundled_scenarios_load() -> None:
-    files = sorted((ROOT / "local" / "scenarios").glob("*.json"))
+    files = sorted((ROOT / "appstream_image_local" / "scenarios").glob("*.json"))
     assert files
     for path in files:
         backend, _ = load_scenario(read_scenario_file(path))
@@ -498,7 +498,7 @@ def test_command_line_prints_its_url_and_serves(tmp_path: Path) -> None:
     scenario = tmp_path / "s.json"
     scenario.write_text(json.dumps({"images": [{"name": "golden"}]}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.appstream", "--port", "0", "--scenario", str(scenario)],
+        [sys.executable, "-m", "appstream_image_local.appstream", "--port", "0", "--scenario", str(scenario)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

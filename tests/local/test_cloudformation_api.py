@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.cloud import LocalCloud
+from appstream_image_local.cloud import LocalCloud
 
 PARAMETER = {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": {"Ref": "Value"}}}
 TEMPLATE = {

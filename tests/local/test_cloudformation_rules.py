@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.cloud import LocalCloud
+from appstream_image_local.cloud import LocalCloud
 
 # A custom resource function whose behaviour the resource's properties choose.
 HANDLER = """

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from local.appstream import AppStreamBackend, LocalAppStream
-from local.iam import Principal, access_key_of, action_definition, condition_holds
+from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
+from appstream_image_local.iam import Principal, access_key_of, action_definition, condition_holds
 
 ARN = "arn:aws:appstream:us-east-1:123456789012:image/{}"
 OWNER = "appstream-image-provider:owner"

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from local.appstream import AppStreamBackend, LocalAppStream, load_scenario
+from appstream_image_local.appstream import AppStreamBackend, LocalAppStream, load_scenario
 from tests.conftest import FakeClock
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -74,11 +74,11 @@ def test_a_scenario_seeds_amis() -> None:
 
 
 def test_the_aws_durations_scenario_runs_hours_in_seconds_under_its_time_scale() -> None:
-    from local.appstream.scenario import read_scenario_file
+    from appstream_image_local.appstream.scenario import read_scenario_file
     from tests.conftest import ROOT
 
     clock = FakeClock()
-    data = read_scenario_file(ROOT / "local" / "scenarios" / "aws-durations.json")
+    data = read_scenario_file(ROOT / "appstream_image_local" / "scenarios" / "aws-durations.json")
     backend, _ = load_scenario(data)
     assert (backend.durations.copy, backend.durations.update) == (1200, 10800)  # 20 minutes, 3 hours
     assert backend.durations.import_ + backend.durations.validate == 10800

@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.appstream import ApiError, AppStreamBackend, Fault, Limits, LocalAppStream, model
+from appstream_image_local.appstream import ApiError, AppStreamBackend, Fault, Limits, LocalAppStream, model
 from tests.conftest import FakeClock
 from tests.local.test_appstream_service import raw_call
 

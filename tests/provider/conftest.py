@@ -19,10 +19,10 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
-from local.cfn.lambda_bootstrap import Context
-from local.response_endpoint import ResponseEndpoint
-from local.tls import make_certificate
+from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from appstream_image_local.cfn.lambda_bootstrap import Context
+from appstream_image_local.response_endpoint import ResponseEndpoint
+from appstream_image_local.tls import make_certificate
 from provider.contract import OWNER_TAG
 from provider.ownership import owner_value
 from tests.conftest import EVENTS

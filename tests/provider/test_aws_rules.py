@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from local.appstream import AppStreamBackend, Fault, Limits, LocalAppStream
+from appstream_image_local.appstream import AppStreamBackend, Fault, Limits, LocalAppStream
 from provider import deletion, lifecycle
 from provider.contract import OWNER_TAG, SOURCE_TAG, owner_pattern, tag_value_problem
 from provider.creation import Made

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.appstream import AppStreamBackend, LocalAppStream
+from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from provider.cfn import FAILED_CREATE_ID
 from provider.contract import SOURCE_TAG
 from provider.ownership import OWNER_TAG

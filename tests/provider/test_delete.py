@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local.appstream import AppStreamBackend, Fault, LocalAppStream
+from appstream_image_local.appstream import AppStreamBackend, Fault, LocalAppStream
 from provider.ownership import owner_value
 from tests.conftest import FakeClock
 from tests.provider.conftest import STACK_ID, Provider, event, handle, owned_image

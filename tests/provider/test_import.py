@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from appstream_image_provider import asset
-from local.appstream import AppStreamBackend, LocalAppStream
 from provider.contract import OWNER_TAG, SOURCE_TAG
 from provider.creation import Made
 from provider.errors import InvalidProperties

@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from local.appstream import AppStreamBackend
-from local.cfn.lambda_bootstrap import RuntimeJsonFormatter
+from appstream_image_local.appstream import AppStreamBackend
+from appstream_image_local.cfn.lambda_bootstrap import RuntimeJsonFormatter
 from provider.logs import install, redact
 from tests.provider.conftest import Provider, owned_image
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from local.appstream import AppStreamBackend, LocalAppStream
-from local.response_endpoint import ResponseEndpoint
+from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
+from appstream_image_local.response_endpoint import ResponseEndpoint
 from provider.ownership import owner_value
 from tests.provider.conftest import (
     STACK_ID,

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.appstream import AppStreamBackend, Fault, LocalAppStream
+from appstream_image_local.appstream import AppStreamBackend, Fault, LocalAppStream
 from provider import cfn, images, lifecycle
 from provider.contract import SOURCE_TAG
 from provider.creation import Made

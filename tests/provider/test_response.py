@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from local.response_endpoint import ResponseEndpoint
+from appstream_image_local.response_endpoint import ResponseEndpoint
 from provider.response import MAX_BODY, build_body, put, shorten
 
 BASE = {

@@ -9,23 +9,17 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from appstream_image_local.cfn.driver import StackFailed
+from appstream_image_local.kit import OfflineCloud
 from appstream_image_provider import __version__, asset
 from appstream_image_provider.standalone import LAMBDA_ZIP, REQUIRED_TAG_KEY, TEMPLATE
-from local.cfn.driver import StackFailed
 from provider.contract import OWNER_TAG, TAG_VALUE_PATTERN
 from tests.conftest import ROOT
-
-if TYPE_CHECKING:  # imported by pytest_plugins below, before assertion rewriting would see it twice
-    from local.pytest_plugin import OfflineCloud
-
-pytest_plugins = ["local.pytest_plugin"]
-
 
 BUCKET = "platform-artifacts"
 

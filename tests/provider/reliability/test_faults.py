@@ -14,10 +14,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from appstream_image_local.appstream import AppStreamBackend, Fault, LocalAppStream
+from appstream_image_local.cfn.lambda_runner import Function, LambdaRunner, default_environment
+from appstream_image_local.response_endpoint import ResponseEndpoint
 from bench.harness import provider_function
-from local.appstream import AppStreamBackend, Fault, LocalAppStream
-from local.cfn.lambda_runner import Function, LambdaRunner, default_environment
-from local.response_endpoint import ResponseEndpoint
 from provider import response
 from provider.images import RETRY_CONFIG
 from tests.conftest import FakeClock
@@ -94,7 +94,7 @@ def test_the_debug_log_never_holds_the_presigned_signature(
 ) -> None:
     import importlib
 
-    from local.cfn.lambda_bootstrap import RuntimeJsonFormatter
+    from appstream_image_local.cfn.lambda_bootstrap import RuntimeJsonFormatter
     from provider.logs import install
 
     monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")  # crhelper then logs whole events

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.appstream import AppStreamBackend, LocalAppStream
+from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from provider.cfn import ENVELOPE, FAILED_CREATE_ID
 from tests.provider.conftest import Provider, lambda_context, load_event
 from tests.provider.reliability.conftest import DETERMINISTIC, EXAMPLES

@@ -1,0 +1,253 @@
+"""The custom resource protocol as CloudFormation speaks it: the request event, the wait, the checks on the answer."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from appstream_image_local.cfn.functions import Functions
+from appstream_image_local.cfn.lambda_runner import Function, LambdaRunner
+from appstream_image_local.cfn.model import RequestStats, ResourceFailed, Stack, suffix
+from appstream_image_local.cfn.scheduler import Scheduler
+
+BUCKET = "cloudformation-custom-resource-responses"
+PROGRESS_EVERY = 30.0  # seconds: a long wait for a response prints that it is still waiting
+MAX_RESPONSE = 4096
+MAX_PHYSICAL_ID = 1024
+DEFAULT_SERVICE_TIMEOUT = 3600
+
+
+def cfn_strings(value: Any) -> Any:
+    """CloudFormation hands every scalar property to a custom resource as a string."""
+    if isinstance(value, dict):
+        return {k: cfn_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cfn_strings(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def service_timeout(props: dict[str, Any]) -> int:
+    """The resource's ServiceTimeout as CloudFormation validates it (1-3600 s); a bad one fails the resource."""
+    raw = props.get("ServiceTimeout", DEFAULT_SERVICE_TIMEOUT)
+    try:
+        seconds = int(str(raw))
+    except ValueError:
+        seconds = 0
+    if not 1 <= seconds <= DEFAULT_SERVICE_TIMEOUT:
+        raise ResourceFailed(
+            f"Properties validation failed for resource: ServiceTimeout {raw!r} must be an integer "
+            f"between 1 and {DEFAULT_SERVICE_TIMEOUT}"
+        )
+    return seconds
+
+
+def request_event(
+    *,
+    request_type: str,
+    token: str,
+    url: str,
+    stack_id: str,
+    request_id: str,
+    logical_id: str,
+    kind: str,
+    props: dict[str, Any],
+    physical_id: str = "",
+    old_props: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "RequestType": request_type,
+        "ServiceToken": token,
+        "ResponseURL": url,
+        "StackId": stack_id,
+        "RequestId": request_id,
+        "LogicalResourceId": logical_id,
+        "ResourceType": kind,
+        "ResourceProperties": cfn_strings(props),
+    }
+    if request_type != "Create":
+        event["PhysicalResourceId"] = physical_id
+    if old_props is not None:
+        event["OldResourceProperties"] = cfn_strings(old_props)
+    return event
+
+
+def check_response(body: bytes, event: dict[str, Any]) -> str:
+    """What CloudFormation would reject in this response ("" when nothing), plus the physical id rules."""
+    if len(body) > MAX_RESPONSE:
+        return f"Response object is too long ({len(body)} bytes)"
+    try:
+        response = json.loads(body)
+    except ValueError:
+        return "the body is not JSON"
+    if not isinstance(response, dict):
+        return "the body is not a JSON object"
+    physical_id = response.get("PhysicalResourceId")
+    checks = [
+        (response.get("Status") not in ("SUCCESS", "FAILED"), f"Status {response.get('Status')!r}"),
+        *(
+            (response.get(name) != event[name], f"{name} {response.get(name)!r} does not match the request")
+            for name in ("StackId", "RequestId", "LogicalResourceId")
+        ),
+        (
+            not isinstance(physical_id, str) or not physical_id or len(physical_id) > MAX_PHYSICAL_ID,
+            "PhysicalResourceId must be a non-empty string of at most 1 KB",
+        ),
+        (response.get("Status") == "FAILED" and not response.get("Reason"), "a FAILED response needs a Reason"),
+        (
+            event["RequestType"] == "Delete" and physical_id != event["PhysicalResourceId"],
+            f"Delete answered with physical id {physical_id}, not {event.get('PhysicalResourceId')}",
+        ),
+        (not isinstance(response.get("Data") or {}, dict), "Data must be an object"),
+    ]
+    return next((problem for failed, problem in checks if failed), "")
+
+
+class Requests:
+    """Sends custom resources CloudFormation's events and waits for their answers, as CloudFormation does:
+    a presigned S3 ResponseURL, polling rules fired while waiting, the ServiceTimeout, the response checks."""
+
+    def __init__(
+        self, s3: Any, functions: Functions, scheduler: Scheduler, runner: LambdaRunner, printer: Callable[[str], None]
+    ) -> None:
+        self.leaks: list[str] = []
+        self.violations: list[str] = []
+        self.stats: list[RequestStats] = []
+        self._s3 = s3
+        self._functions = functions
+        self._scheduler = scheduler
+        self._runner = runner
+        self._print = printer
+        self._bucket_ready = False
+
+    def send(
+        self,
+        stack: Stack,
+        request_type: str,
+        logical_id: str,
+        kind: str,
+        props: dict[str, Any],
+        *,
+        physical_id: str = "",
+        old_props: dict[str, Any] | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        """Send one event to the ServiceToken's function and wait for its response, as CloudFormation does."""
+        token = str(props.get("ServiceToken", ""))
+        timeout = service_timeout(props)
+        function = self._functions.find(token)
+        if function is None:
+            raise ResourceFailed(f"ServiceToken {token} is not a function in this account", physical_id)
+        request_id = str(uuid.uuid4())
+        key = f"{stack.name}/{logical_id}/{request_id}"
+        event = request_event(
+            request_type=request_type,
+            token=token,
+            url=self._response_url(key),
+            stack_id=stack.stack_id,
+            request_id=request_id,
+            logical_id=logical_id,
+            kind=kind,
+            props=props,
+            physical_id=physical_id,
+            old_props=old_props,
+        )
+        stats = RequestStats()
+        self.stats.append(stats)
+        started = time.monotonic()
+        self._functions.invoke(function, event)
+        stats.invocations += 1
+        body = self._await_response(key, started, timeout, stats, f"{stack.name} {logical_id} {request_type}")
+        stats.seconds = time.monotonic() - started
+        self._runner.wait_all()
+        self._check_cleanup(function)
+        if body is None:
+            invented = physical_id or f"{stack.name}-{logical_id}-{suffix()}"[:MAX_PHYSICAL_ID]
+            raise ResourceFailed(
+                f"CloudFormation did not receive a response from your Custom Resource within {timeout:.0f}s "
+                f"(RequestId {request_id})",
+                invented,
+            )
+        response = self.validate(body, event)
+        new_id = str(response["PhysicalResourceId"])
+        if response["Status"] == "FAILED":
+            raise ResourceFailed(str(response.get("Reason") or "no reason given"), new_id)
+        return new_id, {str(k): str(v) for k, v in (response.get("Data") or {}).items()}
+
+    def validate(self, body: bytes, event: dict[str, Any]) -> dict[str, Any]:
+        """The response, if CloudFormation would accept it; otherwise the resource fails (and it is recorded)."""
+        problem = check_response(body, event)
+        if problem:
+            self.violations.append(f"{event['LogicalResourceId']} {event['RequestType']}: {problem}")
+            raise ResourceFailed(f"Invalid response: {problem}", str(event.get("PhysicalResourceId", "")))
+        return dict(json.loads(body))
+
+    def _response_url(self, key: str) -> str:
+        if not self._bucket_ready:
+            with contextlib.suppress(self._s3.exceptions.BucketAlreadyOwnedByYou):  # another Cloud on this moto made it
+                self._s3.create_bucket(Bucket=BUCKET)
+            self._bucket_ready = True
+        params = {"Bucket": BUCKET, "Key": key}
+        return str(self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=7200))
+
+    def _await_response(self, key: str, started: float, timeout: float, stats: RequestStats, what: str) -> bytes | None:
+        """Poll for the response while running due polling rules; say so now and then, never wait silently."""
+        found: list[bytes] = []
+
+        def answered() -> bool:
+            try:
+                found.append(bytes(self._s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                    raise
+            return bool(found)
+
+        self.pump_until(answered, started, timeout, what, stats=stats)
+        return found[0] if found else None
+
+    def pump_until(
+        self,
+        done: Callable[[], bool],
+        started: float,
+        timeout: float,
+        what: str,
+        *,
+        stats: RequestStats | None = None,
+        awaited: str = "the response",
+    ) -> bool:
+        """Until `done()` or the timeout: Lambda's queue and EventBridge's due rules keep running meanwhile."""
+        told = started
+        while time.monotonic() < started + timeout:
+            if done():
+                return True
+            self._runner.reap()
+            self._functions.invoker.pump()
+            for arn, scheduled in self._scheduler.due_targets():
+                function = self._functions.find(arn)
+                if function is not None:
+                    self._functions.invoke(function, scheduled)
+                    if stats is not None:
+                        stats.scheduled += 1
+            if time.monotonic() - told >= PROGRESS_EVERY:
+                told = time.monotonic()
+                waited = told - started
+                self._print(f"        ... {what}: still waiting for {awaited} ({waited:.0f} s of {timeout:.0f} s)")
+            time.sleep(0.1)
+        return False
+
+    def _check_cleanup(self, function: Function) -> None:
+        """After a request, no polling rule may target the function and no permission may remain."""
+        found = [f"rule {rule['Name']} left behind" for rule in self._scheduler.rules()]  # only providers make rules
+        statements = self._functions.policy_statements(function)
+        found += [f"permission {s.get('Sid')} left on {function.name}" for s in statements]
+        for leak in found:
+            self._print(f"        ! {leak}")
+        self.leaks.extend(found)

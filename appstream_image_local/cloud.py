@@ -1,0 +1,165 @@
+"""The whole offline cloud for the real CDK CLI: `python -m appstream_image_local.cloud`.
+
+It starts the local AppStream service, moto over TLS (STS, S3, SSM, IAM, ECR, EventBridge, Lambda)
+and the local CloudFormation API in front of the driver, and stays up until interrupted. Once every
+endpoint answers it writes `--env-file` (atomically: the file appears complete or not at all) with
+one `export NAME=VALUE` line per variable the CLI and boto3 need, and prints the same lines:
+
+    python -m appstream_image_local.cloud --scenario appstream_image_local/scenarios/demo.json --env-file cloud.env &
+    while [ ! -s cloud.env ]; do sleep 0.2; done; source cloud.env
+    cdk bootstrap aws://123456789012/us-east-1 && cdk deploy --all --require-approval never
+
+`LocalCloud` is the same as a context manager (the demo and the pytest plugin use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any, Self
+
+from appstream_image_local.appstream import AppStreamBackend, LocalAppStream, load_scenario
+from appstream_image_local.appstream.faults import FaultInjector
+from appstream_image_local.appstream.scenario import read_scenario_file
+from appstream_image_local.cfn.api import LocalCloudFormation
+from appstream_image_local.cfn.driver import Cloud
+from appstream_image_local.cfn.model import ACCOUNT, REGION
+from appstream_image_local.moto_tls import MotoTls
+from appstream_image_local.tls import make_certificate
+
+__all__ = ["LocalCloud"]
+
+
+class LocalCloud:
+    """The local AppStream service, moto over TLS and the CloudFormation API, started and stopped together."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        backend: AppStreamBackend | None = None,
+        faults: FaultInjector | None = None,
+        printer: Any = print,
+        **cloud_options: Any,
+    ) -> None:
+        """`cloud_options` go to the driver (`function_timeout`, `schedule_scale`, `fleet_switch_seconds`)."""
+        self.workdir = workdir
+        self.backend = backend or AppStreamBackend()
+        self._faults = faults
+        self._printer = printer
+        self._options = cloud_options
+        self.appstream: LocalAppStream | None = None
+        self.moto: MotoTls | None = None
+        self.cloudformation: LocalCloudFormation | None = None
+        self.cloud: Cloud | None = None
+
+    def start(self) -> Self:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cert, key = make_certificate(self.workdir / "tls")
+        self.appstream = LocalAppStream(self.backend, self._faults).start()
+        MotoTls.reset()  # one offline cloud at a time per process: nothing from an earlier one leaks in
+        self.moto = MotoTls(cert, key).start()
+        self.cloud = Cloud(
+            appstream_url=self.appstream.url, moto=self.moto, workdir=self.workdir, printer=self._printer,
+            **self._options,
+        )  # fmt: skip
+        self.cloudformation = LocalCloudFormation(self.cloud).start()
+        for name in ("aws-config", "aws-credentials"):  # no profile of the user's leaks in
+            (self.workdir / name).write_text("")
+        return self
+
+    def stop(self) -> None:
+        if self.cloudformation is not None:
+            self.cloudformation.api.wait_idle(timeout=30)
+            self.cloudformation.stop()
+        for server in (self.moto, self.appstream):
+            if server is not None:
+                server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """What the CDK CLI (AWS SDK for JavaScript v3) and boto3 need to use this cloud and nothing else."""
+        assert self.moto is not None, "start() first"
+        assert self.cloudformation is not None
+        assert self.appstream is not None
+        moto = self.moto.url.replace("127.0.0.1", "localhost")  # S3 path-style (cdk-cli-offline.md)
+        return {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": str(self.workdir / "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.workdir / "aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": moto,
+            "AWS_ENDPOINT_URL_CLOUDFORMATION": self.cloudformation.url,
+            "AWS_ENDPOINT_URL_CLOUDTRAIL": self.cloudformation.url,
+            "AWS_ENDPOINT_URL_APPSTREAM": self.appstream.url,
+            "AWS_CA_BUNDLE": str(self.moto.cert),
+            "NODE_EXTRA_CA_CERTS": str(self.moto.cert),
+        }
+
+    @property
+    def account(self) -> str:
+        return f"aws://{ACCOUNT}/{REGION}"
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """The export lines, written to a temporary file and renamed: a reader never sees half of them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    staging.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items()))
+    staging.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m appstream_image_local.cloud", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", action="append", default=[], metavar="IMAGE", help="an AVAILABLE image to start with")
+    parser.add_argument("--scenario", metavar="FILE", help="images, fleets, builders, durations and faults (JSON/YAML)")
+    parser.add_argument("--workdir", help="certificates, logs and function code (made if missing; default: temporary)")
+    parser.add_argument("--env-file", metavar="FILE", help="write the export lines here once every endpoint answers")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+
+    def interrupted(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    backend, faults = load_scenario(read_scenario_file(args.scenario)) if args.scenario else (None, None)
+    with tempfile.TemporaryDirectory(prefix="appstream-image-cloud-") as tmp:
+        workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        log = (workdir / "cloudformation-events.log").open("a") if args.workdir else None
+        printer = (
+            (lambda line: print(line, file=log, flush=True)) if log else (lambda line: print(line, file=sys.stderr))
+        )
+        with LocalCloud(workdir, backend=backend, faults=faults, printer=printer) as cloud:
+            for image in args.seed:
+                cloud.backend.add_image(image)
+            env = cloud.env()
+            if args.env_file:
+                write_env_file(Path(args.env_file), env)
+            for name, value in env.items():
+                print(f"export {name}={shlex.quote(value)}", flush=True)
+            print(f"# offline cloud for {cloud.account} is up; Ctrl-C stops it", file=sys.stderr, flush=True)
+            stop.wait()
+        if args.env_file:
+            Path(args.env_file).unlink(missing_ok=True)  # its endpoints are gone
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""The offline cloud of one test, and the unmodified CDK CLI pointed at it: what `offline_cloud` gives a test.
+
+Seed AppStream (`add_image`, `add_fleet`, `add_builder`, `add_ami`, before or during a deploy), inject
+faults (`inject`), deploy with the real CLI (`deploy_app`, `deploy_assembly`, `destroy`) or as plain
+CloudFormation (`deploy_template`, `delete_stack`), then assert on what happened (`images`, `state`,
+`audit`, `status`, `outputs`) or all at once with `assert_clean(stack)`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from appstream_image_local.appstream import AppStreamBackend, Fault
+from appstream_image_local.audit import mutated_images, outside
+from appstream_image_local.cfn.driver import Cloud
+from appstream_image_local.cfn.model import StackFailed
+from appstream_image_local.cloud import LocalCloud
+from appstream_image_provider._shared import contract
+
+__all__ = ["CDK_ENV", "CdkNotFound", "OfflineCloud", "StackFailed", "find_cdk"]
+
+CDK_ENV = "OFFLINE_CLOUD_CDK"  # names the `cdk` executable to use (else node_modules/.bin, then PATH)
+INSTALL_HINT = (
+    "Install it in your CDK app: `npm install --save-dev aws-cdk@2` (Node.js 22 or newer; jsii warns on 20), "
+    f"or name it with {CDK_ENV}=/path/to/cdk or the pytest ini option offline_cloud_cdk"
+)
+
+
+class CdkNotFound(RuntimeError):
+    """No CDK CLI where the fixture looks: the message says where it looked and what to install."""
+
+
+def find_cdk(setting: str = "", near: Iterable[Path] = ()) -> str:
+    """The CDK CLI: `setting` (or $OFFLINE_CLOUD_CDK) if given, else `node_modules/.bin/cdk` in each of
+    `near` and their parents (your app, the pytest rootdir), else the first `cdk` on PATH."""
+    named = setting or os.environ.get(CDK_ENV, "")
+    if named:
+        found = shutil.which(named)
+        if found is None:
+            raise CdkNotFound(f"the CDK CLI named by {CDK_ENV} / offline_cloud_cdk ({named}) is not an executable")
+        return found
+    looked: list[str] = []
+    for start in near:
+        for folder in (Path(start).resolve(), *Path(start).resolve().parents):
+            candidate = folder / "node_modules" / ".bin" / "cdk"
+            if str(candidate) in looked:
+                break
+            looked.append(str(candidate))
+            if os.access(candidate, os.X_OK):
+                return str(candidate)
+    on_path = shutil.which("cdk")
+    if on_path is not None:
+        return on_path
+    where = ", ".join([*looked[:4], "PATH"])
+    raise CdkNotFound(f"the CDK CLI was not found (looked in {where}). {INSTALL_HINT}")
+
+
+@dataclass
+class OfflineCloud:
+    """The offline cloud of one test, and the CDK CLI pointed at it."""
+
+    local: LocalCloud
+    workdir: Path
+    cdk_setting: str = ""  #: the `cdk` to use ("" looks for one, see `find_cdk`)
+    search_from: tuple[Path, ...] = ()  #: where to look for node_modules/.bin/cdk besides the app
+    output: list[str] = field(default_factory=list)  #: what each `cdk` command printed
+    _apps: dict[str, tuple[str, Path]] = field(default_factory=dict)
+    _bootstrapped: bool = False
+
+    # -- the cloud -------------------------------------------------------------------------------------
+
+    @property
+    def cloud(self) -> Cloud:
+        """The local CloudFormation behind the API (its stacks, statistics, leaks)."""
+        assert self.local.cloud is not None
+        return self.local.cloud
+
+    @property
+    def backend(self) -> AppStreamBackend:
+        """The local AppStream service's state (images, fleets, builders, AMIs)."""
+        return self.local.backend
+
+    def env(self) -> dict[str, str]:
+        """The variables that point the CDK CLI, boto3 and the AWS CLI at this cloud (and `python` at this venv)."""
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {**os.environ, **self.local.env(), "CDK_DISABLE_CLI_TELEMETRY": "true", "PATH": path}
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this cloud: "appstream", "cloudformation", "s3", "events", ..."""
+        env = self.local.env()
+        endpoint = env.get(f"AWS_ENDPOINT_URL_{service.upper()}", env["AWS_ENDPOINT_URL"])
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=endpoint,
+            region_name=env["AWS_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            verify=env["AWS_CA_BUNDLE"],
+        )
+
+    # -- seeding AppStream (before a deploy, or while one runs) ----------------------------------------
+
+    def add_image(self, name: str, **attrs: Any) -> None:
+        """An image in the account: AVAILABLE and PRIVATE by default; e.g. `state="COPYING", settle_seconds=30`,
+        `visibility="PUBLIC"`, `platform=...`, `updatable=False` (CreateUpdatedImage answers canUpdateImage false)."""
+        self.backend.add_image(name, **attrs)
+
+    def add_fleet(self, name: str, image_name: str = "") -> None:
+        """A fleet (outside any stack) that uses `image_name`: DeleteImage refuses an image a fleet uses."""
+        self.backend.add_fleet(name, image_name)
+
+    def add_builder(self, name: str, image_name: str = "") -> None:
+        """An image builder launched from `image_name` (it counts against the image-builder quota)."""
+        self.backend.add_builder(name, image_name)
+
+    def add_ami(self, ami_id: str, *, compatible: bool = True, fails: bool = False) -> None:
+        """An AMI CreateImportedImage can import; `fails=True`: its runtime validation fails (ImageErrors)."""
+        self.backend.add_ami(ami_id, compatible=compatible, fails=fails)
+
+    def inject(self, kind: str, operation: str = "*", count: int | None = None, **options: Any) -> None:
+        """An AppStream fault: kind "throttle", "server_error", "unavailable", "concurrent_modification",
+        "latency" (`seconds=`), "drop", or "error" (`code=` any error the operation's model lists);
+        on `operation` ("*": all), the next `count` calls (None: until `clear_faults`); also `skip=`,
+        `probability=`."""
+        assert self.local.appstream is not None
+        self.local.appstream.faults.add(Fault(kind, operation, count, **options))
+
+    def clear_faults(self) -> None:
+        assert self.local.appstream is not None
+        self.local.appstream.faults.clear()
+
+    # -- what happened ---------------------------------------------------------------------------------
+
+    def images(self) -> dict[str, dict[str, Any]]:
+        """Every image AppStream holds: DescribeImages' fields plus `Tags` and `Permissions`."""
+        return dict(self.backend.snapshot()["images"])
+
+    def state(self) -> dict[str, Any]:
+        """Images, fleets and builders, as the service holds them."""
+        return self.backend.snapshot()
+
+    def audit(self, operation: str = "") -> list[dict[str, Any]]:
+        """Every AppStream call so far (operation, params, status, error, faults), or only `operation`'s."""
+        assert self.local.appstream is not None
+        entries = self.local.appstream.audit.entries()
+        return [e for e in entries if not operation or e["operation"] == operation]
+
+    def owned_images(self, stack: str) -> set[str]:
+        """Every image this stack's resources made or adopted (from the audit log: the ownership tag they set)."""
+        owned: set[str] = set()
+        for entry in self.audit():
+            if entry.get("status") != 200:
+                continue
+            params = entry["params"]
+            tags = {**(params.get("Tags") or {}), **(params.get("newImageTags") or {})}
+            if str(tags.get(contract.OWNER_TAG, "")).startswith(f"{stack}/"):
+                target = params.get("ResourceArn") or params.get("newImageName") or params.get("Name") or ""
+                owned.add(str(target).rsplit("/", 1)[-1])
+        return owned
+
+    def assert_clean(self, stack: str, *, also_touched: Iterable[str] = ()) -> None:
+        """After the stack is gone: nothing it owned is left, no image outside it was changed (`also_touched`
+        names images the test changed itself), no polling rule or permission is left, and every answer the
+        provider sent was one CloudFormation accepts. Raises AssertionError saying what is wrong."""
+        owned = self.owned_images(stack)
+        problems = [f"image {name} (owned by {stack}) is still there" for name in sorted(owned & set(self.images()))]
+        touched = outside(self.audit(), owned | set(also_touched))
+        problems += [f"image {name} was changed, but {stack} does not own it: {ops}" for name, ops in touched.items()]
+        problems += [f"left behind: {leak}" for leak in self.cloud.leaks]
+        problems += [f"rule {rule['Name']} is still scheduled" for rule in self.cloud.scheduler.rules()]
+        problems += [f"CloudFormation would reject an answer: {v}" for v in self.cloud.violations]
+        if problems:
+            raise AssertionError(f"{stack} did not leave the account clean:\n- " + "\n- ".join(problems))
+
+    def changed_images(self) -> dict[str, list[str]]:
+        """Image -> the successful mutating calls made on it, in order."""
+        return mutated_images(self.audit())
+
+    # -- the CDK CLI -----------------------------------------------------------------------------------
+
+    def cdk(self, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """One unmodified `cdk` command against this cloud; raises StackFailed with its output if it fails."""
+        folder = cwd or self.workdir
+        command = [find_cdk(self.cdk_setting, (folder, *self.search_from)), *args, "--no-notices"]
+        result = subprocess.run(  # noqa: S603 - the CDK CLI with the caller's arguments
+            command, cwd=folder, env=self.env(), capture_output=True, text=True, timeout=900, check=False
+        )
+        self.output.append(result.stdout + result.stderr)
+        if check and result.returncode != 0:
+            raise StackFailed(f"cdk {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        return result
+
+    def bootstrap(self) -> None:
+        """`cdk bootstrap` of this account (done by the first deploy)."""
+        if not self._bootstrapped:
+            self.cdk("bootstrap", self.local.account)  # in the workdir: no cdk.json there, so no synth
+            self._bootstrapped = True
+
+    def deploy_app(self, app_dir: Path, stack: str, app: str = "app.py", **context: str) -> dict[str, str]:
+        """`cdk deploy STACK` of the CDK app in `app_dir` (its `python` is this venv's); returns the outputs."""
+        return self._deploy(f'"{sys.executable}" {app}', Path(app_dir), stack, context)
+
+    def deploy_assembly(self, assembly: Path, stack: str, **context: str) -> dict[str, str]:
+        """`cdk deploy --app ASSEMBLY STACK` of an already synthesized cloud assembly; returns its outputs."""
+        return self._deploy(str(Path(assembly).resolve()), self.workdir, stack, context)
+
+    def _deploy(self, app: str, cwd: Path, stack: str, context: dict[str, str]) -> dict[str, str]:
+        self.bootstrap()
+        flags = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
+        self._apps[stack] = (app, cwd)
+        out = ["--output", str(self.workdir / "cdk.out")]  # the app's own cdk.out may be in use by another CLI
+        self.cdk("deploy", "--app", app, *out, stack, "--require-approval", "never", *flags, cwd=cwd)
+        return self.outputs(stack)
+
+    def destroy(self, stack: str) -> None:
+        """`cdk destroy --force STACK`, with the app it was deployed from."""
+        app, cwd = self._apps[stack]
+        self.cdk("destroy", "--app", app, "--output", str(self.workdir / "cdk.out"), stack, "--force", cwd=cwd)
+
+    # -- plain CloudFormation --------------------------------------------------------------------------
+
+    def deploy_template(
+        self, stack: str, template: Path, parameters: dict[str, str] | None = None, *, timeout: float = 900
+    ) -> dict[str, str]:
+        """A plain template, as `aws cloudformation deploy` does it (a change set, executed); returns the outputs."""
+        cfn = self.client("cloudformation")
+        try:
+            existing = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] != "REVIEW_IN_PROGRESS"
+        except cfn.exceptions.ClientError:
+            existing = False
+        made = cfn.create_change_set(
+            StackName=stack,
+            ChangeSetName=f"deploy-{int(time.time() * 1000)}",
+            ChangeSetType="UPDATE" if existing else "CREATE",
+            TemplateBody=Path(template).read_text(),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        )
+        described = cfn.describe_change_set(StackName=stack, ChangeSetName=made["Id"])
+        if described["Status"] == "FAILED":
+            raise StackFailed(f"{stack}: {described.get('StatusReason', '')}")
+        cfn.execute_change_set(StackName=stack, ChangeSetName=described["ChangeSetId"])
+        status = self.wait(stack, timeout=timeout)
+        if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+            reasons = [e.get("ResourceStatusReason", "") for e in events if e["ResourceStatus"].endswith("_FAILED")]
+            raise StackFailed(f"{stack}: {status}: {'; '.join(reversed(reasons))}")
+        return self.outputs(stack)
+
+    def wait(self, stack: str, *, timeout: float = 900) -> str:
+        """Wait until the stack's operation ends; returns its status."""
+        deadline = time.monotonic() + timeout
+        while not (status := self.status(stack)).endswith(("_COMPLETE", "_FAILED")) or "ROLLBACK_IN" in status:
+            if time.monotonic() > deadline:
+                raise StackFailed(f"{stack}: still {status} after {timeout:.0f}s")
+            time.sleep(0.2)
+        return status
+
+    def delete_stack(self, stack: str, *, timeout: float = 900) -> None:
+        """`aws cloudformation delete-stack`, then wait until it is gone."""
+        cfn = self.client("cloudformation")
+        stack_id = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackId"]
+        cfn.delete_stack(StackName=stack)
+        deadline = time.monotonic() + timeout
+        while (status := self.status(stack_id)) != "DELETE_COMPLETE":
+            if status == "DELETE_FAILED" or time.monotonic() > deadline:
+                raise StackFailed(f"{stack}: {status}")
+            time.sleep(0.2)
+
+    def outputs(self, stack: str) -> dict[str, str]:
+        described = self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+    def status(self, stack: str) -> str:
+        return str(self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
