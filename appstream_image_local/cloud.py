@@ -94,7 +94,8 @@ class LocalCloud:
         assert self.moto is not None, "start() first"
         assert self.cloudformation is not None
         assert self.appstream is not None
-        moto = self.moto.url.replace("127.0.0.1", "localhost")  # S3 path-style (cdk-cli-offline.md)
+        # S3 path-style: against 127.0.0.1, moto would read the host's first label as a bucket.
+        moto = self.moto.url.replace("127.0.0.1", "localhost")
         return {
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",

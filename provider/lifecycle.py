@@ -37,7 +37,7 @@ HAND_OVER_MARGIN = 10.0  # seconds kept back to set up polling and send the resp
 POLL_SLICE = 40.0  # a scheduled invocation waits at most this long, well inside the 1-minute rate
 POLL_PERIOD = 60.0  # the polling rule's rate(1 minute)
 NEXT_RUN_SLACK = 10.0  # EventBridge's delivery and the next invocation's start, on top of the period
-# ServiceTimeout runs from CloudFormation's send, not from the handler's start (cloudformation-lambda-rules.md):
+# ServiceTimeout runs from CloudFormation's send, not from the handler's start (AWS::CloudFormation::CustomResource):
 # asynchronous queueing and a cold start come first, so the deadline keeps back up to a minute for them.
 SEND_MARGIN = 60.0
 

@@ -25,7 +25,7 @@ DEFAULT_PAGE = 25
 
 @dataclass
 class Limits:
-    """AWS's quotas and lags (appstream-images.md, "Constraints and behaviours AWS enforces").
+    """AWS's quotas and lags (AppStream's API reference and admin guide; read-after-write is eventual).
 
     The quotas are the admin guide's defaults ("Amazon AppStream 2.0 Service Quotas": Images 10,
     Image builders (total) 10, concurrent image copies per destination Region 2, concurrent image

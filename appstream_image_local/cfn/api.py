@@ -1,6 +1,6 @@
 """A local CloudFormation API (the AWS Query protocol, XML) in front of the driver, for the real CDK CLI.
 
-The CLI's calls and the fields it reads are in ../shared/reference/cdk-cli-offline.md. Change sets,
+It answers the calls the pinned CDK CLI makes and the fields it reads (measured against it). Change sets,
 stack statuses, events and exports are kept here; the driver (`Cloud`) creates, updates and deletes
 the resources, one operation at a time, in a worker thread (the CLI polls meanwhile).
 """

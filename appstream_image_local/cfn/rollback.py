@@ -1,6 +1,6 @@
 """Rollbacks as CloudFormation does them: a failed update or create undone, and the failed states.
 
-(cloudformation-lambda-rules.md, "Update rollback".) A resource that fails while an update rolls
+(CloudFormation user guide, "Continue rolling back an update".) A resource that fails while an update rolls
 back leaves the stack UPDATE_ROLLBACK_FAILED until ContinueUpdateRollback (with ResourcesToSkip);
 a delete that fails while a failed create rolls back leaves ROLLBACK_FAILED. The engine (driver.Cloud)
 mixes this in.

@@ -1,7 +1,7 @@
 """AWS::CloudFormation::WaitConditionHandle and AWS::CloudFormation::WaitCondition, as CloudFormation runs them.
 
-(cloudformation-lambda-rules.md, "Waiting longer than an hour".) A handle has no properties; its Ref
-is a presigned S3 PUT URL, so anyone holding it can signal. A wait condition waits for `Count`
+(CloudFormation user guide: AWS::CloudFormation::WaitCondition, WaitConditionHandle.) A handle has no
+properties; its Ref is a presigned S3 PUT URL, so anyone holding it can signal. A wait condition waits for `Count`
 SUCCESS signals (default 1) within `Timeout` seconds (at most 43200); a FAILURE signal, or the
 timeout, fails it with the signal's Reason. Its `Data` attribute is a JSON object of the signals'
 UniqueId -> Data. Signals are JSON PUTs to the handle URL: the bucket keeps every version, so two

@@ -1,5 +1,5 @@
 """The local CloudFormation API as botocore parses it: the calls and answers the CDK CLI relies on
-(../shared/reference/cdk-cli-offline.md), and CloudFormation's rules for change sets and stacks."""
+(measured against the pinned CLI), and CloudFormation's rules for change sets and stacks."""
 
 from __future__ import annotations
 

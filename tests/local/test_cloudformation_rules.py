@@ -1,6 +1,7 @@
 """The local CloudFormation and Lambda keep AWS's rules, shown through the CloudFormation API with boto3:
 failed rollbacks and ContinueUpdateRollback, failed deletes and RetainResources, Lambda's asynchronous
-retries and EventInvokeConfig, and the ServiceToken that cannot change (cloudformation-lambda-rules.md)."""
+retries and EventInvokeConfig, and the ServiceToken that cannot change (CloudFormation user guide,
+Lambda developer guide)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -20,6 +21,8 @@ from appstream_image_provider import __version__, asset
 from appstream_image_provider.standalone import LAMBDA_ZIP, REQUIRED_TAG_KEY, TEMPLATE
 from provider.contract import OWNER_TAG, TAG_VALUE_PATTERN
 from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
 
 BUCKET = "platform-artifacts"
 
@@ -71,6 +74,12 @@ def test_the_lambda_zip_holds_the_asset_and_is_reproducible(dist_dir: Path, tmp_
     digest = hashlib.sha256
     assert digest((again / LAMBDA_ZIP).read_bytes()).digest() == digest((dist_dir / LAMBDA_ZIP).read_bytes()).digest()
     assert (again / TEMPLATE).read_text() == (dist_dir / TEMPLATE).read_text()
+
+
+def test_the_readme_quotes_the_size_of_the_zip_make_dist_builds(dist_dir: Path) -> None:
+    quoted = {int(kb) for kb in re.findall(r"(\d+) KB zipped|zipped asset (\d+) KB", README) for kb in kb if kb}
+    assert quoted, "the README quotes the asset's size"
+    assert quoted == {round((dist_dir / LAMBDA_ZIP).stat().st_size / 1000)}
 
 
 def test_the_template_needs_no_cdk_bootstrap_and_takes_its_settings_as_parameters(dist_dir: Path) -> None:

@@ -1,0 +1,84 @@
+"""The test kit's own promises: where it finds the CDK CLI, and what `assert_clean` catches."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from appstream_image_local.kit import CDK_ENV, CdkNotFound, OfflineCloud, find_cdk
+from provider.contract import OWNER_TAG
+
+
+def _executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_the_named_cli_comes_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    named = _executable(tmp_path / "tools" / "my-cdk")
+    _executable(tmp_path / "app" / "node_modules" / ".bin" / "cdk")
+    monkeypatch.delenv(CDK_ENV, raising=False)
+    assert find_cdk(str(named), near=(tmp_path / "app",)) == str(named)
+    monkeypatch.setenv(CDK_ENV, str(named))
+    assert find_cdk(near=(tmp_path / "app",)) == str(named)
+
+
+def test_the_apps_node_modules_is_found_from_a_subfolder_before_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = _executable(tmp_path / "app" / "node_modules" / ".bin" / "cdk")
+    _executable(tmp_path / "bin" / "cdk")
+    monkeypatch.delenv(CDK_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert find_cdk(near=(tmp_path / "app" / "tests",)) == str(local)
+    assert find_cdk(near=(tmp_path / "elsewhere",)) == str(tmp_path / "bin" / "cdk")
+
+
+def test_no_cli_says_where_it_looked_and_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CDK_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(CdkNotFound) as failed:
+        find_cdk(near=(tmp_path,))
+    message = str(failed.value)
+    assert str(tmp_path / "node_modules" / ".bin" / "cdk") in message
+    assert "npm install --save-dev aws-cdk@2" in message
+    assert "Node.js 22" in message
+    assert CDK_ENV in message
+    monkeypatch.setenv(CDK_ENV, str(tmp_path / "missing"))
+    with pytest.raises(CdkNotFound, match="is not an executable"):
+        find_cdk()
+
+
+def test_assert_clean_names_an_owned_image_left_and_an_image_touched_outside(offline_cloud: OfflineCloud) -> None:
+    offline_cloud.add_image("mine")
+    offline_cloud.add_image("theirs")
+    appstream = offline_cloud.client("appstream")
+    arn = offline_cloud.images()["mine"]["Arn"]
+    appstream.tag_resource(ResourceArn=arn, Tags={OWNER_TAG: "Stack1/Image/0123abcd"})
+    assert offline_cloud.owned_images("Stack1") == {"mine"}
+    with pytest.raises(AssertionError, match="image mine \\(owned by Stack1\\) is still there"):
+        offline_cloud.assert_clean("Stack1")
+    appstream.delete_image(Name="mine")
+    offline_cloud.backend.images.pop("mine", None)  # DELETING -> gone, without waiting for its clock
+    offline_cloud.assert_clean("Stack1")
+    appstream.tag_resource(ResourceArn=offline_cloud.images()["theirs"]["Arn"], Tags={"team": "x"})
+    with pytest.raises(AssertionError, match="image theirs was changed, but Stack1 does not own it"):
+        offline_cloud.assert_clean("Stack1")
+    offline_cloud.assert_clean("Stack1", also_touched=["theirs"])
+
+
+def test_injected_faults_and_the_audit_log(offline_cloud: OfflineCloud) -> None:
+    offline_cloud.add_image("seeded")
+    offline_cloud.inject("error", operation="DescribeImages", count=1, code="ResourceNotFoundException")
+    appstream = offline_cloud.client("appstream")
+    with pytest.raises(appstream.exceptions.ResourceNotFoundException):
+        appstream.describe_images(Names=["seeded"])
+    assert appstream.describe_images(Names=["seeded"])["Images"][0]["Name"] == "seeded"
+    calls = offline_cloud.audit("DescribeImages")
+    assert [c["error"] for c in calls] == ["ResourceNotFoundException", None]
+    assert os.environ.get("AWS_ENDPOINT_URL_APPSTREAM") != offline_cloud.local.env()["AWS_ENDPOINT_URL_APPSTREAM"]
