@@ -14,6 +14,7 @@ from moto.moto_server.threaded_moto_server import MotoRequestHandler  # type: ig
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from appstream_image_local import moto_strict
 from appstream_image_local.serving import Background
 
 
@@ -22,6 +23,7 @@ class MotoTls(Background):
 
     def __init__(self, cert: Path, key: Path) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        moto_strict.apply()
         self.cert = cert
         server: BaseWSGIServer = make_server(
             "127.0.0.1",

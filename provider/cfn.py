@@ -16,6 +16,7 @@ Built by crhelper's own constructor; tests pin the set of methods it overrides.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -81,6 +82,13 @@ def rule_name(logical_id: str, suffix: str) -> str:
     room = MAX_RULE_NAME - len(RULE_PREFIX) - len(suffix) - 1
     safe = "".join(c for c in logical_id if c.isalnum())[:room]
     return f"{RULE_PREFIX}{safe}-{suffix}"
+
+
+def after_answer_rule(stack_id: str, logical_id: str, image: str) -> str:
+    """The rule of the polling that outlives its answer: named by stack instance, resource and image, so that
+    a Delete (or a rollback) of that image can find it and stop it, and a duplicate delivery reuses it."""
+    digest = hashlib.sha256(f"{stack_id}\n{logical_id}\n{image}".encode()).hexdigest()[:SUFFIX].upper()
+    return rule_name(logical_id, digest)
 
 
 def polling_input(event: dict[str, Any]) -> str:
@@ -150,6 +158,7 @@ class ImageResource(CfnResource):
             self._build()
         self._claimed = ""
         self._answered = threading.Lock()  # exactly one answer per invocation: the timer's or the handler's
+        self._after_answer, self._signal_url = False, ""  # see response.after_answer
 
     def _build(self) -> None:
         super().__init__(
@@ -175,6 +184,7 @@ class ImageResource(CfnResource):
         self.StackId = self.RequestId = self.LogicalResourceId = ""
         self._claimed = ""
         self._answered = threading.Lock()
+        self._after_answer, self._signal_url = response.after_answer(self._event)
         problem = envelope_problem(event)
         if problem:
             logger.error("malformed request: %s", problem)
@@ -202,6 +212,42 @@ class ImageResource(CfnResource):
         """A failed Create answers with the image it made (the rollback deletes it), else a fixed marker."""
         return self._claimed or FAILED_CREATE_ID
 
+    def _cfn_response(self, event: Any) -> None:
+        """Override: an answer whose work goes on after it (a wait condition to signal) schedules that work first;
+        if the schedule cannot be made, the answer is FAILED instead (naming the image, so the rollback removes it)."""
+        state = (self.Data or {}).get("_Resume")
+        if (
+            isinstance(state, dict)
+            and state.get("answered")
+            and "CrHelperPoll" not in event
+            and self.Status != "FAILED"
+        ):
+            try:
+                self._setup_polling()
+            except (ClientError, BotoCoreError, ValueError) as err:
+                self.Status, self.Reason = (
+                    "FAILED",
+                    f"Could not schedule the wait for image {state.get('image')}: {err}",
+                )
+                self._claimed = self._claimed or str(self.PhysicalResourceId or "")
+        super()._cfn_response(event)  # type: ignore[misc]  # crhelper's own method; its stubs leave it out
+
+    def stop_polling(self, image: str) -> bool:
+        """Stop the polling that outlives the answer for `image` of this resource; True if it was running.
+
+        Only calls the provider's role may make anyway (RemoveTargets first: a missing rule answers not found)."""
+        stack_id, logical_id = str(self._event.get("StackId", "")), str(self._event.get("LogicalResourceId", ""))
+        name = after_answer_rule(stack_id, logical_id, image)
+        try:
+            self._events_client.remove_targets(Rule=name, Ids=["1"])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return False
+            raise
+        logger.info("stopped the polling that waited for image %s (rule %s)", image, name)
+        self._remove_rule(name, name)
+        return True
+
     # -- the schedule ------------------------------------------------------------------------------
 
     def _suffix(self) -> str:
@@ -211,20 +257,30 @@ class ImageResource(CfnResource):
         """Override: bounded rule names and input, and a half-made schedule removed (crhelper leaks it)."""
         self._event["CrHelperData"] = self.Data
         self._event["CrHelperPoll"] = True
-        name = rule_name(str(self._event.get("LogicalResourceId", "")), self._suffix())
+        logical_id = str(self._event.get("LogicalResourceId", ""))
+        state = self.Data.get("_Resume") if isinstance(self.Data, dict) else None
+        after = isinstance(state, dict) and bool(state.get("answered"))
+        if after and isinstance(state, dict):
+            name = after_answer_rule(str(self._event.get("StackId", "")), logical_id, str(state.get("image", "")))
+        else:
+            name = rule_name(logical_id, self._suffix())
         function = self._context.function_name
         try:
             rule_arn = self._events_client.put_rule(Name=name, ScheduleExpression="rate(1 minute)", State="ENABLED")[
                 "RuleArn"
             ]
             self._event["CrHelperRule"] = rule_arn
-            self._lambda_client.add_permission(
-                FunctionName=function,
-                StatementId=name,
-                Action="lambda:InvokeFunction",
-                Principal="events.amazonaws.com",
-                SourceArn=rule_arn,
-            )
+            try:
+                self._lambda_client.add_permission(
+                    FunctionName=function,
+                    StatementId=name,
+                    Action="lambda:InvokeFunction",
+                    Principal="events.amazonaws.com",
+                    SourceArn=rule_arn,
+                )
+            except ClientError as err:  # a duplicate delivery of an answered request: its schedule is this one
+                if not after or err.response.get("Error", {}).get("Code") != "ResourceConflictException":
+                    raise
             self._event["CrHelperPermission"] = name
             self._events_client.put_targets(
                 Rule=name,
@@ -246,7 +302,10 @@ class ImageResource(CfnResource):
         self.Data.pop("PhysicalResourceId", None)
         rule_arn = self._event.get("CrHelperRule")
         sid = self._event.get("CrHelperPermission")
-        rule = str(rule_arn).split("/")[-1] if rule_arn else None
+        self._remove_rule(str(rule_arn).split("/")[-1] if rule_arn else None, sid)
+
+    def _remove_rule(self, rule: str | None, sid: Any) -> None:
+        """Target, permission and rule, each if named; failures are logged, never raised."""
         function = self._context.function_name if self._context is not None else ""
         steps: list[tuple[str, Callable[[], object], object]] = [
             ("remove targets", lambda: self._events_client.remove_targets(Rule=rule, Ids=["1"]), rule),
@@ -293,13 +352,17 @@ class ImageResource(CfnResource):
         if not self._answered.acquire(blocking=False):
             logger.warning("already answered this request; not sending a second response")
             return
+        final_status, final_reason = status or self.Status or "FAILED", str(reason if status else self.Reason)
+        if self._after_answer:  # CloudFormation had its answer: the outcome goes to the wait condition, if any
+            self._deliver_outcome(final_status == "SUCCESS", final_reason)
+            return
         given = self._event.get("PhysicalResourceId") if self._event.get("RequestType") != "Create" else None
         fallback = given if isinstance(given, str) and given else self._claimed or FAILED_CREATE_ID
         physical_id = self.PhysicalResourceId or fallback
         data = {k: v for k, v in (self.Data or {}).items() if k not in PRIVATE_DATA and not str(k).startswith("_")}
         body = response.build_body(
-            status=status or self.Status or "FAILED",
-            reason=str(reason if status else self.Reason),
+            status=final_status,
+            reason=final_reason,
             physical_id=str(physical_id),
             stack_id=self.StackId or _text(self._event.get("StackId")),
             request_id=self.RequestId or _text(self._event.get("RequestId")),
@@ -307,7 +370,28 @@ class ImageResource(CfnResource):
             data=data,
             no_echo=bool(self.NoEcho),
         )
-        deadline = time.time() + 30.0
-        if self._context is not None:
-            deadline = time.time() + self._context.get_remaining_time_in_millis() / 1000 - RESPONSE_RESERVE
-        response.put(url, body, deadline=deadline)
+        response.put(url, body, deadline=self._send_deadline())
+        handle = (self.Data or {}).get("_Signal")
+        if final_status == "SUCCESS" and isinstance(handle, str) and handle:  # done inline: signal too
+            self._signal(handle, success=True, image=str(physical_id), reason=f"Image {physical_id} is AVAILABLE")
+
+    def _send_deadline(self) -> float:
+        if self._context is None:
+            return time.time() + 30.0
+        return time.time() + float(self._context.get_remaining_time_in_millis()) / 1000 - RESPONSE_RESERVE
+
+    def _deliver_outcome(self, success: bool, reason: str) -> None:
+        """The end of work that went on after the answer: a signal to its wait condition handle, and a log line."""
+        state = (self._event.get("CrHelperData") or self.Data or {}).get("_Resume") or {}
+        image = str(self.PhysicalResourceId or state.get("image") or self._event.get("PhysicalResourceId") or "")
+        if success:
+            logger.info("finished the work on image %s that went on after the answer", image)
+        else:
+            logger.error("the work on image %s that went on after the answer failed: %s", image, reason)
+        if self._signal_url:
+            self._signal(self._signal_url, success=success, image=image, reason=reason or f"Image {image} is AVAILABLE")
+
+    def _signal(self, handle: str, *, success: bool, image: str, reason: str) -> None:
+        body = response.signal_body(success=success, unique_id=image, data=image if success else "", reason=reason)
+        logger.info("signalling the wait condition: %s for image %s", "SUCCESS" if success else "FAILURE", image)
+        response.put(handle, body, deadline=self._send_deadline())

@@ -43,6 +43,11 @@ SHARED_ON_DELETE_MODES = ("Revoke", "Fail")
 DEFAULT_SHARED_ON_DELETE: Final = "Revoke"
 DEFAULT_IN_USE: Final = "Wait"  # a rotation's cleanup Delete waits for the stack's fleet to let go of the old image
 MAX_TIMEOUT = 3600  # CloudFormation's ServiceTimeout: 1-3600 s
+# AWS::CloudFormation::WaitCondition: Timeout at most 43200 s (12 hours), counted from the wait condition's creation.
+MAX_SIGNAL_TIMEOUT = 43200
+SIGNAL_KEYS = frozenset({"Handle", "Timeout"})  # AvailableSignal: the wait condition's handle and its Timeout
+# The provider function's env var: the stack its function belongs to (a Delete asks whether it outlives the request).
+PROVIDER_STACK_ENV = "APPSTREAM_IMAGE_PROVIDER_STACK"
 MAX_DESCRIPTION = 256  # botocore model: Description max 256
 MAX_DISPLAY_NAME = 100  # botocore model: DisplayName max 100
 
@@ -67,6 +72,7 @@ KNOWN_PROPERTIES = frozenset(
         "WaitForAvailable",
         "InUse",
         "SharedOnDelete",
+        "AvailableSignal",
     }
 )
 SOURCE_KEYS = {

@@ -18,6 +18,7 @@ from .states import (
     DELETION_DELAYS,
     GONE,
     IN_USE_DELAY,
+    QUOTA_DELAYS,
     Action,
     Budget,
     Phase,
@@ -39,6 +40,7 @@ class Deletion:
     in_use: str = DEFAULT_IN_USE
     shared_on_delete: str = DEFAULT_SHARED_ON_DELETE
     revoked: dict[str, Share] = field(default_factory=dict)  # given back on every path that does not delete
+    not_gone_before: float = 0.0  # an absent image counts as gone only from then (a stopped poller's last run)
 
 
 def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str, job: Deletion, budget: Budget) -> bool:
@@ -56,6 +58,10 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
         )
         return True
     image = images.describe(client, physical_id)
+    if image is None and budget.clock() < job.not_gone_before:
+        image = _appearing(client, job, budget)
+        if image is None and budget.clock() < job.not_gone_before:
+            return False  # the wait goes on in a scheduled invocation
     if image is None:
         logs.event("already gone", image=physical_id, phase="delete", state=GONE)
         return True
@@ -89,6 +95,22 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
     if progress.done:
         logs.event("deleted", image=physical_id, phase="delete", state=GONE)
     return progress.done
+
+
+def _appearing(client: AppStreamClient, job: Deletion, budget: Budget) -> images.Image | None:
+    """Until `not_gone_before`: an image the stopped polling may still start (a queued copy) is looked for."""
+    found: list[images.Image] = []
+
+    def step() -> Progress:
+        image = images.describe(client, job.name)
+        if image is not None:
+            found.append(image)
+        waiting = image is None and budget.clock() < job.not_gone_before
+        return Progress(not waiting, "NOT_STARTED", "a stopped run may still start it", phase=Phase.DELETE)
+
+    logs.event("waiting until a stopped run could no longer start the image", image=job.name, phase="delete")
+    run(step, budget, delays(*QUOTA_DELAYS), f"image {job.name}, which a stopped run may still start")
+    return found[-1] if found else None
 
 
 def give_up(name: str, users: tuple[str, ...], *, waited: bool) -> ImageInUse:

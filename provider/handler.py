@@ -34,7 +34,12 @@ try:
     def run(event: dict[str, Any], context: LambdaContext) -> str | None:
         """Returns the physical id when finished; None hands the request over to scheduled polling."""
         physical_id, data = lifecycle.handle(
-            client, event, context.get_remaining_time_in_millis(), claim=helper.claim, scope=SCOPE
+            client,
+            event,
+            context.get_remaining_time_in_millis(),
+            claim=helper.claim,
+            stop_polling=helper.stop_polling,
+            scope=SCOPE,
         )
         helper.Data.update(data)
         return physical_id

@@ -99,6 +99,15 @@ def attributes(image: Image) -> dict[str, str]:
     return out
 
 
+def expected_attributes(name: str, stack_id: str, state: str) -> dict[str, str]:
+    """The attributes of an image not made yet (waiting for a copy or update slot): its ARN in the stack's
+    partition, region and account, its name and why it is not there; the rest empty, so every GetAtt resolves."""
+    parts = stack_id.split(":")
+    partition, region, account = (parts[1], parts[3], parts[4]) if len(parts) > 4 else ("aws", "", "")
+    known = {"Arn": f"arn:{partition}:appstream:{region}:{account}:image/{name}", "Name": name, "State": state}
+    return {attr: known.get(attr, "") for attr in ATTRIBUTES}
+
+
 def tags_of(client: AppStreamClient, arn: str) -> dict[str, str]:
     return dict(client.list_tags_for_resource(ResourceArn=arn).get("Tags", {}))
 

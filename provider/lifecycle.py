@@ -18,16 +18,17 @@ from . import creation, deletion, images, logs
 from .contract import (
     DEFAULT_IN_USE,
     DEFAULT_SHARED_ON_DELETE,
+    IMAGE_NAME,
     IN_USE_MODES,
     MAX_TIMEOUT,
     SHARED_ON_DELETE_MODES,
 )
 from .errors import AccessDenied, InvalidProperties, ProviderError
-from .properties import ImageProperties, parse, service_timeout
+from .properties import ImageProperties, Signal, parse, service_timeout, signal
 from .request import Request
 from .resume import RESUME, Resume, resume_of
 
-__all__ = ["RESUME", "Resume", "Timing", "access_denied", "deadline_for", "handle", "resume_of"]
+__all__ = ["RESUME", "SIGNAL", "Resume", "Timing", "access_denied", "deadline_for", "handle", "resume_of"]
 from .states import GONE, Budget, Phase, Progress
 
 if TYPE_CHECKING:
@@ -40,8 +41,11 @@ NEXT_RUN_SLACK = 10.0  # EventBridge's delivery and the next invocation's start,
 # ServiceTimeout runs from CloudFormation's send, not from the handler's start (AWS::CloudFormation::CustomResource):
 # asynchronous queueing and a cold start come first, so the deadline keeps back up to a minute for them.
 SEND_MARGIN = 60.0
+# A scheduled run stopped under way ends within its slice, plus the longest inline wait it may be in.
+IN_FLIGHT = POLL_SLICE + creation.RACE_PATIENCE + HAND_OVER_MARGIN
 
 Outcome = tuple[str | None, dict[str, Any]]
+SIGNAL = "_Signal"  # in Data: the wait condition handle to signal SUCCESS with the answer (done at once)
 
 
 def deadline_for(timeout: int, start: float) -> float:
@@ -71,6 +75,11 @@ class Timing:
             return Budget(min(deadline, last_moment), float("inf"), self.clock, self.sleep, last_moment)
         return Budget(deadline, hand_over_at, self.clock, self.sleep, last_moment)
 
+    def answer_soon(self, deadline: float) -> Budget:
+        """Each wait looks once, then hands over: the answer comes once the work has started."""
+        last_moment = self.now + self.remaining_ms / 1000 - HAND_OVER_MARGIN
+        return Budget(min(deadline, last_moment), self.now, self.clock, self.sleep, last_moment)
+
 
 def handle(
     client: AppStreamClient,
@@ -78,6 +87,7 @@ def handle(
     remaining_ms: int,
     *,
     claim: Callable[[str], None] = lambda _: None,
+    stop_polling: Callable[[str], bool] = lambda _: False,
     scope: str = "",
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
@@ -85,7 +95,9 @@ def handle(
     """One invocation: a first delivery, or a scheduled one carrying `_Resume` in CrHelperData.
 
     `claim(name)` is told the image a Create made, so that any FAILED answer (a Lambda timeout too)
-    names it. `scope` says which images the provider's role may manage, for AccessDenied reasons.
+    names it. `stop_polling(name)` stops the polling that goes on after an answer for that image of
+    this resource (True if there was one). `scope` says which images the provider's role may manage,
+    for AccessDenied reasons.
     """
     now = clock()
     request = Request.of(event)
@@ -97,12 +109,12 @@ def handle(
     images.CALL_DEADLINE.set(time.time() + remaining_ms / 1000 - HAND_OVER_MARGIN)
     try:
         if request.request_type == "Delete":
-            return _delete(client, request, timing)
+            return _delete(client, request, timing, stop_polling)
         if resume is not None and resume.phase is Phase.DISCARD:
-            return _discard(client, resume, owner, timing)
+            return _discard(client, resume, owner, timing, stop_polling)
         if resume is not None and resume.phase is Phase.SETTLE:
             return _settle(client, request, resume, timing)
-        return _create_or_update(client, request, timing=timing, claim=claim)
+        return _create_or_update(client, request, timing=timing, claim=claim, stop_polling=stop_polling)
     except ClientError as err:
         if images.error_code(err) in ("AccessDeniedException", "AccessDenied"):
             raise access_denied(err, request.image, scope) from err
@@ -132,9 +144,16 @@ def access_denied(err: ClientError, image: str, scope: str) -> AccessDenied:
     )
 
 
-def _delete(client: AppStreamClient, request: Request, timing: Timing) -> Outcome:
+def _delete(client: AppStreamClient, request: Request, timing: Timing, stop_polling: Callable[[str], bool]) -> Outcome:
     physical_id, props, resume = request.physical_id, request.properties, request.resume
     deadline = resume.deadline if resume else deadline_for(_timeout_or_default(props), timing.now)
+    not_gone_before = resume.not_gone_before if resume else 0.0
+    signalled = isinstance(props, Mapping) and "AvailableSignal" in props  # only such a resource polls after answers
+    ours = _declared(props) == physical_id and IMAGE_NAME.match(physical_id)
+    if resume is None and signalled and ours and stop_polling(physical_id):
+        # The image's own polling (after a Create's answer) is stopped; a run of it already under way may still
+        # start the copy it waited for, so an absent image counts as gone only once such a run has ended.
+        not_gone_before = timing.now + IN_FLIGHT
     job = deletion.Deletion(
         physical_id,
         in_use=resume.in_use if resume else _choice_or_default(props, "InUse", IN_USE_MODES, DEFAULT_IN_USE),
@@ -142,6 +161,7 @@ def _delete(client: AppStreamClient, request: Request, timing: Timing) -> Outcom
         if resume
         else _choice_or_default(props, "SharedOnDelete", SHARED_ON_DELETE_MODES, DEFAULT_SHARED_ON_DELETE),
         revoked={s.account_id: s for s in resume.revoked} if resume else {},
+        not_gone_before=not_gone_before,
     )
     done = deletion.delete(
         client, physical_id=physical_id, props=props, owner=request.owner, job=job, budget=timing.budget(deadline)
@@ -155,16 +175,46 @@ def _delete(client: AppStreamClient, request: Request, timing: Timing) -> Outcom
         in_use=job.in_use,
         revoked=tuple(job.revoked.values()),
         shared_on_delete=job.shared_on_delete,
+        not_gone_before=job.not_gone_before,
     )
     return None, {RESUME: state.to_data()}
 
 
+def _declared(props: Any) -> str:
+    name = props.get("ImageName") if isinstance(props, Mapping) else None
+    return name if isinstance(name, str) else ""
+
+
+def _signal_for(request: Request, new: ImageProperties) -> Signal | None:
+    """The wait condition this Create or Update signals: a new image's, or a new handle's (else none)."""
+    wanted = new.available_signal
+    if wanted is None or request.request_type == "Create" or new.image_name != request.physical_id:
+        return wanted
+    old = request.old_properties.get("AvailableSignal")
+    try:
+        return None if signal(old).handle == wanted.handle else wanted
+    except InvalidProperties:
+        return wanted
+
+
 def _create_or_update(
-    client: AppStreamClient, request: Request, *, timing: Timing, claim: Callable[[str], None]
+    client: AppStreamClient,
+    request: Request,
+    *,
+    timing: Timing,
+    claim: Callable[[str], None],
+    stop_polling: Callable[[str], bool],
 ) -> Outcome:
     new, resume, owner = parse(request.properties), request.resume, request.owner
-    deadline = resume.deadline if resume else deadline_for(new.service_timeout, timing.now)
-    budget = timing.budget(deadline)
+    wanted = _signal_for(request, new) if resume is None else None
+    if resume is not None:
+        deadline, budget = resume.deadline, timing.budget(resume.deadline)
+    elif wanted is not None:  # answer once started: the rest is waited for after the answer, up to the signal's Timeout
+        deadline = deadline_for(wanted.timeout, timing.now)
+        budget = timing.answer_soon(min(deadline, deadline_for(new.service_timeout, timing.now)))
+    else:
+        deadline = deadline_for(new.service_timeout, timing.now)
+        budget = timing.budget(deadline)
     made: list[str] = []
 
     def claimed(name: str) -> None:
@@ -180,6 +230,8 @@ def _create_or_update(
             client, physical_id=physical_id, new=new, old_props=old_props, owner=owner, budget=budget, claim=claimed
         )
         stray = creation.abandoned(old_props, physical_id) if new.image_name == physical_id else ""
+    if stray:
+        stop_polling(stray)  # a replacement's wait that went on after its answer: the rollback removes its image
     state = Resume(
         deadline,
         new.image_name,
@@ -189,8 +241,9 @@ def _create_or_update(
         new.shared_with,
         made=bool(made),
         discard=stray,
+        signal=wanted.handle if wanted is not None else "",
     )
-    return _finish(client, progress, state, owner, timing)
+    return _finish(client, progress, state, owner, timing, request.stack_id)
 
 
 def _settle(client: AppStreamClient, request: Request, resume: Resume, timing: Timing) -> Outcome:
@@ -200,29 +253,46 @@ def _settle(client: AppStreamClient, request: Request, resume: Resume, timing: T
     try:
         progress = creation.settle(client, target, timing.budget(resume.deadline))
     except ProviderError as err:
-        if request.request_type != "Update" or not resume.made or resume.image == physical_id:
+        # After its answer, CloudFormation owns the outcome: the wait condition fails, the rollback deletes.
+        if request.request_type != "Update" or not resume.made or resume.image == physical_id or resume.answered:
             raise
         creation.discard(client, resume.image)
         raise ProviderError(f"{err} (image {physical_id} is kept; image {resume.image} is deleted)") from err
-    return _finish(client, progress, resume, owner, timing)
+    return _finish(client, progress, resume, owner, timing, request.stack_id)
 
 
-def _finish(client: AppStreamClient, progress: Progress, resume: Resume, owner: str, timing: Timing) -> Outcome:
+def _finish(  # noqa: PLR0917 - the state of one request, passed through
+    client: AppStreamClient, progress: Progress, resume: Resume, owner: str, timing: Timing, stack_id: str
+) -> Outcome:
     if progress.done and resume.discard:
-        return _discard(client, replace(resume, phase=Phase.DISCARD), owner, timing)
+        return _discard(client, replace(resume, phase=Phase.DISCARD), owner, timing, lambda _: False)
     if progress.done:
-        return resume.image, dict(progress.attributes)
+        signalled = {SIGNAL: resume.signal} if resume.signal and not resume.answered else {}
+        return resume.image, {**progress.attributes, **signalled}
+    if resume.signal and not resume.answered:  # answer now; scheduled polling waits on, then signals the handle
+        logs.event(
+            "answering now: the wait for AVAILABLE goes on after the answer and ends with a signal to the wait "
+            "condition",
+            image=resume.image,
+            phase="hand-over",
+            state=progress.state,
+        )
+        attributes = progress.attributes or images.expected_attributes(resume.image, stack_id, progress.state)
+        return resume.image, {**attributes, RESUME: replace(resume, answered=True).to_data()}
     logs.event("handing over to scheduled polling", image=resume.image, phase="hand-over", state=progress.state)
     return None, {RESUME: resume.to_data()}
 
 
-def _discard(client: AppStreamClient, resume: Resume, owner: str, timing: Timing) -> Outcome:
+def _discard(
+    client: AppStreamClient, resume: Resume, owner: str, timing: Timing, stop_polling: Callable[[str], bool]
+) -> Outcome:
     """A rollback Update abandons a failed replacement: delete the image it made once it settles.
 
     The resource itself is already back where it was, so this never fails the rollback (that would
     leave the stack UPDATE_ROLLBACK_FAILED): an image that cannot be removed is logged by name.
     """
     name = resume.discard
+    stop_polling(name)
     job = deletion.Deletion(name, in_use="Fail")
     try:
         done = deletion.delete(

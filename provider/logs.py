@@ -16,8 +16,12 @@ import traceback
 from typing import Any
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated
-_SECRET = re.compile(r"(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s\"']+", re.IGNORECASE)
-_URL = re.compile(r"https://[^\s\"']*X-Amz-Signature=[^\s\"']*", re.IGNORECASE)
+# SigV4 (ResponseURL) and SigV2 (a wait condition handle: ?Expires=..&AWSAccessKeyId=..&Signature=..) alike.
+_SECRET = re.compile(
+    r"((?:X-Amz-(?:Signature|Credential|Security-Token)|AWSAccessKeyId|Signature|x-amz-security-token)=)[^&\s\"']+",
+    re.IGNORECASE,
+)
+_URL = re.compile(r"https://[^\s\"']*[?&](?:X-Amz-)?Signature=[^\s\"']*", re.IGNORECASE)
 
 logger = logging.getLogger("provider")
 

@@ -7,7 +7,7 @@ import contextvars
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .contract import (
@@ -26,6 +26,7 @@ from .contract import (
     MAX_DESCRIPTION,
     MAX_DISPLAY_NAME,
     MAX_SHARES,
+    MAX_SIGNAL_TIMEOUT,
     MAX_TAGS,
     MAX_TIMEOUT,
     PROVIDER_TAGS,
@@ -33,6 +34,7 @@ from .contract import (
     ROLE_ARN,
     SHARE_KEYS,
     SHARED_ON_DELETE_MODES,
+    SIGNAL_KEYS,
     SOURCE_KEYS,
     SOURCE_TYPES,
     WORKSPACE_IMAGE_ID,
@@ -72,6 +74,14 @@ class Share:
 
 
 @dataclass(frozen=True)
+class Signal:
+    """AvailableSignal: answer once the work has started, then signal this wait condition handle when AVAILABLE."""
+
+    handle: str = field(repr=False)  # a presigned URL: whoever holds it can signal, so it is never logged
+    timeout: int = MAX_SIGNAL_TIMEOUT  # the wait condition's Timeout: the provider gives up (FAILURE) before it
+
+
+@dataclass(frozen=True)
 class ImageProperties:
     image_name: str
     source: Source = Source()
@@ -81,6 +91,7 @@ class ImageProperties:
     in_use: Literal["Wait", "Fail"] = DEFAULT_IN_USE
     service_timeout: int = MAX_TIMEOUT
     shared_on_delete: Literal["Revoke", "Fail"] = DEFAULT_SHARED_ON_DELETE
+    available_signal: Signal | None = None
 
     @property
     def tag_map(self) -> dict[str, str]:
@@ -308,6 +319,26 @@ def service_timeout(value: Any) -> int:
     return seconds
 
 
+def signal(value: Any) -> Signal:
+    """AvailableSignal: {Handle: the Ref of an AWS::CloudFormation::WaitConditionHandle, Timeout: its seconds}."""
+    _mapping(value, "AvailableSignal", SIGNAL_KEYS)
+    if "Handle" not in value:
+        raise _fail("AvailableSignal.Handle", "required (the Ref of an AWS::CloudFormation::WaitConditionHandle)")
+    handle = _string(value["Handle"], "AvailableSignal.Handle")
+    if not handle.startswith("https://") and not _opaque(handle):
+        raise _fail("AvailableSignal.Handle", "expected the handle's presigned https:// URL (its Ref)")
+    text = _string(value.get("Timeout", MAX_SIGNAL_TIMEOUT), "AvailableSignal.Timeout")
+    if _opaque(text):
+        return Signal(handle)
+    try:
+        seconds = int(float(text))
+    except ValueError:
+        raise _fail("AvailableSignal.Timeout", f"expected a whole number of seconds, got {_show(text)}") from None
+    if not 1 <= seconds <= MAX_SIGNAL_TIMEOUT:
+        raise _fail("AvailableSignal.Timeout", f"{seconds} is outside 1-{MAX_SIGNAL_TIMEOUT} seconds (12 hours)")
+    return Signal(handle, seconds)
+
+
 def parse(props: Any) -> ImageProperties:
     """Validate ResourceProperties; the error names the property and what is allowed."""
     if not isinstance(props, Mapping):
@@ -319,15 +350,20 @@ def parse(props: Any) -> ImageProperties:
     if "ImageName" not in props:
         raise _fail("ImageName", "required")
     name = image_name(props["ImageName"])
+    wait = _bool(props.get("WaitForAvailable", True), "WaitForAvailable")
+    available_signal = signal(props["AvailableSignal"]) if "AvailableSignal" in props else None
+    if available_signal is not None and not wait:
+        raise _fail("WaitForAvailable", "false does not go with AvailableSignal, which signals once AVAILABLE")
     return ImageProperties(
         image_name=name,
         source=_source(props["Source"], name) if "Source" in props else Source(),
         shared_with=_shares(props.get("SharedWith", [])),
         tags=_tags(props.get("Tags", [])),
-        wait_for_available=_bool(props.get("WaitForAvailable", True), "WaitForAvailable"),
+        wait_for_available=wait,
         in_use=_choice(props.get("InUse", DEFAULT_IN_USE), "InUse", IN_USE_MODES),  # type: ignore[arg-type]
         service_timeout=service_timeout(props.get("ServiceTimeout", MAX_TIMEOUT)),
         shared_on_delete=_choice(  # type: ignore[arg-type]
             props.get("SharedOnDelete", DEFAULT_SHARED_ON_DELETE), "SharedOnDelete", SHARED_ON_DELETE_MODES
         ),
+        available_signal=available_signal,
     )

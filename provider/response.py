@@ -82,6 +82,28 @@ def build_body(
     return encoded
 
 
+def signal_body(*, success: bool, unique_id: str, data: str, reason: str) -> bytes:
+    """A wait condition signal: Status SUCCESS or FAILURE, UniqueId, Data, Reason (CloudFormation user guide,
+    "Wait condition signal JSON format"); kept within the response's size bound too."""
+    body = {
+        "Status": "SUCCESS" if success else "FAILURE",
+        "UniqueId": unique_id[:255],
+        "Data": data[:MAX_REASON],
+        "Reason": shorten(reason, MAX_REASON),
+    }
+    return _encode(body)
+
+
+def after_answer(fields: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether this scheduled invocation continues a request CloudFormation already has its answer for, and
+    the wait condition handle it signals then ("" for none): its outcome never goes to the ResponseURL."""
+    data = fields.get("CrHelperData") if fields.get("CrHelperPoll") else None
+    state = data.get("_Resume") if isinstance(data, Mapping) else None
+    if not isinstance(state, Mapping) or not state.get("answered"):
+        return False, ""
+    return True, str(state.get("signal") or "")
+
+
 def put(
     url: str,
     body: bytes,
@@ -126,6 +148,17 @@ def answer_load_failure(event: Any, context: Any, error: Exception) -> None:
     logger.error("the provider failed to load: %s: %s", type(error).__name__, error)
     fields = event if isinstance(event, dict) else {}
     url = fields.get("ResponseURL")
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
+    answered, handle = after_answer(fields)
+    if answered:  # CloudFormation has its answer: the wait condition hears of the failure, if there is one
+        if handle:
+            props = fields.get("ResourceProperties")
+            image = str((props.get("ImageName") if isinstance(props, Mapping) else "") or "image")
+            reason = f"The provider failed to load: {type(error).__name__}: {error}"
+            body = signal_body(success=False, unique_id=image, data="", reason=reason)
+            put(handle, body, deadline=time.time() + max(1.0, remaining - 1.0))
+        remove_schedule(fields, context)
+        return
     if not isinstance(url, str) or not url:
         logger.error("the event has no ResponseURL; there is nowhere to answer")
         return
@@ -139,7 +172,6 @@ def answer_load_failure(event: Any, context: Any, error: Exception) -> None:
         logical_id=str(fields.get("LogicalResourceId", "")),
         data={},
     )
-    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 30.0
     put(url, body, deadline=time.time() + max(1.0, remaining - 1.0))
     if fields.get("CrHelperPoll"):
         remove_schedule(fields, context)

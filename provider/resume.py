@@ -7,7 +7,7 @@ as `<account>:<f|-><b|->`, 28 characters each, so 100 of them fit beside the eve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .contract import DEFAULT_IN_USE, DEFAULT_SHARED_ON_DELETE
@@ -41,6 +41,9 @@ class Resume:
     revoked: tuple[Share, ...] = ()  # Delete: sharing revoked for a DeleteImage that has not gone ahead yet
     shared_on_delete: str = DEFAULT_SHARED_ON_DELETE
     discard: str = ""  # an image a failed replacement made, removed once it settles (a rollback Update)
+    answered: bool = False  # CloudFormation has its answer: this polling finishes the work after it
+    signal: str = field(default="", repr=False)  # the wait condition handle to signal once done (a credential)
+    not_gone_before: float = 0.0  # Delete: an absent image counts as gone only from then (a stopped poller's run)
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -55,6 +58,12 @@ class Resume:
             "shared_on_delete": self.shared_on_delete,
             "discard": self.discard,
         }
+        if self.answered:
+            data["answered"] = True
+        if self.signal:
+            data["signal"] = self.signal
+        if self.not_gone_before:
+            data["not_gone_before"] = self.not_gone_before
         return data
 
     @classmethod
@@ -70,6 +79,9 @@ class Resume:
             revoked=tuple(_decode_share(s) for s in data.get("revoked", ())),
             shared_on_delete=str(data.get("shared_on_delete", DEFAULT_SHARED_ON_DELETE)),
             discard=str(data.get("discard", "")),
+            answered=bool(data.get("answered")),
+            signal=str(data.get("signal", "")),
+            not_gone_before=float(data.get("not_gone_before", 0.0)),
         )
 
 

@@ -19,6 +19,7 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from appstream_image_local import moto_strict
 from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
 from appstream_image_local.cfn.lambda_bootstrap import Context
 from appstream_image_local.response_endpoint import ResponseEndpoint
@@ -44,6 +45,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResponseEndpo
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
+    moto_strict.apply()  # AddPermission refuses a statement id twice, as Lambda does
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -37,6 +37,7 @@ def test_the_overridden_crhelper_methods_are_exactly_these() -> None:
         "_set_timeout",
         "_timeout",
         "_send",
+        "_cfn_response",
     }
     assert "__call__" in vars(ImageResource)  # the envelope check, before crhelper reads the event
 
