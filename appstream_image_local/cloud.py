@@ -79,6 +79,8 @@ class LocalCloud:
         if self.cloudformation is not None:
             self.cloudformation.api.wait_idle(timeout=30)
             self.cloudformation.stop()
+        if self.cloud is not None:
+            self.cloud.close()
         for server in (self.moto, self.appstream):
             if server is not None:
                 server.stop()

@@ -136,10 +136,13 @@ def offline_cloud(scenario: dict[str, Any], **options: Any) -> Iterator[tuple[Cl
         cert, key = make_certificate(work / "tls")
         with LocalAppStream(backend, faults) as service, MotoTls(cert, key) as moto:
             cloud = Cloud(appstream_url=service.url, moto=moto, workdir=work, printer=lambda _: None, **options)
-            cloud.deploy(PROVIDER_STACK, synth_provider())
-            yield cloud, service, work
-            faults.clear()
-            cloud.destroy(PROVIDER_STACK)
+            try:
+                cloud.deploy(PROVIDER_STACK, synth_provider())
+                yield cloud, service, work
+                faults.clear()
+                cloud.destroy(PROVIDER_STACK)
+            finally:
+                cloud.close()
 
 
 def provider_function(timeout: float = 900) -> Function:

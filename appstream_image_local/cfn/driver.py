@@ -9,6 +9,7 @@ The stack model lives in model.py.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from appstream_image_local.cfn.functions import Functions
+from appstream_image_local.cfn.graph import first_resource_failure, in_parallel
 from appstream_image_local.cfn.handlers import handler_for
 from appstream_image_local.cfn.intrinsics import evaluate, resolve
 from appstream_image_local.cfn.invoker import QUEUE_DELAY
@@ -72,7 +74,7 @@ class Cloud(Rollbacks, Scopes):
         self._print = printer
         self._function_timeout = function_timeout
         self._started = time.monotonic()
-        self._attempt: tuple[str, dict[str, Any]] | None = None
+        self._attempts: dict[str, dict[str, Any]] = {}  # resources whose update failed: the properties tried
         #: called with (stack, status, resource type, logical id, reason) for every event (the local API's)
         self.listeners: list[Callable[[Stack, str, str, str, str], None]] = []
         session = boto3.session.Session(
@@ -145,8 +147,14 @@ class Cloud(Rollbacks, Scopes):
         started = time.monotonic()
         self._emit(stack, "CREATE_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
         try:
-            for logical_id in self._ordered(stack, template):
-                self._create(stack, template, logical_id)
+            _, failed = in_parallel(
+                self._ordered(stack, template),
+                template.dependencies,
+                lambda logical_id: self._create(stack, template, logical_id),
+            )
+            failure = first_resource_failure(failed)
+            if failure is not None:
+                raise failure
         except ResourceFailed as failure:
             self._emit(stack, "ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", name, failure.reason)
             left = self._delete_all(stack, template, rollback=True)
@@ -160,6 +168,7 @@ class Cloud(Rollbacks, Scopes):
             del self.stacks[name]
             raise StackFailed(f"{name}: {failure.reason}") from failure
         self._outputs(stack, template)
+        self.requests.check_quiet()
         stack.status = "CREATE_COMPLETE"
         self._emit(
             stack, "CREATE_COMPLETE", "AWS::CloudFormation::Stack", name, f"in {time.monotonic() - started:.1f}s"
@@ -184,6 +193,7 @@ class Cloud(Rollbacks, Scopes):
             self._emit(stack, "DELETE_FAILED", "AWS::CloudFormation::Stack", name, failure.reason)
             raise StackFailed(f"{name}: {failure.reason}") from failure
         del self.stacks[name]
+        self.requests.check_quiet()
         self._emit(
             stack, "DELETE_COMPLETE", "AWS::CloudFormation::Stack", name, f"in {time.monotonic() - started:.1f}s"
         )
@@ -201,14 +211,23 @@ class Cloud(Rollbacks, Scopes):
         self._emit(stack, "UPDATE_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name)
         created: list[str] = []
         changed: dict[str, Live] = {}
-        self._attempt = None
-        try:
-            for logical_id in self._ordered(stack, template):
-                if logical_id not in old_resources:
-                    self._create(stack, template, logical_id)
+        self._attempts = {}
+        lock = threading.Lock()
+
+        def act(logical_id: str) -> None:
+            if logical_id not in old_resources:
+                self._create(stack, template, logical_id)
+                with lock:
                     created.append(logical_id)
-                elif self._update_resource(stack, template, logical_id, old_resources[logical_id]):
+            elif self._update_resource(stack, template, logical_id, old_resources[logical_id]):
+                with lock:
                     changed[logical_id] = old_resources[logical_id]
+
+        try:
+            _, failed = in_parallel(self._ordered(stack, template), template.dependencies, act)
+            failure = first_resource_failure(failed)
+            if failure is not None:
+                raise failure
         except ResourceFailed as failure:
             self._emit(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name, failure.reason)
             self._roll_back_update(
@@ -221,30 +240,39 @@ class Cloud(Rollbacks, Scopes):
             )
             self._rolled_back(stack)
             raise StackFailed(f"{stack.name}: {failure.reason}") from failure
-        self._emit(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name)
-        for logical_id in reversed(old_template.order()):
-            old = old_resources.get(logical_id)
-            if old is None:
-                continue
-            current = stack.resources.get(logical_id)
-            removed = logical_id not in template.resources
-            replaced = current is not None and current.physical_id != old.physical_id
-            if not (removed or replaced):
-                continue
-            policy = old.deletion_policy if removed else old.update_replace_policy
-            if policy == "Retain":
-                self._emit(stack, "DELETE_SKIPPED", old.type, logical_id, f"{old.physical_id} retained")
-                continue
-            try:
-                self._delete_resource(stack, old)
-            except ResourceFailed as failure:  # CloudFormation reports it and leaves the resource behind
-                self._emit(stack, "DELETE_FAILED", old.type, logical_id, f"{failure.reason} (abandoned)")
+        self._clean_up(stack, template, old_template, old_resources)
         self._outputs(stack, template)
+        self.requests.check_quiet()
         stack.status = "UPDATE_COMPLETE"
         self._emit(
             stack, "UPDATE_COMPLETE", "AWS::CloudFormation::Stack", stack.name, f"in {time.monotonic() - started:.1f}s"
         )
         return stack
+
+    def _clean_up(self, stack: Stack, template: Template, old_template: Template, old: dict[str, Live]) -> None:
+        """UPDATE_COMPLETE_CLEANUP_IN_PROGRESS: delete what was removed or replaced, each after what needed it;
+        a delete that fails is reported and the resource left behind (the update stays complete)."""
+        self._emit(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name)
+        gone = []
+        for logical_id, live in old.items():
+            current = stack.resources.get(logical_id)
+            if logical_id not in template.resources or (
+                current is not None and current.physical_id != live.physical_id
+            ):
+                gone.append(logical_id)
+
+        def clean_up(logical_id: str) -> None:
+            live, removed = old[logical_id], logical_id not in template.resources
+            policy = live.deletion_policy if removed else live.update_replace_policy
+            if policy == "Retain":
+                self._emit(stack, "DELETE_SKIPPED", live.type, logical_id, f"{live.physical_id} retained")
+                return
+            try:
+                self._delete_resource(stack, live)
+            except ResourceFailed as failure:  # CloudFormation reports it and leaves the resource behind
+                self._emit(stack, "DELETE_FAILED", live.type, logical_id, f"{failure.reason} (abandoned)")
+
+        in_parallel(gone, old_template.dependents, clean_up)
 
     # -- one resource ------------------------------------------------------------------------------------
 
@@ -284,13 +312,12 @@ class Cloud(Rollbacks, Scopes):
         if props == old.properties:
             return False
         self._emit(stack, "UPDATE_IN_PROGRESS", old.type, logical_id)
-        self._attempt = (logical_id, props)
         try:
             self._update_live(stack, live, props)
         except ResourceFailed as failure:
             self._emit(stack, "UPDATE_FAILED", old.type, logical_id, failure.reason)
-            if failure.untouched:
-                self._attempt = None
+            if not failure.untouched:  # it was sent: the rollback sends it an Update back
+                self._attempts[logical_id] = props
             raise
         note = f"replaced {old.physical_id} with {live.physical_id}" if live.physical_id != old.physical_id else ""
         self._emit(stack, "UPDATE_COMPLETE", old.type, logical_id, note)
@@ -323,6 +350,10 @@ class Cloud(Rollbacks, Scopes):
         self._print(f"{line}  {reason}".rstrip())
 
     # -- the custom resource protocol ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop Lambda's and EventBridge's background work (the offline cloud is going away)."""
+        self.requests.close()
 
     @property
     def leaks(self) -> list[str]:

@@ -57,6 +57,7 @@ class AsyncInvoker:
     configs: dict[str, InvokeConfig] = field(default_factory=dict)  # by function name ($LATEST)
     attempts: list[Attempt] = field(default_factory=list)
     _queue: list[Delivery] = field(default_factory=list)
+    _pumping: list[Delivery] = field(default_factory=list)  # taken off the queue by the round under way
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def submit(self, function: Function, event: dict[str, Any]) -> None:
@@ -70,6 +71,7 @@ class AsyncInvoker:
         now = self.clock()
         with self._lock:
             queue, self._queue = self._queue, []
+            self._pumping = queue
         keep: list[Delivery] = []
         for delivery in queue:
             if delivery.invocation is None:
@@ -89,6 +91,17 @@ class AsyncInvoker:
                 keep.append(retry)
         with self._lock:
             self._queue = keep + self._queue
+            self._pumping = []
+
+    def wait_for(self, request_id: str, timeout: float = 30.0) -> None:
+        """Until no delivery of that request (its RequestId) is queued or running, or `timeout`."""
+        ends = time.monotonic() + timeout  # real time: the processes run on it whatever `clock` is
+        while time.monotonic() < ends:
+            with self._lock:
+                busy = any(d.event.get("RequestId") == request_id for d in [*self._queue, *self._pumping])
+            if not busy:
+                return
+            time.sleep(0.05)
 
     @property
     def idle(self) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +19,8 @@ from appstream_image_local.cfn.model import RequestStats, ResourceFailed, Stack,
 from appstream_image_local.cfn.scheduler import Scheduler
 
 BUCKET = "cloudformation-custom-resource-responses"
+PUMP_EVERY = 0.1  # seconds between the background rounds of Lambda's queue and EventBridge's schedule
+logger = logging.getLogger(__name__)
 PROGRESS_EVERY = 30.0  # seconds: a long wait for a response prints that it is still waiting
 MAX_RESPONSE = 4096
 MAX_PHYSICAL_ID = 1024
@@ -114,7 +118,12 @@ def check_response(body: bytes, event: dict[str, Any]) -> str:
 
 class Requests:
     """Sends custom resources CloudFormation's events and waits for their answers, as CloudFormation does:
-    a presigned S3 ResponseURL, polling rules fired while waiting, the ServiceTimeout, the response checks."""
+    a presigned S3 ResponseURL, the ServiceTimeout, the response checks.
+
+    Lambda's asynchronous queue and EventBridge's schedule run on their own thread, as those services run
+    beside CloudFormation: polling that goes on after an answer keeps firing between stack operations, and
+    requests sent at once (independent resources) all wait at once.
+    """
 
     def __init__(
         self, s3: Any, functions: Functions, scheduler: Scheduler, runner: LambdaRunner, printer: Callable[[str], None]
@@ -128,6 +137,10 @@ class Requests:
         self._runner = runner
         self._print = printer
         self._bucket_ready = False
+        self._lock = threading.Lock()
+        self._open: dict[str, RequestStats] = {}  # RequestId -> its statistics, while it waits for its answer
+        self._stop = threading.Event()
+        self._pump: threading.Thread | None = None
 
     def send(
         self,
@@ -161,14 +174,20 @@ class Requests:
             old_props=old_props,
         )
         stats = RequestStats()
-        self.stats.append(stats)
+        with self._lock:
+            self.stats.append(stats)
+            self._open[request_id] = stats
         started = time.monotonic()
         self._functions.invoke(function, event)
         stats.invocations += 1
-        body = self._await_response(key, started, timeout, stats, f"{stack.name} {logical_id} {request_type}")
+        try:
+            body = self._await_response(key, started, timeout, stats, f"{stack.name} {logical_id} {request_type}")
+        finally:
+            with self._lock:
+                self._open.pop(request_id, None)
         stats.seconds = time.monotonic() - started
-        self._runner.wait_all()
-        self._check_cleanup(function)
+        self._functions.invoker.wait_for(request_id)  # the answering process exits (its billed time is counted)
+        self._check_cleanup(function, request_id)
         if body is None:
             invented = physical_id or f"{stack.name}-{logical_id}-{suffix()}"[:MAX_PHYSICAL_ID]
             raise ResourceFailed(
@@ -191,15 +210,16 @@ class Requests:
         return dict(json.loads(body))
 
     def _response_url(self, key: str) -> str:
-        if not self._bucket_ready:
-            with contextlib.suppress(self._s3.exceptions.BucketAlreadyOwnedByYou):  # another Cloud on this moto made it
-                self._s3.create_bucket(Bucket=BUCKET)
-            self._bucket_ready = True
+        with self._lock:
+            if not self._bucket_ready:
+                with contextlib.suppress(self._s3.exceptions.BucketAlreadyOwnedByYou):  # another Cloud made it
+                    self._s3.create_bucket(Bucket=BUCKET)
+                self._bucket_ready = True
         params = {"Bucket": BUCKET, "Key": key}
         return str(self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=7200))
 
     def _await_response(self, key: str, started: float, timeout: float, stats: RequestStats, what: str) -> bytes | None:
-        """Poll for the response while running due polling rules; say so now and then, never wait silently."""
+        """Poll for the response; say so now and then, never wait silently."""
         found: list[bytes] = []
 
         def answered() -> bool:
@@ -223,19 +243,12 @@ class Requests:
         stats: RequestStats | None = None,
         awaited: str = "the response",
     ) -> bool:
-        """Until `done()` or the timeout: Lambda's queue and EventBridge's due rules keep running meanwhile."""
+        """Until `done()` or the timeout; Lambda's queue and EventBridge's due rules run meanwhile (and after)."""
+        self._start_pump()
         told = started
         while time.monotonic() < started + timeout:
             if done():
                 return True
-            self._runner.reap()
-            self._functions.invoker.pump()
-            for arn, scheduled in self._scheduler.due_targets():
-                function = self._functions.find(arn)
-                if function is not None:
-                    self._functions.invoke(function, scheduled)
-                    if stats is not None:
-                        stats.scheduled += 1
             if time.monotonic() - told >= PROGRESS_EVERY:
                 told = time.monotonic()
                 waited = told - started
@@ -243,11 +256,70 @@ class Requests:
             time.sleep(0.1)
         return False
 
-    def _check_cleanup(self, function: Function) -> None:
-        """After a request, no polling rule may target the function and no permission may remain."""
-        found = [f"rule {rule['Name']} left behind" for rule in self._scheduler.rules()]  # only providers make rules
-        statements = self._functions.policy_statements(function)
-        found += [f"permission {s.get('Sid')} left on {function.name}" for s in statements]
+    def _start_pump(self) -> None:
+        with self._lock:
+            if self._pump is None:
+                self._pump = threading.Thread(target=self._pump_loop, name="lambda-and-eventbridge", daemon=True)
+                self._pump.start()
+
+    def _pump_loop(self) -> None:
+        while not self._stop.wait(PUMP_EVERY):
+            try:
+                self.pump_once()
+            except Exception:  # a round that fails (moto going away, say) must not end the services
+                logger.exception("Lambda/EventBridge round failed")
+
+    def pump_once(self) -> None:
+        """One round: kill timed-out invocations, start due deliveries and retries, fire due rules."""
+        self._runner.reap()
+        self._functions.invoker.pump()
+        for arn, scheduled in self._scheduler.due_targets():
+            function = self._functions.find(arn)
+            if function is None:
+                continue
+            self._functions.invoke(function, scheduled)
+            with self._lock:
+                stats = self._open.get(str(scheduled.get("RequestId", "")))
+            if stats is not None:
+                stats.scheduled += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._pump is not None:
+            self._pump.join(timeout=5)
+
+    def _check_cleanup(self, function: Function, request_id: str) -> None:
+        """After an answer, no polling rule of that request may remain, unless its work goes on after the answer."""
+        found = [
+            f"rule {name} left behind"
+            for name, scheduled in self._scheduler.targets().items()
+            if scheduled.get("RequestId") == request_id and not _after_answer(scheduled)
+        ]
+        self._report(found)
+
+    def check_quiet(self) -> None:
+        """At the end of a stack operation: every rule left is polling after an answer, and every permission on
+        a function belongs to a rule that exists."""
+        targets = self._scheduler.targets()
+        found = [f"rule {name} left behind" for name, scheduled in targets.items() if not _after_answer(scheduled)]
+        found += [f"rule {r['Name']} has no target" for r in self._scheduler.rules() if r["Name"] not in targets]
+        for function in list(self._functions.by_arn.values()):
+            found += [
+                f"permission {s.get('Sid')} left on {function.name}"
+                for s in self._functions.policy_statements(function)
+                if s.get("Sid") not in targets
+            ]
+        self._report(found)
+
+    def _report(self, found: list[str]) -> None:
         for leak in found:
             self._print(f"        ! {leak}")
-        self.leaks.extend(found)
+        with self._lock:
+            self.leaks.extend(found)
+
+
+def _after_answer(scheduled: dict[str, Any]) -> bool:
+    """A scheduled event whose request was answered already: its polling outlives the answer by design."""
+    data = scheduled.get("CrHelperData")
+    state = data.get("_Resume") if isinstance(data, dict) else None
+    return isinstance(state, dict) and bool(state.get("answered"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from appstream_image_local.cfn.graph import first_resource_failure, in_parallel
 from appstream_image_local.cfn.model import Live, Pending, ResourceFailed, Stack, StackFailed
 from appstream_image_local.cfn.template import Template
 
@@ -19,7 +20,7 @@ class Rollbacks:
     """The rollback half of the engine; the resource operations and events come from driver.Cloud."""
 
     stacks: dict[str, Stack]
-    _attempt: tuple[str, dict[str, Any]] | None
+    _attempts: dict[str, dict[str, Any]]
 
     def _emit(self, stack: Stack, status: str, kind: str, logical_id: str, reason: str = "") -> None:
         raise NotImplementedError  # driver.Cloud
@@ -47,11 +48,10 @@ class Rollbacks:
             live = stack.resources.pop(logical_id, None)
             if live is not None:
                 self._roll_back_step(stack, Pending(logical_id, "delete", live))
-        if self._attempt is not None and self._attempt[0] in old_resources:
-            # The resource whose update failed gets an Update back to its old properties too.
-            logical_id, attempted = self._attempt
-            old = old_resources[logical_id]
-            if attempted != old.properties and logical_id not in changed:
+        for logical_id, attempted in self._attempts.items():
+            # A resource whose update failed gets an Update back to its old properties too.
+            old = old_resources.get(logical_id)
+            if old is not None and attempted != old.properties and logical_id not in changed:
                 stack.resources[logical_id] = old
                 self._roll_back_step(stack, Pending(logical_id, "update", replace(old, properties=attempted), old))
         for logical_id, old in reversed(list(changed.items())):
@@ -116,21 +116,28 @@ class Rollbacks:
         return True
 
     def _delete_all(self, stack: Stack, template: Template, *, rollback: bool) -> list[str]:
-        """Delete every resource; a rollback goes on past failures and returns the logical ids it could not delete."""
+        """Delete every resource, each after what references it, independent ones at once; a rollback goes on
+        past failures and returns the logical ids it could not delete (a stack deletion raises the first)."""
         left: list[str] = []
-        for logical_id in reversed(template.order()):
+
+        def delete(logical_id: str) -> None:
             live = stack.resources.get(logical_id)
             if live is None:
-                continue
+                return
             if not rollback and live.deletion_policy == "Retain":
                 self._emit(stack, "DELETE_SKIPPED", live.type, logical_id, f"{live.physical_id} retained")
                 del stack.resources[logical_id]
-                continue
-            if rollback:
-                if not self._try_delete(stack, live):
-                    left.append(logical_id)
-                    continue
-            else:
+                return
+            if rollback and not self._try_delete(stack, live):
+                left.append(logical_id)
+                return
+            if not rollback:
                 self._delete_resource(stack, live)
             stack.resources.pop(logical_id, None)
+
+        names = [lid for lid in template.order() if lid in stack.resources]
+        _, failed = in_parallel(names, template.dependents, delete)
+        failure = first_resource_failure(failed)
+        if failure is not None:
+            raise failure
         return left

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +25,29 @@ class Scheduler:
         self._due: dict[str, float] = {}
         self._periods: dict[str, float] = {}
         self._last_scan = float("-inf")
+        self._lock = threading.Lock()  # one round at a time: a due rule fires once
 
     def rules(self) -> list[dict[str, Any]]:
         return list(self._events.list_rules().get("Rules", []))
 
+    def targets(self) -> dict[str, dict[str, Any]]:
+        """Rule name -> the input event of its (first) target, for every rule that has one."""
+        found: dict[str, dict[str, Any]] = {}
+        for rule in self.rules():
+            try:
+                targets = self._events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+            except ClientError:
+                continue
+            if targets:
+                found[rule["Name"]] = json.loads(targets[0].get("Input", "{}"))
+        return found
+
     def due_targets(self) -> list[tuple[str, dict[str, Any]]]:
         """(target ARN, input event) for every rule whose time has come; each rule then waits a period."""
+        with self._lock:
+            return self._due_targets()
+
+    def _due_targets(self) -> list[tuple[str, dict[str, Any]]]:
         now = self._clock()
         if now - self._last_scan >= SCAN_EVERY:
             self._scan(now)

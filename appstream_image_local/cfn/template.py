@@ -62,6 +62,7 @@ class Template:
     body: dict[str, Any]
     path: Path | None = None
     resources: dict[str, dict[str, Any]] = field(init=False)
+    _dependents: dict[str, set[str]] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         resources = self.body.get("Resources")
@@ -99,6 +100,16 @@ class Template:
         if missing:
             raise TemplateError(f"{logical_id} depends on unknown resources {sorted(missing)}")
         return found - {logical_id}
+
+    def dependents(self, logical_id: str) -> set[str]:
+        """Resources that need this one (it is deleted after them): the reverse of `dependencies`."""
+        if self._dependents is None:
+            reverse: dict[str, set[str]] = {name: set() for name in self.resources}
+            for name in self.resources:
+                for needed in self.dependencies(name):
+                    reverse[needed].add(name)
+            self._dependents = reverse
+        return set(self._dependents[logical_id])
 
     def order(self) -> list[str]:
         """Creation order: every resource after what it depends on (stable by logical id)."""

@@ -105,7 +105,8 @@ class WaitConditionHandler:
             raise ResourceFailed(f"WaitCondition received failed message: '{failure[0]}' for uniqueId: {logical_id}")
         if len(seen) < count:
             raise ResourceFailed(f"WaitCondition timed out. Received {len(seen)} conditions when expecting {count}")
-        return f"{stack.stack_id}/{logical_id}", {"Data": json.dumps(seen)}
+        # The Data attribute as the user guide shows it: {"Signal1":"Application has completed configuration."}.
+        return f"{stack.stack_id}/{logical_id}", {"Data": json.dumps(seen, separators=(",", ":"))}
 
     def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         # "Updates aren't supported" (AWS::CloudFormation::WaitCondition): a new one needs a new logical id.

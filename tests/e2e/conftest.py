@@ -39,6 +39,7 @@ def moto_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoTls]:
 @pytest.fixture
 def make_cloud(moto_tls: MotoTls, tmp_path: Path) -> Iterator[Callable[..., tuple[Cloud, LocalAppStream, list[str]]]]:
     services: list[LocalAppStream] = []
+    clouds: list[Cloud] = []
 
     def make(scenario: dict[str, object] | None = None, **options: float) -> tuple[Cloud, LocalAppStream, list[str]]:
         # A quarter of the scenario's durations: the same lifecycle, sooner.
@@ -47,8 +48,11 @@ def make_cloud(moto_tls: MotoTls, tmp_path: Path) -> Iterator[Callable[..., tupl
         services.append(service)
         lines: list[str] = []
         cloud = Cloud(appstream_url=service.url, moto=moto_tls, workdir=tmp_path, printer=lines.append, **options)
+        clouds.append(cloud)
         return cloud, service, lines
 
     yield make
+    for cloud in clouds:
+        cloud.close()
     for service in services:
         service.stop()

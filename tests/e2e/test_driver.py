@@ -230,3 +230,64 @@ def test_a_long_wait_for_a_response_says_so(
     with pytest.raises(StackFailed):
         cloud.deploy("Odd", assembly_with(tmp_path, PYTHON_FUNCTION, {"ServiceTimeout": 2}))
     assert any("Odd Thing Create: still waiting for the response" in line for line in lines)
+
+
+def slow_assembly(directory: Path, seconds: float) -> Path:
+    """Two independent custom resources whose provider takes `seconds` to answer, and one that needs both."""
+    asset = directory / "asset.slow"
+    asset.mkdir(parents=True)
+    (asset / "slow.py").write_text(
+        "import json, time, urllib.request\n"
+        "def handler(event, context):\n"
+        f"    time.sleep({seconds} if event['RequestType'] == 'Create' else 0)\n"
+        "    body = {key: event[key] for key in ('StackId', 'RequestId', 'LogicalResourceId')}\n"
+        "    body |= {'Status': 'SUCCESS', 'PhysicalResourceId': event['LogicalResourceId']}\n"
+        "    request = urllib.request.Request(event['ResponseURL'], data=json.dumps(body).encode(), method='PUT',\n"
+        "                                     headers={'Content-Type': ''})\n"
+        "    urllib.request.urlopen(request, timeout=10)\n"
+    )
+    token = {"Fn::GetAtt": ["Fn", "Arn"]}
+    template: dict[str, Any] = {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.13",
+                    "Handler": "slow.handler",
+                    "Timeout": 60,
+                    "Code": {"S3Bucket": "cdk-hnb659fds-assets-123456789012-us-east-1", "S3Key": "slow.zip"},
+                },
+            },
+            "Left": {"Type": "Custom::Thing", "Properties": {"ServiceToken": token}},
+            "Right": {"Type": "Custom::Thing", "Properties": {"ServiceToken": token}},
+            "Both": {
+                "Type": "Custom::Thing",
+                "Properties": {"ServiceToken": token, "L": {"Ref": "Left"}, "R": {"Ref": "Right"}},
+            },
+        }
+    }
+    path = directory / "Slow.template.json"
+    path.write_text(json.dumps(template))
+    return path
+
+
+def test_independent_resources_are_worked_on_at_once_and_dependents_wait(make_cloud: MakeCloud, tmp_path: Path) -> None:
+    """CloudFormation "creates, updates, and deletes resources in parallel to the extent possible" (DependsOn)."""
+    cloud, _, lines = make_cloud()
+    cloud.deploy("Slow", slow_assembly(tmp_path / "slow", seconds=3))
+
+    def index(status: str, logical_id: str) -> int:
+        return next(n for n, line in enumerate(lines) if f"| {status}" in line and line.rstrip().endswith(logical_id))
+
+    # Each one started before the other finished: neither waited for the other's 3 s.
+    assert index("CREATE_IN_PROGRESS", "Right") < index("CREATE_COMPLETE", "Left")
+    assert index("CREATE_IN_PROGRESS", "Left") < index("CREATE_COMPLETE", "Right")
+    # What needs both starts only after both.
+    assert index("CREATE_IN_PROGRESS", "Both") > max(
+        index("CREATE_COMPLETE", "Left"), index("CREATE_COMPLETE", "Right")
+    )
+    cloud.destroy("Slow")
+    assert index("DELETE_COMPLETE", "Both") < min(
+        index("DELETE_IN_PROGRESS", "Left"), index("DELETE_IN_PROGRESS", "Right")
+    )
+    assert index("DELETE_COMPLETE", "Left") < index("DELETE_IN_PROGRESS", "Fn")  # the function goes last
