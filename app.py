@@ -7,6 +7,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from appstream_image_provider import AppStreamImageProviderStack
 from stacks.example_stack import ExampleImagesStack
+from stacks.long_images import LongImagesStack
 
 app = App()
 context = app.node.try_get_context
@@ -27,6 +28,15 @@ if "example" in stacks:
         golden_image=str(context("goldenImage") or "golden-2026-11"),
         share_with=str(context("shareWith") or "210987654321"),
         team=str(context("team") or "euc"),
+    )
+if "long" in stacks:
+    LongImagesStack(
+        app,
+        str(context("longStackName") or "AppStreamLongImages"),
+        ami_id=str(context("amiId") or "ami-0123456789abcdef0"),
+        imported_image=str(context("importedImage") or "imported-2026-11"),
+        update_source=str(context("updateSource") or "golden-base"),
+        updated_image=str(context("updatedImage") or "patched-2026-11"),
     )
 if str(context("nag") or "true") != "false":
     Validations.of(app).add_plugins(AwsSolutionsChecks())

@@ -28,11 +28,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("offline_cloud_cdk", "the CDK CLI the offline_cloud fixture runs (default: node_modules, PATH)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "offline_cloud(scenario=None, **options): the offline cloud's AppStream scenario (a packaged name such as "
+        '"aws-durations", or a path) and LocalCloud options such as schedule_scale',
+    )
+
+
 @pytest.fixture
 def offline_cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfflineCloud]:
     """A fresh offline cloud for this test, stopped afterwards."""
     try:
-        from appstream_image_local.cloud import LocalCloud  # noqa: PLC0415 - needs the extra: imported on use
+        from appstream_image_local.appstream.scenario import (  # noqa: PLC0415 - needs the extra: imported on use
+            load_scenario,
+            read_scenario_file,
+            scenario_path,
+        )
+        from appstream_image_local.cloud import LocalCloud  # noqa: PLC0415
         from appstream_image_local.kit import OfflineCloud  # noqa: PLC0415
     except ImportError as err:
         raise pytest.UsageError(f"{EXTRA_HINT} ({err})") from err
@@ -40,6 +53,10 @@ def offline_cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Of
         setting = str(request.config.getini("offline_cloud_cdk") or "")
     except ValueError:  # the plugin was registered after the ini options were read
         setting = ""
+    marker = request.node.get_closest_marker("offline_cloud")
+    options = dict(marker.kwargs) if marker is not None else {}
+    scenario = options.pop("scenario", None)
     near = (Path(str(request.config.rootpath)), Path.cwd())
-    with LocalCloud(tmp_path / "cloud", printer=lambda _line: None) as local:
+    backend, faults = load_scenario(read_scenario_file(scenario_path(scenario))) if scenario else (None, None)
+    with LocalCloud(tmp_path / "cloud", backend=backend, faults=faults, printer=lambda _line: None, **options) as local:
         yield OfflineCloud(local, tmp_path, cdk_setting=setting, search_from=near)

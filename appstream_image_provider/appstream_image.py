@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import re
 import weakref
@@ -12,8 +13,11 @@ from typing import Any, Literal
 import jsii
 from aws_cdk import (
     Annotations,
+    CfnWaitCondition,
+    CfnWaitConditionHandle,
     CustomResource,
     Duration,
+    Fn,
     IResolvable,
     IResolveContext,
     ITaggable,
@@ -200,6 +204,21 @@ def _shares(value: Any) -> list[ImageShare]:
     return list(value)
 
 
+def _check_choices(
+    shared_on_delete: Any, removal_policy: Any, service_token: Any, provider_options: ProviderOptions | None
+) -> None:
+    if not isinstance(shared_on_delete, SharedOnDelete):
+        raise ValueError(
+            f"shared_on_delete: {shared_on_delete!r} is not one of SharedOnDelete.REVOKE, SharedOnDelete.FAIL"
+        )
+    if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
+        raise ValueError("removal_policy: only DESTROY and RETAIN are supported")
+    if service_token is not None and provider_options is not None:
+        raise ValueError("provider_options: not with service_token (that provider has its own settings)")
+    if service_token is not None:
+        _expect(service_token, str, "service_token", "a string (a provider function's ARN)")
+
+
 _DECLARED: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
@@ -236,6 +255,7 @@ class AppStreamImage(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         provider_options: ProviderOptions | None = None,
         service_token: str | None = None,
+        available_timeout: Duration | None = None,
     ) -> None:
         """
         :param image_name: the image's name (required); also the resource's physical id.
@@ -258,6 +278,13 @@ class AppStreamImage(Construct):
             from the provider stack): then no function is made here, and that provider's scope applies.
             Choose once: CloudFormation does not update a custom resource's ServiceToken ("Modifying service
             token is not allowed."), so moving an existing image between providers needs a new construct id.
+        :param available_timeout: default none: the resource itself waits for AVAILABLE, within `service_timeout`
+            (at most one hour). A Duration of up to 12 hours (CloudFormation's wait condition maximum) waits
+            longer: the resource answers once the copy, update or import has started, and a wait condition (a
+            new handle and condition per image name, since a wait condition cannot be updated) waits for the
+            provider's signal. Then `image_name` resolves only once the image is AVAILABLE, so a fleet using
+            it starts only then; `available` is the one thing to depend on otherwise. A failure, or the
+            deadline, fails the wait condition: the stack rolls back and the image is deleted.
         """
         super().__init__(scope, construct_id)
         source = source or ImageSource.existing()
@@ -270,16 +297,8 @@ class AppStreamImage(Construct):
             if source.type not in ("Existing", "Copy", "Update", "Import"):
                 raise ValueError("source: use ImageSource.existing(), copy_of(...), updated_from(...) or imported(...)")
             seconds = self._validate_timeout(service_timeout)
-            if not isinstance(shared_on_delete, SharedOnDelete):
-                raise ValueError(
-                    f"shared_on_delete: {shared_on_delete!r} is not one of SharedOnDelete.REVOKE, SharedOnDelete.FAIL"
-                )
-            if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
-                raise ValueError("removal_policy: only DESTROY and RETAIN are supported")
-            if service_token is not None and provider_options is not None:
-                raise ValueError("provider_options: not with service_token (that provider has its own settings)")
-            if service_token is not None:
-                _expect(service_token, str, "service_token", "a string (a provider function's ARN)")
+            signal_seconds = self._validate_available_timeout(available_timeout, image_name, wait_for_available)
+            _check_choices(shared_on_delete, removal_policy, service_token, provider_options)
             _declare(self, image_name)
         except ValueError as err:
             raise ValueError(f"{self.node.path}: {err}") from None
@@ -318,6 +337,11 @@ class AppStreamImage(Construct):
         }
         if shared_on_delete is not SharedOnDelete.REVOKE:  # the default is left out: upgrades change nothing
             properties["SharedOnDelete"] = shared_on_delete.value
+        # A wait condition cannot be updated, and a handle must not be reused: a new pair for each image name.
+        suffix = hashlib.sha256(image_name.encode()).hexdigest()[:8].upper()
+        handle = CfnWaitConditionHandle(self, f"AvailableHandle{suffix}") if signal_seconds is not None else None
+        if handle is not None:
+            properties["AvailableSignal"] = {"Handle": handle.ref, "Timeout": signal_seconds}
         _provider_accepts(properties, seconds, self.node.path)
         self.resource = CustomResource(
             self,
@@ -331,6 +355,13 @@ class AppStreamImage(Construct):
         if self.provider is not None:
             # The provider's policies exist before the first request and after the last (the function is a GetAtt).
             self.resource.node.add_dependency(*self.provider.policies)
+        self.wait_condition: CfnWaitCondition | None = None
+        if handle is not None:
+            self.wait_condition = CfnWaitCondition(
+                self, f"Available{suffix}", handle=handle.ref, timeout=str(signal_seconds)
+            )
+            # Its Timeout starts when it is created: after the resource has answered (user guide, wait conditions).
+            self.wait_condition.node.add_dependency(self.resource)
         self.node.add_validation(_TagsAllowed(self._tags, self.node.path))
 
     # -- attributes ---------------------------------------------------------------------------
@@ -342,8 +373,19 @@ class AppStreamImage(Construct):
 
     @property
     def image_name(self) -> str:
-        """The image name (a Ref: resources using it are deleted before the image)."""
-        return self.resource.ref
+        """The image name: resources using it are created after the image is AVAILABLE and deleted before it.
+
+        Without `available_timeout`, the resource's Ref. With it, the same name joined to the wait condition's
+        Ref and taken back out (both strings), so that whatever uses it also waits for the wait condition."""
+        if self.wait_condition is None:
+            return self.resource.ref
+        return Fn.select(0, Fn.split(",", Fn.join(",", [self.resource.ref, self.wait_condition.ref])))
+
+    @property
+    def available(self) -> Construct:
+        """What to depend on to start only once the image is AVAILABLE (`fleet.node.add_dependency(...)`): the
+        wait condition with `available_timeout`, else the resource (which then answers only once AVAILABLE)."""
+        return self.wait_condition if self.wait_condition is not None else self.resource
 
     @property
     def image_arn(self) -> str:
@@ -378,6 +420,28 @@ class AppStreamImage(Construct):
         return self.resource.get_att_string("DisplayName")
 
     # -- validation ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _validate_available_timeout(timeout: Duration | None, image_name: str, wait: bool) -> int | None:
+        if timeout is None:
+            return None
+        _expect(timeout, Duration, "available_timeout", "a Duration, such as Duration.hours(12)")
+        try:
+            seconds = int(timeout.to_seconds())
+        except RuntimeError:  # jsii: CannotConvertedIntoWhole
+            raise ValueError(
+                f"available_timeout: {timeout.to_human_string()} is not a whole number of seconds (1 s to 12 hours)"
+            ) from None
+        if not 1 <= seconds <= contract.MAX_SIGNAL_TIMEOUT:
+            raise ValueError(f"available_timeout: {seconds} s is outside 1 s to 12 hours (a wait condition's maximum)")
+        if not wait:
+            raise ValueError("available_timeout: waits for AVAILABLE, which wait_for_available=False turns off")
+        if not _resolved(image_name):
+            raise ValueError(
+                "available_timeout: needs an image_name known at synth (each image name gets its own wait "
+                "condition, which cannot be updated), not a token"
+            )
+        return seconds
 
     @staticmethod
     def _validate_timeout(timeout: Duration | None) -> int:

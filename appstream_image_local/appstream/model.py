@@ -262,15 +262,36 @@ class AppStreamBackend:
             return image
 
     def add_fleet(
-        self, name: str, image_name: str, *, release_after: float | None = None, release_to: str = ""
+        self,
+        name: str,
+        image_name: str,
+        *,
+        release_after: float | None = None,
+        release_to: str = "",
+        require_available: bool = False,
     ) -> Fleet:
+        """A fleet on `image_name`; `require_available`: refuse an image that is not AVAILABLE, as CreateFleet does."""
         with self._lock:
+            if require_available:
+                self.require_available(image_name)
             fleet = Fleet(name, f"arn:aws:appstream:{self.region}:{self.account}:fleet/{name}", image_name)
             if release_after is not None:
                 fleet.release_at = self.now() + self.scaled(release_after)
                 fleet.release_to = release_to
             self.fleets[name] = fleet
             return fleet
+
+    def require_available(self, image_name: str) -> None:
+        """CreateFleet and UpdateFleet take an AVAILABLE image only."""
+        with self._lock:
+            self._advance()
+            image = self.images.get(image_name)
+            if image is None or image.state != "AVAILABLE":
+                state = "does not exist" if image is None else f"is {image.state}"
+                raise ApiError(
+                    "InvalidParameterCombinationException",
+                    f"The image {image_name} {state}: a fleet can use only an AVAILABLE image.",
+                )
 
     def add_ami(self, ami_id: str, *, compatible: bool = True, fails: bool = False) -> None:
         """An AMI (or WorkSpaces image) CreateImportedImage can import; `fails`: its runtime validation fails."""

@@ -36,6 +36,15 @@ IMAGE_KEYS = frozenset(
 )  # fmt: skip
 
 
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"  # shipped: demo, aws-durations
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """A shipped scenario by name ("aws-durations"), else a path."""
+    shipped = SCENARIOS / f"{name_or_path}.json"
+    return shipped if shipped.is_file() else Path(name_or_path)
+
+
 def read_scenario_file(path: str | Path) -> dict[str, Any]:
     text = Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text) if str(path).endswith((".yaml", ".yml")) else json.loads(text)

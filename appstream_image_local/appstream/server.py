@@ -179,6 +179,8 @@ class LocalAppStream(Background):
         backend = self.backend
 
         def fleet(p: dict[str, Any]) -> None:
+            if p.get("require_available"):
+                backend.require_available(p.get("image_name", ""))
             if float(p.get("after_seconds", 0)) > 0:
                 backend.switch_fleet_image(p["name"], p.get("image_name", ""), float(p["after_seconds"]))
             else:
@@ -191,7 +193,12 @@ class LocalAppStream(Background):
             "/_local/faults": lambda p: self.faults.add(*(Fault.from_dict(f) for f in p)),
             "/_local/faults/clear": lambda _: self.faults.clear(),
             "/_local/fleet": fleet,
-            "/_local/fleets/create": lambda p: backend.add_fleet(p["name"], p.get("image_name", "")) and None,
+            "/_local/fleets/create": lambda p: (
+                backend.add_fleet(
+                    p["name"], p.get("image_name", ""), require_available=bool(p.get("require_available"))
+                )
+                and None
+            ),
             "/_local/images/create": lambda p: backend.add_image(**p) and None,  # add_image's keyword arguments
             "/_local/amis/create": lambda p: backend.add_ami(p.pop("id"), **p),
             "/_local/builders/create": lambda p: backend.add_builder(p["name"], p.get("image_name", "")) and None,

@@ -266,11 +266,13 @@ class Cloud(Rollbacks, Scopes):
             policy = live.deletion_policy if removed else live.update_replace_policy
             if policy == "Retain":
                 self._emit(stack, "DELETE_SKIPPED", live.type, logical_id, f"{live.physical_id} retained")
-                return
-            try:
-                self._delete_resource(stack, live)
-            except ResourceFailed as failure:  # CloudFormation reports it and leaves the resource behind
-                self._emit(stack, "DELETE_FAILED", live.type, logical_id, f"{failure.reason} (abandoned)")
+            else:
+                try:
+                    self._delete_resource(stack, live)
+                except ResourceFailed as failure:  # CloudFormation reports it and leaves the resource behind
+                    self._emit(stack, "DELETE_FAILED", live.type, logical_id, f"{failure.reason} (abandoned)")
+            if removed:  # no longer the stack's, whichever way it went
+                stack.resources.pop(logical_id, None)
 
         in_parallel(gone, old_template.dependents, clean_up)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tempfile
+import urllib.error
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,26 +159,37 @@ class EventInvokeConfigHandler(ResourceHandler):
         services.functions.invoker.configs.pop(live.physical_id.split(":")[0], None)
 
 
+def _fleet_call(services: Services, path: str, payload: dict[str, Any]) -> None:
+    try:
+        services.functions.appstream_control(path, payload)
+    except urllib.error.HTTPError as err:
+        reason = json.loads(err.read() or b"{}").get("message", str(err))
+        raise ResourceFailed(f'Resource handler returned message: "{reason}"') from err
+
+
 class FleetHandler(ResourceHandler):
     """AWS::AppStream::Fleet in the local AppStream service: what makes an image 'in use'."""
 
     def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("Name") or f"{stack.name}-{logical_id}")
-        services.functions.appstream_control(
-            "/_local/fleets/create", {"name": name, "image_name": props.get("ImageName", "")}
-        )
+        # CreateFleet takes only an AVAILABLE image (stricter reading: the exact error AWS answers is not documented).
+        payload = {"name": name, "image_name": props.get("ImageName", ""), "require_available": True}
+        try:
+            services.functions.appstream_control("/_local/fleets/create", payload)
+        except urllib.error.HTTPError as err:
+            reason = json.loads(err.read() or b"{}").get("message", str(err))
+            raise ResourceFailed(f'Resource handler returned message: "{reason}"') from err
         return name, {"Arn": f"arn:aws:appstream:{REGION}:{ACCOUNT}:fleet/{name}"}
 
     def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         # A fleet keeps streaming the old image until its instances recycle, then lets go of it.
-        services.functions.appstream_control(
-            "/_local/fleet",
-            {
-                "name": live.physical_id,
-                "image_name": props.get("ImageName", ""),
-                "after_seconds": services.fleet_switch,
-            },
-        )
+        payload = {
+            "name": live.physical_id,
+            "image_name": props.get("ImageName", ""),
+            "after_seconds": services.fleet_switch,
+            "require_available": True,
+        }
+        _fleet_call(services, "/_local/fleet", payload)
         return live.physical_id, live.attributes
 
     def delete(self, services: Services, stack: Stack, live: Live) -> None:

@@ -3,7 +3,7 @@ no changes, diff, a failed create and a failed update with their rollbacks, a ro
 
 The CLI deploys cloud assemblies synthesized once per context (`cdk deploy --app cdk.out`); the
 CLI's own synth of an app is exercised by the demo (tests/e2e/test_demo.py, which also runs the
-provider stack) and tests/e2e/test_user_app.py."""
+provider stack) and tests/release/test_kit.py (a user's project, from the installed wheel)."""
 
 from __future__ import annotations
 

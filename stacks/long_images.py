@@ -1,0 +1,63 @@
+"""Images that take hours: an import from an AMI and a managed update, each waited for up to 12 hours through a
+wait condition, and a fleet that starts only once the updated image is AVAILABLE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_appstream as appstream
+from constructs import Construct
+
+from appstream_image_provider import AppStreamImage, ImageSource
+
+TWELVE_HOURS = Duration.hours(12)  # CloudFormation's longest wait condition
+
+
+class LongImagesStack(Stack):
+    """`imported_image` is imported from `ami_id` (read by `import_role`); `updated_image` is a managed update of
+    `update_source` (AppStream: "might take several hours"); the fleet streams the updated image."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        ami_id: str = "ami-0123456789abcdef0",
+        import_role: str = "",
+        imported_image: str = "imported-2026-11",
+        update_source: str = "golden-base",
+        updated_image: str = "patched-2026-11",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        role = import_role or f"arn:aws:iam::{self.account}:role/appstream-image-import"
+        self.imported = AppStreamImage(
+            self,
+            "Imported",
+            image_name=imported_image,
+            source=ImageSource.imported(source_ami_id=ami_id, iam_role_arn=role, display_name="Imported"),
+            available_timeout=TWELVE_HOURS,
+        )
+        self.updated = AppStreamImage(
+            self,
+            "Updated",
+            image_name=updated_image,
+            source=ImageSource.updated_from(update_source, display_name="Patched"),
+            available_timeout=TWELVE_HOURS,
+        )
+        # image_name comes from the wait condition: CloudFormation creates (or moves) the fleet once AVAILABLE.
+        self.fleet = appstream.CfnFleet(
+            self,
+            "Fleet",
+            name=f"{construct_id}-fleet",
+            instance_type="stream.standard.small",
+            fleet_type="ON_DEMAND",
+            compute_capacity=appstream.CfnFleet.ComputeCapacityProperty(desired_instances=1),
+            image_name=self.updated.image_name,
+            enable_default_internet_access=False,
+            max_user_duration_in_seconds=3600,
+            disconnect_timeout_in_seconds=900,
+        )
+        CfnOutput(self, "ImportedImageArn", value=self.imported.image_arn)
+        CfnOutput(self, "UpdatedImageName", value=self.updated.image_name)

@@ -1,0 +1,105 @@
+"""AppStreamImage(available_timeout=...): a wait condition per image name, and what depends on the image waits."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aws_cdk import App, Duration, Fn, Stack
+from aws_cdk import aws_appstream as appstream
+from aws_cdk.assertions import Template
+
+from appstream_image_provider.appstream_image import AppStreamImage, ImageSource
+from provider.properties import parse
+
+
+def synth(image_name: str = "patched-2026-12", **kwargs: Any) -> tuple[AppStreamImage, dict[str, Any]]:
+    stack = Stack(App(), "Long")
+    image = AppStreamImage(
+        stack,
+        "Patched",
+        image_name=image_name,
+        source=ImageSource.updated_from("golden-base"),
+        available_timeout=Duration.hours(12),
+        **kwargs,
+    )
+    appstream.CfnFleet(
+        stack,
+        "Fleet",
+        name="fleet",
+        instance_type="stream.standard.small",
+        compute_capacity=appstream.CfnFleet.ComputeCapacityProperty(desired_instances=1),
+        image_name=image.image_name,
+    )
+    return image, Template.from_stack(stack).to_json()["Resources"]
+
+
+def one(resources: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    [(logical_id, resource)] = [(k, r) for k, r in resources.items() if r["Type"] == kind]
+    return logical_id, resource
+
+
+def test_a_handle_and_a_wait_condition_of_12_hours_follow_the_resource() -> None:
+    _, resources = synth()
+    handle_id, _ = one(resources, "AWS::CloudFormation::WaitConditionHandle")
+    _, condition = one(resources, "AWS::CloudFormation::WaitCondition")
+    image_id, image = one(resources, "Custom::AppStreamImage")
+    assert image["Properties"]["AvailableSignal"] == {"Handle": {"Ref": handle_id}, "Timeout": 43200}
+    assert condition["Properties"] == {"Handle": {"Ref": handle_id}, "Timeout": "43200"}
+    assert image_id in condition["DependsOn"]  # its Timeout starts once the resource has answered
+    sent = {**image["Properties"], "AvailableSignal": {"Handle": "https://wait.example/h?Signature=x"}}
+    assert parse({k: v for k, v in sent.items() if k != "ServiceToken"}).available_signal is not None
+
+
+def test_the_fleet_s_image_name_also_refers_to_the_wait_condition_so_it_starts_once_available() -> None:
+    _, resources = synth()
+    condition_id, _ = one(resources, "AWS::CloudFormation::WaitCondition")
+    image_id, _ = one(resources, "Custom::AppStreamImage")
+    _, fleet = one(resources, "AWS::AppStream::Fleet")
+    # Refs only (strings both): CloudFormation creates the fleet after the wait condition, and the value is the name.
+    assert fleet["Properties"]["ImageName"] == {
+        "Fn::Select": [0, {"Fn::Split": [",", {"Fn::Join": [",", [{"Ref": image_id}, {"Ref": condition_id}]]}]}]
+    }
+
+
+def test_each_image_name_gets_its_own_pair_since_a_wait_condition_cannot_be_updated() -> None:
+    _, first = synth("patched-2026-12")
+    _, second = synth("patched-2027-01")
+    pairs = [
+        {k for k, r in resources.items() if r["Type"].startswith("AWS::CloudFormation::Wait")}
+        for resources in (first, second)
+    ]
+    assert len(pairs[0]) == len(pairs[1]) == 2
+    assert not pairs[0] & pairs[1]
+    assert synth("patched-2026-12")[1].keys() == first.keys()  # stable across synths
+
+
+def test_available_is_what_to_depend_on() -> None:
+    image, _ = synth()
+    assert image.available is image.wait_condition
+    plain = AppStreamImage(Stack(App(), "S"), "I", image_name="plain")
+    assert plain.available is plain.resource
+    assert plain.wait_condition is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"available_timeout": Duration.hours(13)}, "available_timeout: 46800 s is outside 1 s to 12 hours"),
+        ({"available_timeout": Duration.millis(1500)}, "available_timeout: 1 second 500 millis is not a whole number"),
+        ({"available_timeout": 3600}, "available_timeout: expected a Duration"),
+        (
+            {"available_timeout": Duration.hours(1), "wait_for_available": False},
+            "available_timeout: waits for AVAILABLE, which wait_for_available=False turns off",
+        ),
+        (
+            {"available_timeout": Duration.hours(1), "image_name": Fn.import_value("name")},
+            "available_timeout: needs an image_name known at synth",
+        ),
+    ],
+)
+def test_bad_available_timeouts_name_the_prop_and_path(kwargs: dict[str, Any], message: str) -> None:
+    props: dict[str, Any] = {"image_name": "patched", **kwargs}
+    with pytest.raises(ValueError, match=f"S/I: {re.escape(message)}"):
+        AppStreamImage(Stack(App(), "S"), "I", **props)
