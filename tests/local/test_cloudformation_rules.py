@@ -237,7 +237,8 @@ def test_a_wait_condition_completes_on_count_success_signals_with_their_data(cfn
     _signal(cfn, local, "Waits", image, fleet)
     assert settled(cfn, "Waits") == "CREATE_COMPLETE"
     outputs = _outputs(cfn, "Waits")
-    assert outputs["Data"] == '{"image":"AVAILABLE","fleet":"RUNNING"}'  # compact, as the user guide shows it
+    assert json.loads(outputs["Data"]) == {"image": "AVAILABLE", "fleet": "RUNNING"}
+    assert " " not in outputs["Data"]  # compact, as the user guide shows it: {"Signal1":"..."}
     assert "X-Amz-Signature=" in outputs["Url"]  # the handle's Ref is a presigned URL
 
 

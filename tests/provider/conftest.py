@@ -53,19 +53,35 @@ def moto_url() -> Iterator[str]:
     os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = url
     os.environ["AWS_ENDPOINT_URL_LAMBDA"] = url
     os.environ["AWS_ENDPOINT_URL_IAM"] = url
-    role = boto3.client("iam").create_role(RoleName="provider", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    ensure_function()
+    yield url
+    server.stop()
+
+
+def ensure_function() -> None:
+    """The provider's function in moto (crhelper adds its polling permissions to it). moto keeps one state per
+    process, which an offline cloud started by another test in this worker resets: made again when missing."""
+    lambda_ = boto3.client("lambda")
+    try:
+        lambda_.get_function(FunctionName=FUNCTION)
+        return
+    except lambda_.exceptions.ResourceNotFoundException:
+        pass
+    iam = boto3.client("iam")
+    try:
+        role = iam.create_role(RoleName="provider", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName="provider")["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("index.py", "def handler(event, context):\n    return None\n")
-    boto3.client("lambda").create_function(
+    lambda_.create_function(
         FunctionName=FUNCTION,
         Runtime="python3.13",
         Role=role,
         Handler="index.handler",
         Code={"ZipFile": code.getvalue()},
     )
-    yield url
-    server.stop()
 
 
 @pytest.fixture
@@ -134,6 +150,7 @@ def provider(
     """A freshly imported handler module (it builds its client at import, as on a cold start)."""
     import provider.handler
 
+    ensure_function()
     module = importlib.reload(provider.handler)
     return Provider(endpoint, appstream, module)
 

@@ -26,6 +26,7 @@ from tests.provider.conftest import (
     OWNER,
     STACK_ID,
     Provider,
+    ensure_function,
     event,
     handle,
     owned_image,
@@ -333,6 +334,7 @@ def test_a_delete_without_a_signal_makes_no_eventbridge_call(
 
 def _after_answer_schedule(provider: Provider, name: str, handle_url: str) -> dict[str, Any]:
     """A scheduled event of the polling that outlived its answer, with its rule and permission in place."""
+    ensure_function()
     events, lambda_ = boto3.client("events"), boto3.client("lambda")
     rule = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")
     lambda_.add_permission(
@@ -414,6 +416,7 @@ def test_a_lambda_timeout_after_the_answer_signals_failure_once(
 
 def test_lambda_refuses_a_statement_id_twice_as_aws_does(moto_url: str) -> None:
     """The local Lambda (moto, made strict): a second AddPermission with the same id is ResourceConflictException."""
+    ensure_function()
     lambda_ = boto3.client("lambda")
     kwargs = {
         "FunctionName": FUNCTION,
