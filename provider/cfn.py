@@ -84,9 +84,10 @@ def rule_name(logical_id: str, suffix: str) -> str:
     return f"{RULE_PREFIX}{safe}-{suffix}"
 
 
-def after_answer_rule(stack_id: str, logical_id: str, image: str) -> str:
-    """The rule of the polling that outlives its answer: named by stack instance, resource and image, so that
-    a Delete (or a rollback) of that image can find it and stop it, and a duplicate delivery reuses it."""
+def image_rule(stack_id: str, logical_id: str, image: str) -> str:
+    """The rule of a Create's or Update's polling: named by stack instance, resource and image, so that a Delete
+    (a rollback's, also one CloudFormation sends while a cancelled Create still runs) can find it and stop it, and
+    a duplicate delivery of the request reuses it."""
     digest = hashlib.sha256(f"{stack_id}\n{logical_id}\n{image}".encode()).hexdigest()[:SUFFIX].upper()
     return rule_name(logical_id, digest)
 
@@ -237,7 +238,7 @@ class ImageResource(CfnResource):
 
         Only calls the provider's role may make anyway (RemoveTargets first: a missing rule answers not found)."""
         stack_id, logical_id = str(self._event.get("StackId", "")), str(self._event.get("LogicalResourceId", ""))
-        name = after_answer_rule(stack_id, logical_id, image)
+        name = image_rule(stack_id, logical_id, image)
         try:
             self._events_client.remove_targets(Rule=name, Ids=["1"])
         except ClientError as err:
@@ -259,10 +260,10 @@ class ImageResource(CfnResource):
         self._event["CrHelperPoll"] = True
         logical_id = str(self._event.get("LogicalResourceId", ""))
         state = self.Data.get("_Resume") if isinstance(self.Data, dict) else None
-        after = isinstance(state, dict) and bool(state.get("answered"))
-        if after and isinstance(state, dict):
-            name = after_answer_rule(str(self._event.get("StackId", "")), logical_id, str(state.get("image", "")))
-        else:
+        named = isinstance(state, dict) and self._event.get("RequestType") in ("Create", "Update")
+        if named and isinstance(state, dict):
+            name = image_rule(str(self._event.get("StackId", "")), logical_id, str(state.get("image", "")))
+        else:  # a Delete's own polling
             name = rule_name(logical_id, self._suffix())
         function = self._context.function_name
         try:
@@ -278,8 +279,8 @@ class ImageResource(CfnResource):
                     Principal="events.amazonaws.com",
                     SourceArn=rule_arn,
                 )
-            except ClientError as err:  # a duplicate delivery of an answered request: its schedule is this one
-                if not after or err.response.get("Error", {}).get("Code") != "ResourceConflictException":
+            except ClientError as err:  # a duplicate delivery of the same request: its schedule is this one
+                if not named or err.response.get("Error", {}).get("Code") != "ResourceConflictException":
                     raise
             self._event["CrHelperPermission"] = name
             self._events_client.put_targets(

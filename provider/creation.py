@@ -27,6 +27,7 @@ from .states import (
     MAKING,
     QUOTA_DELAYS,
     SETTLE_DELAYS,
+    SLOT_SLICE,
     Action,
     Budget,
     Phase,
@@ -201,7 +202,8 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
         logs.event(f"started {source.type} from {source.source_image_name}", image=name, phase="create")
         return Progress(True, "STARTED", phase=Phase.START)
 
-    return run(step, budget, delays(*QUOTA_DELAYS), f"a free {verb} slot for image {name}")
+    slot_budget = budget.at_most(SLOT_SLICE)  # a Delete can stop the scheduled runs that wait on
+    return run(step, slot_budget, delays(*QUOTA_DELAYS), f"a free {verb} slot for image {name}")
 
 
 def _made_by_another_delivery(

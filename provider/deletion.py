@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import images, logs
-from .contract import DEFAULT_IN_USE, DEFAULT_SHARED_ON_DELETE, IMAGE_NAME, OWNER_TAG
+from .contract import DEFAULT_IN_USE, DEFAULT_SHARED_ON_DELETE, IMAGE_NAME, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
 from .errors import DeadlineExceeded, ImageInUse, ImageShared, ProviderError
 from .ownership import owner_of
 from .properties import Share
@@ -18,6 +18,7 @@ from .states import (
     DELETION_DELAYS,
     GONE,
     IN_USE_DELAY,
+    MAKING,
     QUOTA_DELAYS,
     Action,
     Budget,
@@ -40,7 +41,9 @@ class Deletion:
     in_use: str = DEFAULT_IN_USE
     shared_on_delete: str = DEFAULT_SHARED_ON_DELETE
     revoked: dict[str, Share] = field(default_factory=dict)  # given back on every path that does not delete
-    not_gone_before: float = 0.0  # an absent image counts as gone only from then (a stopped poller's last run)
+    not_gone_before: float = 0.0  # an absent (or not yet owned) image counts as gone only from then
+    stop_polling: Callable[[], object] = lambda: None  # stops a Create's polling that may still make the image
+    release_adopted: bool = False  # a Create that never answered: an image it adopted is given back, not deleted
 
 
 def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str, job: Deletion, budget: Budget) -> bool:
@@ -58,14 +61,14 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
         )
         return True
     image = images.describe(client, physical_id)
-    if image is None and budget.clock() < job.not_gone_before:
-        image = _appearing(client, job, budget)
-        if image is None and budget.clock() < job.not_gone_before:
+    found = _owner(client, image)
+    if found != owner and budget.clock() < job.not_gone_before:
+        image, found = _appearing(client, job, owner, budget)
+        if found != owner and budget.clock() < job.not_gone_before:
             return False  # the wait goes on in a scheduled invocation
     if image is None:
         logs.event("already gone", image=physical_id, phase="delete", state=GONE)
         return True
-    found = owner_of(images.tags_of(client, image["Arn"])) if image.get("Visibility") == "PRIVATE" else None
     if found != owner:
         restore(client, job)  # an earlier step's revocations, should the image have changed hands meanwhile
         logs.event(
@@ -74,6 +77,9 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
             phase="delete",
             state=str(image.get("State")),
         )
+        return True
+
+    if job.release_adopted and not _made_here(client, image):
         return True
 
     seen = [image]  # the first step reuses this observation instead of describing again
@@ -85,10 +91,7 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
         progress = run(step, budget, delays(*DELETION_DELAYS), f"image {physical_id} to be deleted")
     except DeadlineExceeded as err:
         restore(client, job)
-        last = err.progress
-        if isinstance(last, Progress) and last.holders:
-            raise give_up(physical_id, last.holders, waited=True) from err
-        raise
+        raise _explained(err, physical_id, owner) from err
     except (ProviderError, ClientError, BotoCoreError):
         restore(client, job)
         raise
@@ -97,20 +100,66 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
     return progress.done
 
 
-def _appearing(client: AppStreamClient, job: Deletion, budget: Budget) -> images.Image | None:
-    """Until `not_gone_before`: an image the stopped polling may still start (a queued copy) is looked for."""
-    found: list[images.Image] = []
+def _made_here(client: AppStreamClient, image: images.Image) -> bool:
+    """For a Create that never answered: only an image it made is deleted; one it adopted is given back."""
+    made_from = images.tags_of(client, image["Arn"]).get(SOURCE_TAG)
+    if made_from is not None and made_from != "Existing":
+        return True
+    if made_from == "Existing":
+        images.untag(client, str(image["Arn"]), list(PROVIDER_TAGS))
+    logs.event(
+        "released: the Create that adopted it never answered, so it keeps the image without our tags"
+        if made_from
+        else "left in place: no source tag says this resource made it (an image from before that tag)",
+        image=str(image["Name"]),
+        phase="delete",
+        state=str(image.get("State")),
+    )
+    return False
+
+
+def _explained(err: DeadlineExceeded, name: str, owner: str) -> ProviderError:
+    """The deadline's failure, saying what held the image: its users, or AppStream still making it."""
+    last = err.progress
+    if isinstance(last, Progress) and last.holders:
+        return give_up(name, last.holders, waited=True)
+    if isinstance(last, Progress) and last.state in MAKING:
+        return still_making(name, last.state, owner)
+    return err
+
+
+def _owner(client: AppStreamClient, image: images.Image | None) -> str | None:
+    return owner_of(images.tags_of(client, image["Arn"])) if image and image.get("Visibility") == "PRIVATE" else None
+
+
+def _appearing(
+    client: AppStreamClient, job: Deletion, owner: str, budget: Budget
+) -> tuple[images.Image | None, str | None]:
+    """Until `not_gone_before`: a Create that may still run (stopped, or cancelled by CloudFormation) may yet make
+    the image, or tag it as this resource's; look for that, stopping its polling each time."""
+    found: list[tuple[images.Image | None, str | None]] = [(None, None)]
 
     def step() -> Progress:
+        job.stop_polling()
         image = images.describe(client, job.name)
-        if image is not None:
-            found.append(image)
-        waiting = image is None and budget.clock() < job.not_gone_before
-        return Progress(not waiting, "NOT_STARTED", "a stopped run may still start it", phase=Phase.DELETE)
+        found[0] = (image, _owner(client, image))
+        waiting = found[0][1] != owner and budget.clock() < job.not_gone_before
+        return Progress(not waiting, "NOT_YET_MADE", "a Create that may still run may yet make it", phase=Phase.DELETE)
 
-    logs.event("waiting until a stopped run could no longer start the image", image=job.name, phase="delete")
-    run(step, budget, delays(*QUOTA_DELAYS), f"image {job.name}, which a stopped run may still start")
-    return found[-1] if found else None
+    logs.event("waiting until a Create that may still run could no longer make the image", image=job.name)
+    run(step, budget, delays(*QUOTA_DELAYS), f"image {job.name}, which a Create that may still run may yet make")
+    return found[0]
+
+
+def still_making(name: str, state: str, owner: str) -> DeadlineExceeded:
+    """AppStream deletes an image only once it has settled, and that outlasted this Delete: fail, naming it."""
+    message = (
+        f"Image {name} is still {state}: AppStream deletes an image only once it is AVAILABLE or FAILED, and it did "
+        "not settle within the ServiceTimeout. It is kept, tagged as this resource's "
+        f"({OWNER_TAG} = {owner}); delete the stack (or this resource) again once it has settled"
+    )
+    logs.logger.error(message, extra={"image": name, "phase": "delete", "state": state})
+    return DeadlineExceeded(message)
 
 
 def give_up(name: str, users: tuple[str, ...], *, waited: bool) -> ImageInUse:

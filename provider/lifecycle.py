@@ -18,6 +18,7 @@ from . import creation, deletion, images, logs
 from .contract import (
     DEFAULT_IN_USE,
     DEFAULT_SHARED_ON_DELETE,
+    FAILED_CREATE_ID,
     IMAGE_NAME,
     IN_USE_MODES,
     MAX_TIMEOUT,
@@ -29,18 +30,20 @@ from .request import Request
 from .resume import RESUME, Resume, resume_of
 
 __all__ = ["RESUME", "SIGNAL", "Resume", "Timing", "access_denied", "deadline_for", "handle", "resume_of"]
-from .states import GONE, Budget, Phase, Progress
+from .states import GONE, SLOT_SLICE, Budget, Phase, Progress
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
 
 HAND_OVER_MARGIN = 10.0  # seconds kept back to set up polling and send the response
-POLL_SLICE = 40.0  # a scheduled invocation waits at most this long, well inside the 1-minute rate
+POLL_SLICE = SLOT_SLICE  # a scheduled invocation waits at most this long, well inside the 1-minute rate
 POLL_PERIOD = 60.0  # the polling rule's rate(1 minute)
 NEXT_RUN_SLACK = 10.0  # EventBridge's delivery and the next invocation's start, on top of the period
 # ServiceTimeout runs from CloudFormation's send, not from the handler's start (AWS::CloudFormation::CustomResource):
 # asynchronous queueing and a cold start come first, so the deadline keeps back up to a minute for them.
 SEND_MARGIN = 60.0
+# A short ServiceTimeout keeps back more than a tenth: a cold start alone can take seconds (a third, up to 10 s).
+SHORT_MARGIN = 10.0
 # A scheduled run stopped under way ends within its slice, plus the longest inline wait it may be in.
 IN_FLIGHT = POLL_SLICE + creation.RACE_PATIENCE + HAND_OVER_MARGIN
 
@@ -50,7 +53,7 @@ SIGNAL = "_Signal"  # in Data: the wait condition handle to signal SUCCESS with 
 
 def deadline_for(timeout: int, start: float) -> float:
     """Answer before CloudFormation's own ServiceTimeout fires, which started counting before this invocation."""
-    return start + timeout - min(SEND_MARGIN, timeout / 10)
+    return start + timeout - min(SEND_MARGIN, max(timeout / 10, min(SHORT_MARGIN, timeout / 3)))
 
 
 @dataclass(frozen=True)
@@ -146,31 +149,42 @@ def access_denied(err: ClientError, image: str, scope: str) -> AccessDenied:
 
 def _delete(client: AppStreamClient, request: Request, timing: Timing, stop_polling: Callable[[str], bool]) -> Outcome:
     physical_id, props, resume = request.physical_id, request.properties, request.resume
+    declared = _declared(props)
     deadline = resume.deadline if resume else deadline_for(_timeout_or_default(props), timing.now)
+    target = resume.image if resume else physical_id
     not_gone_before = resume.not_gone_before if resume else 0.0
-    signalled = isinstance(props, Mapping) and "AvailableSignal" in props  # only such a resource polls after answers
-    ours = _declared(props) == physical_id and IMAGE_NAME.match(physical_id)
-    if resume is None and signalled and ours and stop_polling(physical_id):
+    if resume is None and IMAGE_NAME.match(declared) and physical_id not in (declared, FAILED_CREATE_ID):
+        # An id CloudFormation made up: the Create was cancelled (another resource failed) or timed out, and may
+        # still be running (aws/aws-cdk#26139). Its image, if it makes one, carries this resource's ownership tag.
+        logs.event(f"the physical id {physical_id[:120]} is CloudFormation's own: looking for this resource's image",
+                   image=declared, phase="delete")  # fmt: skip
+        target = declared
+        if _makes_images(props):  # a copy, update or import may yet start: wait as long as a run waits for a slot
+            not_gone_before = timing.now + IN_FLIGHT
+        stop_polling(declared)
+    elif resume is None and declared == physical_id and "AvailableSignal" in props and stop_polling(physical_id):
         # The image's own polling (after a Create's answer) is stopped; a run of it already under way may still
         # start the copy it waited for, so an absent image counts as gone only once such a run has ended.
         not_gone_before = timing.now + IN_FLIGHT
     job = deletion.Deletion(
-        physical_id,
+        target,
         in_use=resume.in_use if resume else _choice_or_default(props, "InUse", IN_USE_MODES, DEFAULT_IN_USE),
         shared_on_delete=resume.shared_on_delete
         if resume
         else _choice_or_default(props, "SharedOnDelete", SHARED_ON_DELETE_MODES, DEFAULT_SHARED_ON_DELETE),
         revoked={s.account_id: s for s in resume.revoked} if resume else {},
         not_gone_before=not_gone_before,
+        stop_polling=lambda: stop_polling(target) if target == declared and target != physical_id else None,
+        release_adopted=target != physical_id,
     )
     done = deletion.delete(
-        client, physical_id=physical_id, props=props, owner=request.owner, job=job, budget=timing.budget(deadline)
+        client, physical_id=target, props=props, owner=request.owner, job=job, budget=timing.budget(deadline)
     )
     if done:
         return physical_id, {}
     state = Resume(
         deadline,
-        physical_id,
+        target,
         Phase.DELETE,
         in_use=job.in_use,
         revoked=tuple(job.revoked.values()),
@@ -178,6 +192,11 @@ def _delete(client: AppStreamClient, request: Request, timing: Timing, stop_poll
         not_gone_before=job.not_gone_before,
     )
     return None, {RESUME: state.to_data()}
+
+
+def _makes_images(props: Any) -> bool:
+    source = props.get("Source") if isinstance(props, Mapping) else None
+    return isinstance(source, Mapping) and source.get("Type") in ("Copy", "Update", "Import")
 
 
 def _declared(props: Any) -> str:
@@ -188,13 +207,22 @@ def _declared(props: Any) -> str:
 def _signal_for(request: Request, new: ImageProperties) -> Signal | None:
     """The wait condition this Create or Update signals: a new image's, or a new handle's (else none)."""
     wanted = new.available_signal
-    if wanted is None or request.request_type == "Create" or new.image_name != request.physical_id:
+    if wanted is None or request.request_type == "Create":
         return wanted
-    old = request.old_properties.get("AvailableSignal")
     try:
-        return None if signal(old).handle == wanted.handle else wanted
+        same_handle = signal(request.old_properties.get("AvailableSignal")).handle == wanted.handle
     except InvalidProperties:
-        return wanted
+        same_handle = False
+    if new.image_name == request.physical_id:
+        return None if same_handle else wanted
+    if same_handle:  # its wait condition completed for the old image: a fleet would move before AVAILABLE
+        raise InvalidProperties(
+            f"Invalid property AvailableSignal.Handle: a new ImageName ({new.image_name}) needs a new wait "
+            "condition handle and wait condition (a wait condition cannot be updated): give both new logical ids",
+            "AvailableSignal.Handle",
+            "a new ImageName needs a new wait condition handle",
+        )
+    return wanted
 
 
 def _create_or_update(

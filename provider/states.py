@@ -69,6 +69,9 @@ def delays(first: float, cap: float, factor: float = 1.5) -> Iterator[float]:
 DELETION_DELAYS = (0.5, 2.5)  # T + 3 s: never sleep longer than 2.5 s between checks of a deletion
 SETTLE_DELAYS = (1.0, 10.0)  # copies and updates take minutes to hours
 QUOTA_DELAYS = (2.0, 30.0)  # a copy slot frees when another copy ends (minutes); the first looks come soon
+# A wait for a slot (or for the image a stopped or cancelled run may still make) hands over to scheduled polling
+# after this long, also in a first invocation: a Delete can stop scheduled runs, not a running invocation.
+SLOT_SLICE = 40.0
 IN_USE_DELAY = 5.0  # while fleets hold the image, look less often (three calls per look)
 
 
@@ -101,6 +104,11 @@ class Budget:
         """This budget without a hand-over: wait in this invocation, failing by its last moment."""
         deadline = min(self.deadline, self.last_moment)
         return Budget(deadline, float("inf"), self.clock, self.sleep, self.last_moment)
+
+    def at_most(self, seconds: float) -> Budget:
+        """This budget, handing over after at most `seconds` from now."""
+        hand_over_at = min(self.hand_over_at, self.clock() + seconds)
+        return Budget(self.deadline, hand_over_at, self.clock, self.sleep, self.last_moment)
 
 
 @dataclass

@@ -151,7 +151,9 @@ class Cloud(Rollbacks, Scopes):
                 self._ordered(stack, template),
                 template.dependencies,
                 lambda logical_id: self._create(stack, template, logical_id),
+                on_failure=lambda: self.requests.cancel(stack.name),
             )
+            self.requests.resume(stack.name)
             failure = first_resource_failure(failed)
             if failure is not None:
                 raise failure
@@ -224,7 +226,13 @@ class Cloud(Rollbacks, Scopes):
                     changed[logical_id] = old_resources[logical_id]
 
         try:
-            _, failed = in_parallel(self._ordered(stack, template), template.dependencies, act)
+            _, failed = in_parallel(
+                self._ordered(stack, template),
+                template.dependencies,
+                act,
+                on_failure=lambda: self.requests.cancel(stack.name),
+            )
+            self.requests.resume(stack.name)
             failure = first_resource_failure(failed)
             if failure is not None:
                 raise failure

@@ -15,10 +15,14 @@ from appstream_image_local.cfn.model import ResourceFailed
 
 
 def in_parallel(
-    names: Iterable[str], after: Callable[[str], set[str]], action: Callable[[str], None]
+    names: Iterable[str],
+    after: Callable[[str], set[str]],
+    action: Callable[[str], None],
+    on_failure: Callable[[], None] = lambda: None,
 ) -> tuple[list[str], BaseException | None]:
     """Run `action(name)` for each name once every name in `after(name)` (among `names`) is done.
 
+    `on_failure` runs once, at the first failure (CloudFormation then cancels what is in progress).
     Returns the names done, in the order they finished, and the first failure (a ResourceFailed, or
     anything else an action raised); the caller decides what a failure means.
     """
@@ -36,6 +40,9 @@ def in_parallel(
         except BaseException as err:  # handed to the caller, which re-raises what it must
             with changed:
                 failures.append(err)
+                first = len(failures) == 1
+            if first:
+                on_failure()
         else:
             with changed:
                 done.append(name)

@@ -139,6 +139,7 @@ class Requests:
         self._bucket_ready = False
         self._lock = threading.Lock()
         self._open: dict[str, RequestStats] = {}  # RequestId -> its statistics, while it waits for its answer
+        self._cancelled: set[str] = set()  # stacks whose operation failed: what is still in progress is cancelled
         self._stop = threading.Event()
         self._pump: threading.Thread | None = None
 
@@ -180,8 +181,15 @@ class Requests:
         started = time.monotonic()
         self._functions.invoke(function, event)
         stats.invocations += 1
+        what = f"{stack.name} {logical_id} {request_type}"
         try:
-            body = self._await_response(key, started, timeout, stats, f"{stack.name} {logical_id} {request_type}")
+            body = self._await_response(key, started, timeout, stats, what, cancellable=stack.name)
+        except Cancelled as cancelled:
+            # CloudFormation stops waiting and rolls back; the function runs on. The rollback's Delete carries
+            # an id it invents (aws/aws-cdk#26139: "onDelete is called before onCreate is done"; PR #36951).
+            verb = "creation" if request_type == "Create" else "update"
+            invented = physical_id or f"{stack.name}-{logical_id}-{suffix()}"[:MAX_PHYSICAL_ID]
+            raise ResourceFailed(f"Resource {verb} cancelled", invented) from cancelled
         finally:
             with self._lock:
                 self._open.pop(request_id, None)
@@ -218,7 +226,9 @@ class Requests:
         params = {"Bucket": BUCKET, "Key": key}
         return str(self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=7200))
 
-    def _await_response(self, key: str, started: float, timeout: float, stats: RequestStats, what: str) -> bytes | None:
+    def _await_response(
+        self, key: str, started: float, timeout: float, stats: RequestStats, what: str, *, cancellable: str
+    ) -> bytes | None:
         """Poll for the response; say so now and then, never wait silently."""
         found: list[bytes] = []
 
@@ -230,7 +240,7 @@ class Requests:
                     raise
             return bool(found)
 
-        self.pump_until(answered, started, timeout, what, stats=stats)
+        self.pump_until(answered, started, timeout, what, stats=stats, cancellable=cancellable)
         return found[0] if found else None
 
     def pump_until(
@@ -242,13 +252,18 @@ class Requests:
         *,
         stats: RequestStats | None = None,
         awaited: str = "the response",
+        cancellable: str = "",
     ) -> bool:
-        """Until `done()` or the timeout; Lambda's queue and EventBridge's due rules run meanwhile (and after)."""
+        """Until `done()` or the timeout; Lambda's queue and EventBridge's due rules run meanwhile (and after).
+
+        Raises Cancelled when the operation of stack `cancellable` fails meanwhile (see `cancel`)."""
         self._start_pump()
         told = started
         while time.monotonic() < started + timeout:
             if done():
                 return True
+            if cancellable and cancellable in self._cancelled:
+                raise Cancelled(cancellable)
             if time.monotonic() - told >= PROGRESS_EVERY:
                 told = time.monotonic()
                 waited = told - started
@@ -283,6 +298,16 @@ class Requests:
             if stats is not None:
                 stats.scheduled += 1
 
+    def cancel(self, stack: str) -> None:
+        """A resource of `stack` failed: CloudFormation cancels what is still in progress there."""
+        with self._lock:
+            self._cancelled.add(stack)
+
+    def resume(self, stack: str) -> None:
+        """The stack's rollback (or next operation) waits again."""
+        with self._lock:
+            self._cancelled.discard(stack)
+
     def close(self) -> None:
         self._stop.set()
         if self._pump is not None:
@@ -316,6 +341,10 @@ class Requests:
             self._print(f"        ! {leak}")
         with self._lock:
             self.leaks.extend(found)
+
+
+class Cancelled(Exception):
+    """The stack operation failed elsewhere while this wait was in progress."""
 
 
 def _after_answer(scheduled: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from appstream_image_local.cfn.model import REGION, Live, ResourceFailed, Stack
+from appstream_image_local.cfn.protocol import Cancelled
 
 if TYPE_CHECKING:
     from appstream_image_local.cfn.services import Services
@@ -100,7 +101,12 @@ class WaitConditionHandler:
             return len(seen) >= count
 
         started = time.monotonic()
-        services.requests.pump_until(done, started, timeout, f"{stack.name} {logical_id}", awaited="signals")
+        try:
+            services.requests.pump_until(
+                done, started, timeout, f"{stack.name} {logical_id}", awaited="signals", cancellable=stack.name
+            )
+        except Cancelled as cancelled:
+            raise ResourceFailed("Resource creation cancelled", f"{stack.stack_id}/{logical_id}") from cancelled
         if failure:
             raise ResourceFailed(f"WaitCondition received failed message: '{failure[0]}' for uniqueId: {logical_id}")
         if len(seen) < count:

@@ -297,7 +297,15 @@ def test_a_copy_refused_for_the_concurrency_quota_waits_for_a_slot(
         )
     caplog.set_level(logging.INFO)
     body = event("create", ImageName="golden-2026-11", Source={"Type": "Copy", "SourceImageName": "golden-base"})
-    physical_id, _ = handle(client, clock, body)
+    started = clock.now
+    physical_id, data = handle(client, clock, body)
+    # A slot wait hands over to scheduled polling within 40 s (a Delete can stop scheduled runs, not this one).
+    assert physical_id is None
+    assert clock.now - started <= 40
+    assert lifecycle.Resume.from_data(data[lifecycle.RESUME]).phase == "start"
+    while physical_id is None:
+        clock.advance(60)
+        physical_id, data = handle(client, clock, {**body, "CrHelperPoll": True, "CrHelperData": data})
     assert physical_id == "golden-2026-11"
     attempts = [c["error"] for c in service.audit.calls("CopyImage")]
     assert attempts[-1] is None

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, Fault, LocalAppStream
+from provider import lifecycle
+from provider.contract import OWNER_TAG, SOURCE_TAG
 from provider.ownership import owner_value
 from tests.conftest import FakeClock
 from tests.provider.conftest import STACK_ID, Provider, event, handle, owned_image
@@ -94,18 +96,97 @@ def test_image_owned_by_another_resource_is_left_in_place(
     assert any("owned by other-stack/OtherImage" in r.getMessage() for r in caplog.records)
 
 
-def test_ids_from_failed_or_timed_out_creates_never_reach_appstream(
+def test_the_failed_create_marker_never_reaches_appstream(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
     owned_image(live_backend, "golden-2026-11")
+    event = provider.event("delete", PhysicalResourceId="AppStreamImage::CREATE_FAILED")
+    response = provider.invoke(event)
+    assert response is not None
+    assert response["Status"] == "SUCCESS"
+    assert response["PhysicalResourceId"] == "AppStreamImage::CREATE_FAILED"
+    assert appstream.audit.entries() == []  # the failed Create answered with the marker: it made nothing
+    assert "golden-2026-11" in live_backend.images
+
+
+def test_an_id_not_of_this_provider_leaves_an_image_of_unknown_making_alone(
+    provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
+) -> None:
+    owned_image(live_backend, "golden-2026-11")  # owned, but no source tag says this resource made it
     for name in ("delete-after-failed-create", "delete-after-create-timeout"):
         event = provider.event(name)
         response = provider.invoke(event)
         assert response is not None
         assert response["Status"] == "SUCCESS"
         assert response["PhysicalResourceId"] == event["PhysicalResourceId"]
-    assert appstream.audit.entries() == []
+    assert appstream.audit.mutations() == []
     assert "golden-2026-11" in live_backend.images
+
+
+COPY = {"Type": "Copy", "SourceImageName": "golden-base"}
+MADE = "Copy/golden-base/0123456789abcdef"  # the source tag a copy gets
+
+
+def test_an_id_cloudformation_made_up_deletes_the_image_this_resource_made(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    """A Create cancelled because another resource failed (or one that timed out) gets a Delete with an id of
+    CloudFormation's own (aws/aws-cdk#26139, PR #36951): the image it made carries this resource's tag."""
+    _, client = fake
+    owned_image(backend, "golden-2026-11", tags={SOURCE_TAG: MADE})
+    body = event("delete-after-create-timeout", ImageName="golden-2026-11", Source=COPY)
+    stopped: list[str] = []
+    physical_id, _ = handle(client, clock, body, stop_polling=lambda name: stopped.append(name) or False)
+    assert physical_id == body["PhysicalResourceId"]  # a Delete answers with the id it was given
+    assert "golden-2026-11" not in backend.images
+    assert stopped[0] == "golden-2026-11"  # the Create's polling, should it have handed over
+
+
+def test_an_id_cloudformation_made_up_waits_for_an_image_the_cancelled_create_may_still_make(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    _, client = fake
+    body = event("delete-after-create-timeout", ImageName="golden-2026-11", Source=COPY)
+    real_advance = clock.advance
+
+    def advance(seconds: float) -> None:  # the cancelled Create's CopyImage lands 30 s into the Delete
+        before = clock.now
+        real_advance(seconds)
+        if before < 1030 <= clock.now:
+            owned_image(backend, "golden-2026-11", state="COPYING", settle_seconds=20, tags={SOURCE_TAG: MADE})
+
+    physical_id, _ = lifecycle.handle(client, body, 900_000, clock=clock, sleep=advance)
+    assert physical_id == body["PhysicalResourceId"]
+    assert "golden-2026-11" not in backend.images or backend.images["golden-2026-11"].state == "DELETING"
+
+
+def test_an_id_cloudformation_made_up_with_nothing_made_answers_after_the_window_and_changes_nothing(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    service, client = fake
+    backend.add_image("golden-2026-11", tags={OWNER_TAG: "other-stack/Other/00000000"})  # someone else's
+    started = clock.now
+    body = event("delete-after-create-timeout", ImageName="golden-2026-11", Source=COPY)
+    physical_id, _ = handle(client, clock, body)
+    assert physical_id == body["PhysicalResourceId"]
+    assert clock.now >= started + lifecycle.IN_FLIGHT
+    assert service.audit.mutations() == []
+    assert "golden-2026-11" in backend.images
+
+
+def test_an_image_a_never_answered_create_adopted_is_given_back_not_deleted(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    _, client = fake
+    owned_image(backend, "builder-output", tags={SOURCE_TAG: "Existing", "team": "euc"})
+    body = event("delete-after-create-timeout", ImageName="builder-output")
+    physical_id, _ = handle(client, clock, body)
+    assert physical_id == body["PhysicalResourceId"]
+    image = backend.images["builder-output"]
+    assert image.state == "AVAILABLE"
+    assert OWNER_TAG not in image.tags
+    assert SOURCE_TAG not in image.tags
+    assert image.tags["team"] == "euc"
 
 
 def test_in_use_by_a_fleet_fails_at_once_without_calling_delete_image(

@@ -200,9 +200,12 @@ def test_the_answer_comes_before_cloudformations_timeout_counted_from_its_send(
     assert clock.now < sent + 900
 
 
-def test_the_send_margin_is_a_tenth_of_short_timeouts_and_a_minute_of_long_ones() -> None:
+def test_the_send_margin_is_a_tenth_of_timeouts_a_minute_at_most_and_more_for_short_ones() -> None:
     assert lifecycle.deadline_for(3600, 0.0) == 3540.0
+    assert lifecycle.deadline_for(300, 0.0) == 270.0
     assert lifecycle.deadline_for(100, 0.0) == 90.0
+    assert lifecycle.deadline_for(60, 0.0) == 50.0  # a cold start can take seconds: 10 s kept back
+    assert lifecycle.deadline_for(21, 0.0) == 14.0  # a third of a short timeout
 
 
 # -- 4. answer first, clean up after ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from provider import lifecycle
-from provider.cfn import after_answer_rule
+from provider.cfn import image_rule
 from provider.errors import DeadlineExceeded, InvalidProperties
 from provider.logs import redact
 from provider.properties import parse
@@ -119,7 +119,7 @@ def test_a_copy_answers_once_started_and_signals_success_once_available(
     assert answer["Data"]["Arn"].endswith(":image/golden-2026-11")
     assert not any(key.startswith(("_", "CrHelper")) for key in answer["Data"])
     assert "handle-success" not in provider.endpoint.received  # no signal yet
-    rule = after_answer_rule(STACK_ID, "GoldenImage", "golden-2026-11")
+    rule = image_rule(STACK_ID, "GoldenImage", "golden-2026-11")
     assert rules_left() == [rule]
     assert not live_backend.accepted_permissions("golden-2026-11")  # sharing waits for AVAILABLE
 
@@ -168,7 +168,7 @@ def test_a_copy_that_fails_after_the_answer_signals_failure_with_its_errors_and_
         image.next_state = "FAILED"
         image.next_reason = {"Code": "IMAGE_COPY_FAILURE", "Message": "The image could not be copied."}
         image.next_errors = [{"ErrorCode": "INTERNAL_SERVICE_ERROR", "ErrorMessage": "snapshot failed"}]
-    rule = after_answer_rule(STACK_ID, "GoldenImage", "golden-2026-11")
+    rule = image_rule(STACK_ID, "GoldenImage", "golden-2026-11")
     scheduled = scheduled_input(rule)
     while provider.invoke(scheduled) is None and rules_left():
         pass
@@ -190,7 +190,7 @@ def test_a_delete_stops_the_wait_that_outlives_the_answer_and_removes_the_image(
     props = copy_props(handle_url)
     answer = provider.invoke(provider.event("create", props=props))
     assert answer is not None
-    assert rules_left() == [after_answer_rule(STACK_ID, "GoldenImage", "golden-2026-11")]
+    assert rules_left() == [image_rule(STACK_ID, "GoldenImage", "golden-2026-11")]
     deletion = provider.event("delete", props=props)  # the rollback, or a stack deletion, while COPYING
     response = provider.invoke(deletion)
     assert response is not None
@@ -213,7 +213,7 @@ def test_a_duplicate_delivery_reuses_the_same_schedule(provider: Provider, live_
     assert first is not None
     assert second is not None
     assert [first["Status"], second["Status"]] == ["SUCCESS", "SUCCESS"]
-    assert rules_left() == [after_answer_rule(STACK_ID, "GoldenImage", "golden-2026-11")]
+    assert rules_left() == [image_rule(STACK_ID, "GoldenImage", "golden-2026-11")]
     assert len(policy_statements()) == 1
     assert len(live_backend.images) == 2  # one copy
 
@@ -403,7 +403,7 @@ def test_a_lambda_timeout_after_the_answer_signals_failure_once(
 
     live_backend.add_image("golden-base")
     owned_image(live_backend, "golden-2026-11", state="COPYING", settle_seconds=600)
-    name = after_answer_rule(STACK_ID, "GoldenImage", "golden-2026-11")
+    name = image_rule(STACK_ID, "GoldenImage", "golden-2026-11")
     body = _after_answer_schedule(provider, name, provider.endpoint.url("handle-timeout"))
     appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=5))
     provider.module.handler(body, lambda_context(timeout_s=8.0))  # the timer fires at 2 s, mid-call
