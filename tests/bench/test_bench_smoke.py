@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.__main__ import QUICK, main, report, run_all
 
-BENCHMARKS = {"latency", "scale", "concurrency", "long_wait", "cold_start", "asset", "synth_scale"}
+BENCHMARKS = {"latency", "scale", "long_scale", "concurrency", "long_wait", "cold_start", "asset", "synth_scale"}
 
 
 def only(name: str) -> dict[str, Any]:
@@ -76,6 +76,21 @@ def test_scale_at_the_smallest_size() -> None:
     assert scale["quota_refusals"] >= 1  # the one slot was taken as the stack deployed: its copy waited
     assert scale["access_denied"] == 0
     assert "## 9." in report(results)
+
+
+def test_aws_durations_through_wait_conditions_at_the_smallest_size() -> None:
+    results = only("long_scale")
+    run = results["long_scale"]
+    assert run["failures"] == []
+    assert run["available_after_deploy"] == run["images"]
+    assert run["images_left"] == 0
+    assert run["rules_left"] == 0
+    assert run["leaks"] == 0
+    assert run["invalid_responses"] == 0
+    assert run["bystander_untouched"]
+    assert run["quota_refusals"] >= 1  # three copies through two slots: the third waited
+    assert run["deploy_seconds"] >= run["bound_seconds"]  # nothing beats AppStream's own durations
+    assert "## 10." in report(results)
 
 
 def test_the_command_writes_results_files(tmp_path: Path) -> None:
