@@ -13,25 +13,19 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .appstream_image import (
-        AppStreamImage,
-        ImageShare,
-        ImageSource,
-        ImportedApplication,
-        InUse,
-        SharedOnDelete,
-    )
+    from .appstream_image import AppStreamImage
+    from .props import ImageShare, ImageSource, ImportedApplication, InUse, SharedOnDelete
     from .provider_function import ImageProvider, ProviderOptions
     from .provider_stack import AppStreamImageProviderStack
 
 __version__ = "0.1.0"
 _WHERE = {
     "AppStreamImage": "appstream_image",
-    "ImageShare": "appstream_image",
-    "ImageSource": "appstream_image",
-    "ImportedApplication": "appstream_image",
-    "InUse": "appstream_image",
-    "SharedOnDelete": "appstream_image",
+    "ImageShare": "props",
+    "ImageSource": "props",
+    "ImportedApplication": "props",
+    "InUse": "props",
+    "SharedOnDelete": "props",
     "ImageProvider": "provider_function",
     "ProviderOptions": "provider_function",
     "AppStreamImageProviderStack": "provider_stack",

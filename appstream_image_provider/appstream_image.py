@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import re
 import weakref
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import jsii
@@ -30,141 +28,11 @@ from constructs import Construct, IValidation
 
 from ._shared import contract, errors
 from ._shared import properties as rules  # the provider's validation
+from .props import ImageShare, ImageSource, InUse, SharedOnDelete
 from .provider_function import ImageProvider, ProviderOptions
 
 # AWS's public base images are named AppStream-<platform>-<date> (and Amazon-AppStream2-Sample-Image-...).
 AWS_IMAGE_PREFIXES = ("AppStream-", "Amazon-AppStream")
-
-
-class InUse(enum.Enum):
-    """What Delete does while fleets or image builders still use the image."""
-
-    WAIT = "Wait"  #: keep trying until they let go, up to the service timeout (default: rotations just work)
-    FAIL = "Fail"  #: fail at once with a Reason naming them
-
-
-class SharedOnDelete(enum.Enum):
-    """What Delete does with an image that is still shared with other accounts."""
-
-    REVOKE = "Revoke"  #: revoke the sharing, then delete (default); their fleets on the image drop to zero capacity
-    FAIL = "Fail"  #: fail at once naming the accounts; nothing is changed
-
-
-@dataclass(frozen=True)
-class ImportedApplication:
-    """One application of an imported image's catalog (CreateImportedImage's AppCatalogConfig)."""
-
-    name: str
-    absolute_app_path: str
-    display_name: str = ""
-    absolute_icon_path: str = ""
-    absolute_manifest_path: str = ""
-    working_directory: str = ""
-    launch_parameters: str = ""
-
-    def to_properties(self) -> dict[str, str]:
-        fields = {
-            "Name": self.name,
-            "AbsoluteAppPath": self.absolute_app_path,
-            "DisplayName": self.display_name,
-            "AbsoluteIconPath": self.absolute_icon_path,
-            "AbsoluteManifestPath": self.absolute_manifest_path,
-            "WorkingDirectory": self.working_directory,
-            "LaunchParameters": self.launch_parameters,
-        }
-        return {k: v for k, v in fields.items() if v}
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """Where the image comes from. Use the static factories, not the constructor."""
-
-    type: str
-    source_image_name: str = ""
-    description: str = ""
-    display_name: str = ""
-    iam_role_arn: str = ""
-    agent_software_version: str = ""
-    intended_instance_type: str = ""
-    applications: tuple[ImportedApplication, ...] = ()
-
-    @staticmethod
-    def existing() -> ImageSource:
-        """Adopt an image that already exists in this account (the default)."""
-        return ImageSource("Existing")
-
-    @staticmethod
-    def copy_of(source_image_name: str, *, description: str = "") -> ImageSource:
-        """CopyImage `source_image_name` into this region under the construct's image name."""
-        return ImageSource("Copy", source_image_name, description)
-
-    @staticmethod
-    def updated_from(source_image_name: str, *, display_name: str = "", description: str = "") -> ImageSource:
-        """CreateUpdatedImage from `source_image_name`: the latest agent and patches."""
-        return ImageSource("Update", source_image_name, description, display_name)
-
-    @staticmethod
-    def imported(
-        *,
-        source_ami_id: str | None = None,
-        workspace_image_id: str | None = None,
-        iam_role_arn: str | None = None,
-        description: str = "",
-        display_name: str = "",
-        agent_software_version: Literal["CURRENT_LATEST", "ALWAYS_LATEST"] | None = None,
-        intended_instance_type: str = "",
-        applications: list[ImportedApplication] | None = None,
-    ) -> ImageSource:
-        """CreateImportedImage from an EC2 AMI (`source_ami_id`, with `iam_role_arn`: the role AppStream uses to
-        read it; the provider may pass only this role, and only to AppStream) or a WorkSpaces image
-        (`workspace_image_id`). Defaults: no description or display name, AppStream's default agent version
-        and instance type for the runtime validation, no application catalog. An import can take hours:
-        give it `service_timeout` accordingly (at most one hour within CloudFormation)."""
-        if (source_ami_id is None) == (workspace_image_id is None):
-            raise ValueError("source: ImageSource.imported takes exactly one of source_ami_id and workspace_image_id")
-        for n, app in enumerate(applications or []):
-            if not isinstance(app, ImportedApplication):
-                raise ValueError(f"source.applications[{n}]: expected ImportedApplication(...), got {app!r}")
-        return ImageSource(
-            "Import",
-            str(source_ami_id or workspace_image_id),
-            description,
-            display_name,
-            iam_role_arn=iam_role_arn or "",
-            agent_software_version=agent_software_version or "",
-            intended_instance_type=intended_instance_type,
-            applications=tuple(applications or ()),
-        )
-
-    def to_properties(self) -> dict[str, Any]:
-        props: dict[str, Any] = {"Type": self.type}
-        if self.type == "Import":
-            origin = "SourceAmiId" if self.source_image_name.startswith("ami-") else "WorkspaceImageId"
-            props[origin] = self.source_image_name
-            optional = {
-                "IamRoleArn": self.iam_role_arn,
-                "AgentSoftwareVersion": self.agent_software_version,
-                "IntendedInstanceType": self.intended_instance_type,
-            }
-            props |= {k: v for k, v in optional.items() if v}
-            if self.applications:
-                props["AppCatalogConfig"] = [a.to_properties() for a in self.applications]
-        elif self.type != "Existing":
-            props["SourceImageName"] = self.source_image_name
-        if self.description:
-            props["Description"] = self.description
-        if self.display_name:
-            props["DisplayName"] = self.display_name
-        return props
-
-
-@dataclass(frozen=True)
-class ImageShare:
-    """Share the image with another account."""
-
-    account_id: str
-    allow_fleet: bool = True
-    allow_image_builder: bool = True
 
 
 def _resolved(value: str) -> bool:

@@ -253,6 +253,7 @@ class Requests:
         stats: RequestStats | None = None,
         awaited: str = "the response",
         cancellable: str = "",
+        every: float = 0.1,
     ) -> bool:
         """Until `done()` or the timeout; Lambda's queue and EventBridge's due rules run meanwhile (and after).
 
@@ -268,7 +269,7 @@ class Requests:
                 told = time.monotonic()
                 waited = told - started
                 self._print(f"        ... {what}: still waiting for {awaited} ({waited:.0f} s of {timeout:.0f} s)")
-            time.sleep(0.1)
+            time.sleep(every)
         return False
 
     def _start_pump(self) -> None:

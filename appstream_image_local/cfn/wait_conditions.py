@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 BUCKET = f"cloudformation-waitcondition-{REGION}"
 MAX_TIMEOUT = 43200
+SIGNAL_LOOK_EVERY = 1.0  # seconds
 HANDLE_LIFETIME = 7 * 24 * 3600  # seconds the presigned URL stays valid (S3's SigV4 maximum)
 Made = tuple[str, dict[str, str]]
 
@@ -102,9 +103,11 @@ class WaitConditionHandler:
 
         started = time.monotonic()
         try:
+            # A look at the handle's signals each second: many wait conditions at once stay cheap for the local S3.
             services.requests.pump_until(
-                done, started, timeout, f"{stack.name} {logical_id}", awaited="signals", cancellable=stack.name
-            )
+                done, started, timeout, f"{stack.name} {logical_id}", awaited="signals", cancellable=stack.name,
+                every=SIGNAL_LOOK_EVERY,
+            )  # fmt: skip
         except Cancelled as cancelled:
             raise ResourceFailed("Resource creation cancelled", f"{stack.stack_id}/{logical_id}") from cancelled
         if failure:

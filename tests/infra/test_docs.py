@@ -12,6 +12,7 @@ from tests.conftest import ROOT
 MODULES = [
     "appstream_image_provider",
     "appstream_image_provider.appstream_image",
+    "appstream_image_provider.props",
     "appstream_image_provider.provider_function",
     "appstream_image_provider.provider_stack",
     "provider.contract",

@@ -431,3 +431,34 @@ def test_lambda_refuses_a_statement_id_twice_as_aws_does(moto_url: str) -> None:
         assert [s["Sid"] for s in policy_statements()] == ["twice"]
     finally:
         lambda_.remove_permission(FunctionName=FUNCTION, StatementId="twice")
+
+
+def test_a_new_image_name_with_the_old_handle_is_refused_before_anything_changes(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    service, client = fake
+    owned_image(backend, "golden-2026-11")
+    backend.add_image("golden-base")
+    signal = {"Handle": AWS_HANDLE, "Timeout": "43200"}
+    source = {"Type": "Copy", "SourceImageName": "golden-base"}
+    body = event("update", ImageName="golden-2026-12", Source=source, AvailableSignal=signal)
+    body["OldResourceProperties"] = {"ImageName": "golden-2026-11", "Source": source, "AvailableSignal": signal}
+    with pytest.raises(InvalidProperties, match="a new ImageName \\(golden-2026-12\\) needs a new wait condition"):
+        handle(client, clock, body)
+    assert service.audit.mutations() == []  # its wait condition completed long ago: a fleet would move too soon
+
+
+def test_an_in_place_update_signals_only_a_new_handle(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    _, client = fake
+    owned_image(backend, "golden-2026-11")
+    old = {"ImageName": "golden-2026-11", "AvailableSignal": {"Handle": AWS_HANDLE}}
+    same = event("update", **old)
+    same["OldResourceProperties"] = dict(old)
+    assert lifecycle.SIGNAL not in handle(client, clock, same)[1]  # its wait condition is not waiting
+    moved = event("update", ImageName="golden-2026-11", AvailableSignal={"Handle": AWS_HANDLE + "&x=2"})
+    moved["OldResourceProperties"] = dict(old)
+    physical_id, data = handle(client, clock, moved)
+    assert physical_id == "golden-2026-11"
+    assert data[lifecycle.SIGNAL] == AWS_HANDLE + "&x=2"  # a new handle's wait condition hears at once

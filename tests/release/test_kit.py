@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.release.test_wheel import _installed, _pins, _venv
+from tests.release.test_wheel import _installed, _pins, _venv, assert_user_app_synthesizes
 
 EXAMPLE = ROOT / "examples" / "offline-test"
 
@@ -72,3 +72,14 @@ def test_a_user_project_runs_its_own_offline_tests_from_the_installed_kit(kit_ve
     assert "2 passed" in result.stdout, report
     plugins = next((line for line in result.stdout.splitlines() if line.startswith("plugins:")), "")
     assert "appstream-image-provider" in plugins, report  # loaded by the entry point, not by a conftest
+
+
+@pytest.mark.long
+def test_the_pinned_aws_cdk_lib_synthesizes_a_user_app_from_the_wheel_on_python_3_13(
+    kit_venv: Path, tmp_path: Path
+) -> None:
+    version = subprocess.run(
+        [str(kit_venv), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert version == "(3, 13)"
+    assert_user_app_synthesizes(kit_venv, tmp_path)
