@@ -269,7 +269,8 @@ def _create_or_update(
         new.shared_with,
         made=bool(made),
         discard=stray,
-        signal=wanted.handle if wanted is not None else "",
+        answered=resume.answered if resume is not None else False,  # a queued start continues after its answer
+        signal=wanted.handle if wanted is not None else (resume.signal if resume is not None else ""),
     )
     return _finish(client, progress, state, owner, timing, request.stack_id)
 

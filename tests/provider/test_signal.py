@@ -256,6 +256,7 @@ def test_a_copy_waiting_for_a_slot_answers_with_the_images_arn_and_starts_later(
     _, client = fake
     backend.add_image("golden-base")
     backend.limits.copies = 1
+    backend.durations.copy = 600  # ten scheduled minutes: the copy outlasts the run that starts it
     backend.add_image("someone-elses-copy", state="COPYING", settle_seconds=300)
     body = event(
         "create",
@@ -275,6 +276,10 @@ def test_a_copy_waiting_for_a_slot_answers_with_the_images_arn_and_starts_later(
         result, data = handle(client, clock, scheduled)
         if result is not None:
             break
+        # Each scheduled run keeps what it continues: an answered request, and the handle to signal.
+        state = lifecycle.Resume.from_data(data[lifecycle.RESUME])
+        assert state.answered
+        assert state.signal == AWS_HANDLE
         scheduled["CrHelperData"] = data
     assert result == "golden-2026-11"
     assert data["State"] == "AVAILABLE"
