@@ -293,15 +293,7 @@ class AppStreamImage(Construct):
     def _validate_available_timeout(timeout: Duration | None, image_name: str, wait: bool) -> int | None:
         if timeout is None:
             return None
-        _expect(timeout, Duration, "available_timeout", "a Duration, such as Duration.hours(12)")
-        try:
-            seconds = int(timeout.to_seconds())
-        except RuntimeError:  # jsii: CannotConvertedIntoWhole
-            raise ValueError(
-                f"available_timeout: {timeout.to_human_string()} is not a whole number of seconds (1 s to 12 hours)"
-            ) from None
-        if not 1 <= seconds <= contract.MAX_SIGNAL_TIMEOUT:
-            raise ValueError(f"available_timeout: {seconds} s is outside 1 s to 12 hours (a wait condition's maximum)")
+        seconds = _whole_seconds(timeout, "available_timeout", "Duration.hours(12)", "1 s to 12 hours")
         if not wait:
             raise ValueError("available_timeout: waits for AVAILABLE, which wait_for_available=False turns off")
         if not _resolved(image_name):
@@ -309,25 +301,30 @@ class AppStreamImage(Construct):
                 "available_timeout: needs an image_name known at synth (each image name gets its own wait "
                 "condition, which cannot be updated), not a token"
             )
-        return seconds
+        return seconds  # its range: the provider's rule (properties.signal), checked with the rest
 
     @staticmethod
     def _validate_timeout(timeout: Duration | None) -> int:
         if timeout is None:
             return contract.MAX_TIMEOUT
-        _expect(timeout, Duration, "service_timeout", "a Duration, such as Duration.minutes(30)")
-        try:
-            seconds = int(timeout.to_seconds())
-        except RuntimeError:  # jsii: CannotConvertedIntoWhole
-            raise ValueError(
-                f"service_timeout: {timeout.to_human_string()} is not a whole number of seconds (1 s to 3600 s)"
-            ) from None
-        return seconds  # its range: the provider's rule (properties.service_timeout), checked with the rest
+        # Its range: the provider's rule (properties.service_timeout), checked with the rest.
+        return _whole_seconds(timeout, "service_timeout", "Duration.minutes(30)", "1 s to 3600 s")
+
+
+def _whole_seconds(timeout: Any, prop: str, example: str, allowed: str) -> int:
+    _expect(timeout, Duration, prop, f"a Duration, such as {example}")
+    try:
+        return int(timeout.to_seconds())
+    except RuntimeError:  # jsii: CannotConvertedIntoWhole
+        raise ValueError(f"{prop}: {timeout.to_human_string()} is not a whole number of seconds ({allowed})") from None
+
+
+CONSTRUCT_PROPS = {"AvailableSignal.Timeout": "available_timeout"}  # where the resource's name is not the prop's
 
 
 def _in_construct_terms(err: errors.InvalidProperties) -> str:
     """The provider's message, naming the construct's prop: `SharedWith[0].AccountId` -> `shared_with[0].account_id`."""
-    prop = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", err.prop).lower()
+    prop = CONSTRUCT_PROPS.get(err.prop) or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", err.prop).lower()
     return f"{prop}: {err.problem}" if prop else str(err)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack, Tags
-from aws_cdk import aws_appstream as appstream
 from constructs import Construct
 
 from appstream_image_provider import AppStreamImage, ImageShare, ImageSource, InUse
+from stacks.fleet import streaming_fleet
 
 
 class ExampleImagesStack(Stack):
@@ -40,17 +40,6 @@ class ExampleImagesStack(Stack):
         Tags.of(self.golden).add("team", team)
         Tags.of(self.golden).add("cost-center", "1234")
         # The Ref to the image makes CloudFormation create the fleet after the image and delete it first.
-        self.fleet = appstream.CfnFleet(
-            self,
-            "Fleet",
-            name=f"{construct_id}-fleet",
-            instance_type="stream.standard.small",
-            fleet_type="ON_DEMAND",
-            compute_capacity=appstream.CfnFleet.ComputeCapacityProperty(desired_instances=1),
-            image_name=self.golden.image_name,
-            enable_default_internet_access=False,
-            max_user_duration_in_seconds=3600,
-            disconnect_timeout_in_seconds=900,
-        )
+        self.fleet = streaming_fleet(self, "Fleet", name=f"{construct_id}-fleet", image_name=self.golden.image_name)
         CfnOutput(self, "GoldenImageArn", value=self.golden.image_arn)
         CfnOutput(self, "GoldenImageState", value=self.golden.state)

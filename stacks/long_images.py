@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_appstream as appstream
 from constructs import Construct
 
 from appstream_image_provider import AppStreamImage, ImageSource
+from stacks.fleet import streaming_fleet
 
 TWELVE_HOURS = Duration.hours(12)  # CloudFormation's longest wait condition
 
@@ -47,17 +47,6 @@ class LongImagesStack(Stack):
             available_timeout=TWELVE_HOURS,
         )
         # image_name comes from the wait condition: CloudFormation creates (or moves) the fleet once AVAILABLE.
-        self.fleet = appstream.CfnFleet(
-            self,
-            "Fleet",
-            name=f"{construct_id}-fleet",
-            instance_type="stream.standard.small",
-            fleet_type="ON_DEMAND",
-            compute_capacity=appstream.CfnFleet.ComputeCapacityProperty(desired_instances=1),
-            image_name=self.updated.image_name,
-            enable_default_internet_access=False,
-            max_user_duration_in_seconds=3600,
-            disconnect_timeout_in_seconds=900,
-        )
+        self.fleet = streaming_fleet(self, "Fleet", name=f"{construct_id}-fleet", image_name=self.updated.image_name)
         CfnOutput(self, "ImportedImageArn", value=self.imported.image_arn)
         CfnOutput(self, "UpdatedImageName", value=self.updated.image_name)

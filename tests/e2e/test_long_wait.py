@@ -57,6 +57,18 @@ def _image(name: str, handle: str, source: dict[str, str], **extra: Any) -> dict
     }
 
 
+def _fails_after(resource: str) -> dict[str, Any]:
+    """A resource that fails (it adopts an image that does not exist) once `resource` has answered."""
+    return {
+        "Type": "Custom::AppStreamImage",
+        "DependsOn": resource,
+        "Properties": {
+            "ServiceToken": {"Fn::ImportValue": "AppStreamImageProvider-ServiceToken"},
+            "ImageName": "no-such-image",
+        },
+    }
+
+
 def _wait(image: str, handle: str) -> dict[str, Any]:
     return {
         "Type": "AWS::CloudFormation::WaitCondition",
@@ -119,14 +131,7 @@ def test_a_rollback_while_the_update_still_runs_stops_its_polling_and_removes_th
             "Patched": _image("patched-long", "Handle", {"Type": "Update", "SourceImageName": "golden-base"}),
             "Available": _wait("Patched", "Handle"),
             # Another resource fails once the image resource has answered: CloudFormation cancels the wait.
-            "Other": {
-                "Type": "Custom::AppStreamImage",
-                "DependsOn": "Patched",
-                "Properties": {
-                    "ServiceToken": {"Fn::ImportValue": "AppStreamImageProvider-ServiceToken"},
-                    "ImageName": "no-such-image",
-                },
-            },
+            "Other": _fails_after("Patched"),
         },
     )
     with pytest.raises(StackFailed, match="Image no-such-image does not exist"):
@@ -151,14 +156,7 @@ def test_a_delete_that_cannot_wait_for_appstream_fails_naming_the_image_and_a_la
                 "patched-slow", "Handle", {"Type": "Update", "SourceImageName": "golden-base"}, ServiceTimeout=21
             ),
             "Available": _wait("Patched", "Handle"),
-            "Other": {
-                "Type": "Custom::AppStreamImage",
-                "DependsOn": "Patched",
-                "Properties": {
-                    "ServiceToken": {"Fn::ImportValue": "AppStreamImageProvider-ServiceToken"},
-                    "ImageName": "no-such-image",
-                },
-            },
+            "Other": _fails_after("Patched"),
         },
     )
     with pytest.raises(StackFailed):

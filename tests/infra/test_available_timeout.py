@@ -86,7 +86,7 @@ def test_available_is_what_to_depend_on() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"available_timeout": Duration.hours(13)}, "available_timeout: 46800 s is outside 1 s to 12 hours"),
+        ({"available_timeout": Duration.hours(13)}, "available_timeout: 46800 is outside 1-43200 seconds (12 hours)"),
         ({"available_timeout": Duration.millis(1500)}, "available_timeout: 1 second 500 millis is not a whole number"),
         ({"available_timeout": 3600}, "available_timeout: expected a Duration"),
         (
