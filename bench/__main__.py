@@ -264,7 +264,8 @@ def report(results: dict[str, Any]) -> str:
         out += [
             "## 6. Asset",
             "",
-            f"Zipped: {a['zip_bytes'] / 1024:.1f} KB (target < 100 KB: {verdict(a['zip_bytes'] < 100 * 1024)}). "
+            f"Zipped: {a['zip_bytes'] / 1000:.1f} KB, {a['zip_bytes']:,} bytes (target < 100 KB: "
+            f"{verdict(a['zip_bytes'] < 100_000)}). "
             f"Asset hash across two synths: {a['hashes'][0]} and {a['hashes'][1]} "
             f"({verdict(a['hash_stable'])}).",
             "",
