@@ -7,10 +7,14 @@ pytest11 entry point, and everything it imports from the extra's dependencies.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,13 +25,32 @@ from tests.release.test_wheel import _installed, _pins, _venv, assert_user_app_s
 EXAMPLE = ROOT / "examples" / "offline-test"
 
 
+KIT_VENVS = Path(tempfile.gettempdir()) / "appstream-image-kit-venvs"
+
+
 @pytest.fixture(scope="module")
-def kit_venv(dist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh Python 3.13 venv: the wheel with the extra, the pinned aws-cdk-lib and constructs, and pytest."""
+def kit_venv(dist_dir: Path) -> Path:
+    """A fresh Python 3.13 venv: the wheel with the extra, the pinned aws-cdk-lib and constructs, and pytest.
+
+    Made once per wheel content and shared by the test processes (a lock; the venv is only read), as pip
+    installing moto and aws-cdk-lib costs a minute or two each time."""
     pins = _pins()
     (wheel,) = dist_dir.glob("*.whl")
-    requirements = (f"{wheel}[local]", f"aws-cdk-lib=={pins['aws-cdk-lib']}", f"constructs=={pins['constructs']}")
-    return _venv(tmp_path_factory.mktemp("kit") / "venv", *requirements, "pytest")
+    key = hashlib.sha256(wheel.read_bytes() + json.dumps(pins, sort_keys=True).encode()).hexdigest()[:16]
+    target = KIT_VENVS / key
+    KIT_VENVS.mkdir(parents=True, exist_ok=True)
+    with (KIT_VENVS / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "ready").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            requirements = (
+                f"{wheel}[local]",
+                f"aws-cdk-lib=={pins['aws-cdk-lib']}",
+                f"constructs=={pins['constructs']}",
+            )
+            _venv(target / "venv", *requirements, "pytest")
+            (target / "ready").write_text(wheel.name)
+    return target / "venv" / "bin" / "python"
 
 
 def _user_env(python: Path) -> dict[str, str]:
