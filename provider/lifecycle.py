@@ -42,8 +42,8 @@ NEXT_RUN_SLACK = 10.0  # EventBridge's delivery and the next invocation's start,
 # ServiceTimeout runs from CloudFormation's send, not from the handler's start (AWS::CloudFormation::CustomResource):
 # asynchronous queueing and a cold start come first, so the deadline keeps back up to a minute for them.
 SEND_MARGIN = 60.0
-# A short ServiceTimeout keeps back more than a tenth: a cold start alone can take seconds (a third, up to 10 s).
-SHORT_MARGIN = 10.0
+# A short ServiceTimeout keeps back more than a tenth: a cold start alone can take seconds (a third, up to 20 s).
+SHORT_MARGIN = 20.0
 # A scheduled run stopped under way ends within its slice, plus the longest inline wait it may be in.
 IN_FLIGHT = POLL_SLICE + creation.RACE_PATIENCE + HAND_OVER_MARGIN
 

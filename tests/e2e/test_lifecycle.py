@@ -4,6 +4,8 @@ by the local driver, with the provider running from its asset as Lambda would ru
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,22 @@ def images(stack: Stack) -> dict[str, str]:
     return {lid: live.physical_id for lid, live in stack.resources.items() if live.type == "Custom::AppStreamImage"}
 
 
+HOLD = 3600.0  # seconds: a fleet lets go of its old image only when the test says so
+
+
+def _release_after_two_checks(service: LocalAppStream, fleet: str) -> None:
+    """The fleet moves off its old image once the cleanup's Delete has seen it held twice (DescribeFleets)."""
+    before = len(service.audit.calls("DescribeFleets"))
+    ends = time.monotonic() + 600
+    while time.monotonic() < ends:
+        if len(service.audit.calls("DescribeFleets")) >= before + 2:
+            with service.backend._lock:
+                moving = service.backend.fleets[fleet]
+                moving.image_name, moving.release_at = moving.release_to, None
+            return
+        time.sleep(0.05)
+
+
 def assert_clean(cloud: Cloud, service: LocalAppStream, owned: set[str]) -> None:
     """Nothing outside the stack was changed; no polling leftovers; every response was valid."""
     assert outside(service.audit.entries(), owned) == {}
@@ -37,7 +55,8 @@ def assert_clean(cloud: Cloud, service: LocalAppStream, owned: set[str]) -> None
 def test_example_app_deploy_update_in_place_rotate_and_destroy(
     make_cloud: MakeCloud, assemblies: dict[str, Path]
 ) -> None:
-    cloud, service, lines = make_cloud(fleet_switch_seconds=3.0)
+    # The fleet keeps the old image until the test releases it (an event, not a race with the cleanup's start).
+    cloud, service, lines = make_cloud(fleet_switch_seconds=HOLD)
     backend = service.backend
 
     stack = cloud.deploy(EXAMPLE, assemblies["v1"] / f"{EXAMPLE}.template.json")
@@ -62,7 +81,10 @@ def test_example_app_deploy_update_in_place_rotate_and_destroy(
     assert service.audit.calls("DeleteImage") == []
 
     # Rotation: a new ImageName replaces the image; the fleet moves; the old image goes once released.
+    releaser = threading.Thread(target=_release_after_two_checks, args=(service, f"{EXAMPLE}-fleet"), daemon=True)
+    releaser.start()
     stack = cloud.deploy(EXAMPLE, assemblies["v2"] / f"{EXAMPLE}.template.json")
+    releaser.join(timeout=5)
     assert images(stack)[golden_id] == "golden-2026-12"
     assert "golden-2026-11" not in backend.images
     assert backend.fleets[f"{EXAMPLE}-fleet"].image_name == "golden-2026-12"

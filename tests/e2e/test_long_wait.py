@@ -147,13 +147,13 @@ def test_a_rollback_while_the_update_still_runs_stops_its_polling_and_removes_th
 def test_a_delete_that_cannot_wait_for_appstream_fails_naming_the_image_and_a_later_delete_finishes(
     make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
 ) -> None:
-    cloud, service, lines = _cloud(make_cloud, assemblies, update=200)  # 50 s on the service's clock
+    cloud, service, lines = _cloud(make_cloud, assemblies, update=400)  # 100 s on the service's clock
     template = _template(
         tmp_path,
         {
             "Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
             "Patched": _image(
-                "patched-slow", "Handle", {"Type": "Update", "SourceImageName": "golden-base"}, ServiceTimeout=21
+                "patched-slow", "Handle", {"Type": "Update", "SourceImageName": "golden-base"}, ServiceTimeout=60
             ),
             "Available": _wait("Patched", "Handle"),
             "Other": _fails_after("Patched"),

@@ -203,8 +203,9 @@ def test_the_answer_comes_before_cloudformations_timeout_counted_from_its_send(
 def test_the_send_margin_is_a_tenth_of_timeouts_a_minute_at_most_and_more_for_short_ones() -> None:
     assert lifecycle.deadline_for(3600, 0.0) == 3540.0
     assert lifecycle.deadline_for(300, 0.0) == 270.0
-    assert lifecycle.deadline_for(100, 0.0) == 90.0
-    assert lifecycle.deadline_for(60, 0.0) == 50.0  # a cold start can take seconds: 10 s kept back
+    assert lifecycle.deadline_for(100, 0.0) == 80.0  # 20 s, more than a tenth
+    assert lifecycle.deadline_for(60, 0.0) == 40.0  # a cold start can take seconds: 20 s kept back
+    assert lifecycle.deadline_for(150, 0.0) == 130.0
     assert lifecycle.deadline_for(21, 0.0) == 14.0  # a third of a short timeout
 
 
