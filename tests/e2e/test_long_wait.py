@@ -123,7 +123,7 @@ def test_a_failure_after_the_answer_fails_the_wait_condition_and_the_rollback_re
 def test_a_rollback_while_the_update_still_runs_stops_its_polling_and_removes_the_image(
     make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
 ) -> None:
-    cloud, service, lines = _cloud(make_cloud, assemblies, update=40)  # 10 s on the service's clock
+    cloud, service, lines = _cloud(make_cloud, assemblies, update=160)  # 40 s: it outlasts the other's failure
     template = _template(
         tmp_path,
         {

@@ -55,6 +55,15 @@ def _no_rules_left(request: pytest.FixtureRequest) -> Iterator[None]:
         boto3.client("lambda").remove_permission(FunctionName=FUNCTION, StatementId=statement["Sid"])
 
 
+LONG_COPY = 600.0  # seconds: the copy outlasts the first invocation however slow the machine; tests finish it
+
+
+def finish_soon(backend: AppStreamBackend, name: str, seconds: float = 1.0) -> None:
+    """AppStream finishes the image's transition `seconds` from now (a fast-forward, not a sleep)."""
+    with backend._lock:
+        backend.images[name].state_until = backend.now() + seconds
+
+
 def copy_props(handle_url: str, **extra: Any) -> dict[str, Any]:
     return {
         "ImageName": "golden-2026-11",
@@ -107,7 +116,7 @@ def test_a_copy_answers_once_started_and_signals_success_once_available(
     provider: Provider, live_backend: AppStreamBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
     live_backend.add_image("golden-base")
-    live_backend.durations.copy = 2.0
+    live_backend.durations.copy = LONG_COPY
     handle_url = provider.endpoint.url("handle-success")
     request = provider.event("create", props=copy_props(handle_url))
     caplog.set_level(logging.DEBUG)
@@ -123,6 +132,7 @@ def test_a_copy_answers_once_started_and_signals_success_once_available(
     assert rules_left() == [rule]
     assert not live_backend.accepted_permissions("golden-2026-11")  # sharing waits for AVAILABLE
 
+    finish_soon(live_backend, "golden-2026-11")
     scheduled = scheduled_input(rule)
     while provider.invoke(scheduled) is None and rules_left():  # EventBridge fires every minute
         pass
@@ -158,6 +168,7 @@ def test_a_copy_that_fails_after_the_answer_signals_failure_with_its_errors_and_
     provider: Provider, live_backend: AppStreamBackend
 ) -> None:
     live_backend.add_image("golden-base")
+    live_backend.durations.copy = LONG_COPY
     handle_url = provider.endpoint.url("handle-failed")
     request = provider.event("create", props=copy_props(handle_url))
     answer = provider.invoke(request)
@@ -165,6 +176,7 @@ def test_a_copy_that_fails_after_the_answer_signals_failure_with_its_errors_and_
     assert answer["Status"] == "SUCCESS"
     with live_backend._lock:  # the copy fails, as AppStream reports it: FAILED with ImageErrors
         image = live_backend.images["golden-2026-11"]
+        image.state_until = live_backend.now() + 1.0
         image.next_state = "FAILED"
         image.next_reason = {"Code": "IMAGE_COPY_FAILURE", "Message": "The image could not be copied."}
         image.next_errors = [{"ErrorCode": "INTERNAL_SERVICE_ERROR", "ErrorMessage": "snapshot failed"}]
@@ -185,12 +197,14 @@ def test_a_delete_stops_the_wait_that_outlives_the_answer_and_removes_the_image(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
     live_backend.add_image("golden-base")
-    live_backend.durations.copy = 2.0
+    live_backend.durations.copy = LONG_COPY
     handle_url = provider.endpoint.url("handle-deleted")
     props = copy_props(handle_url)
     answer = provider.invoke(provider.event("create", props=props))
     assert answer is not None
     assert rules_left() == [image_rule(STACK_ID, "GoldenImage", "golden-2026-11")]
+    assert live_backend.images["golden-2026-11"].state == "COPYING"
+    finish_soon(live_backend, "golden-2026-11", 2.0)  # AppStream deletes it only once the copy has settled
     deletion = provider.event("delete", props=props)  # the rollback, or a stack deletion, while COPYING
     response = provider.invoke(deletion)
     assert response is not None
