@@ -39,8 +39,8 @@ def main() -> int:
     warnings.simplefilter("ignore", SyntaxWarning)
     site = Path(sysconfig.get_paths()["purelib"])
     everything_else = compileall.compile_dir(site, quiet=1, workers=0, rx=re.compile(r"/aws_cdk/"))
-    imported = all([compileall.compile_file(path, quiet=1) for path in _cdk_modules_imported()])
-    return 0 if everything_else and imported else 1
+    imported = [compileall.compile_file(path, quiet=1) for path in _cdk_modules_imported()]  # all, even after a failure
+    return 0 if everything_else and all(imported) else 1
 
 
 if __name__ == "__main__":
