@@ -43,9 +43,9 @@ typecheck: setup
 unit: setup
 	$(BIN)/python -m pytest -n 6 --dist worksteal
 
-# mypy (half a minute on a fresh clone) runs beside the tests, which mostly wait.
+# mypy (half a minute on a fresh clone) runs beside the tests (their output is not held back: no output-sync).
 test: lint
-	$(MAKE) --no-print-directory -j 2 --output-sync=line typecheck unit
+	$(MAKE) --no-print-directory -j 2 typecheck unit
 
 synth: setup
 	cdk synth --quiet

@@ -147,16 +147,7 @@ class Cloud(Rollbacks, Scopes):
         started = time.monotonic()
         self._emit(stack, "CREATE_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
         try:
-            _, failed = in_parallel(
-                self._ordered(stack, template),
-                template.dependencies,
-                lambda logical_id: self._create(stack, template, logical_id),
-                on_failure=lambda: self.requests.cancel(stack.name),
-            )
-            self.requests.resume(stack.name)
-            failure = first_resource_failure(failed)
-            if failure is not None:
-                raise failure
+            self._each_in_order(stack, template, lambda logical_id: self._create(stack, template, logical_id))
         except ResourceFailed as failure:
             self._emit(stack, "ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", name, failure.reason)
             left = self._delete_all(stack, template, rollback=True)
@@ -226,16 +217,7 @@ class Cloud(Rollbacks, Scopes):
                     changed[logical_id] = old_resources[logical_id]
 
         try:
-            _, failed = in_parallel(
-                self._ordered(stack, template),
-                template.dependencies,
-                act,
-                on_failure=lambda: self.requests.cancel(stack.name),
-            )
-            self.requests.resume(stack.name)
-            failure = first_resource_failure(failed)
-            if failure is not None:
-                raise failure
+            self._each_in_order(stack, template, act)
         except ResourceFailed as failure:
             self._emit(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name, failure.reason)
             self._roll_back_update(
@@ -293,6 +275,19 @@ class Cloud(Rollbacks, Scopes):
         for name, condition in template.body.get("Conditions", {}).items():
             scope.conditions[name] = evaluate(condition, scope)
         return [lid for lid in template.order() if _wanted(stack, template, lid)]
+
+    def _each_in_order(self, stack: Stack, template: Template, act: Callable[[str], None]) -> None:
+        """Each wanted resource after what it needs, independent ones at once; the first failure cancels the rest."""
+        _, failed = in_parallel(
+            self._ordered(stack, template),
+            template.dependencies,
+            act,
+            on_failure=lambda: self.requests.cancel(stack.name),
+        )
+        self.requests.resume(stack.name)
+        failure = first_resource_failure(failed)
+        if failure is not None:
+            raise failure
 
     def _create(self, stack: Stack, template: Template, logical_id: str) -> None:
         resource = template.resources[logical_id]

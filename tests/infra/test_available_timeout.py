@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Duration, Fn, Stack
-from aws_cdk import aws_appstream as appstream
 from aws_cdk.assertions import Template
 
 from appstream_image_provider.appstream_image import AppStreamImage, ImageSource
 from provider.properties import parse
+from stacks.fleet import streaming_fleet
 
 
 def synth(image_name: str = "patched-2026-12", **kwargs: Any) -> tuple[AppStreamImage, dict[str, Any]]:
@@ -24,14 +24,7 @@ def synth(image_name: str = "patched-2026-12", **kwargs: Any) -> tuple[AppStream
         available_timeout=Duration.hours(12),
         **kwargs,
     )
-    appstream.CfnFleet(
-        stack,
-        "Fleet",
-        name="fleet",
-        instance_type="stream.standard.small",
-        compute_capacity=appstream.CfnFleet.ComputeCapacityProperty(desired_instances=1),
-        image_name=image.image_name,
-    )
+    streaming_fleet(stack, "Fleet", name="fleet", image_name=image.image_name)
     return image, Template.from_stack(stack).to_json()["Resources"]
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Duration, RemovalPolicy, Stack, Tags
-from aws_cdk import aws_appstream as appstream
 from aws_cdk.assertions import Match, Template
 
 from appstream_image_provider.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
 from provider.properties import parse
+from stacks.fleet import streaming_fleet
 
 ACCOUNT = "111122223333"
 
@@ -63,14 +63,7 @@ def stack_and_template() -> tuple[Stack, Template]:
     for n in range(3):
         AppStreamImage(stack, f"Extra{n}", image_name=f"extra-{n}")
     Tags.of(golden).add("team", "euc")
-    appstream.CfnFleet(
-        stack,
-        "Fleet",
-        name="fleet",
-        instance_type="stream.standard.small",
-        compute_capacity=appstream.CfnFleet.ComputeCapacityProperty(desired_instances=1),
-        image_name=golden.image_name,
-    )
+    streaming_fleet(stack, "Fleet", name="fleet", image_name=golden.image_name)
     return stack, Template.from_stack(stack)
 
 
