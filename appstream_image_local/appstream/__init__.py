@@ -2,7 +2,8 @@
 
 from appstream_image_local.appstream.errors import ApiError
 from appstream_image_local.appstream.faults import Fault, FaultInjector
-from appstream_image_local.appstream.model import AppStreamBackend, Durations, Limits
+from appstream_image_local.appstream.model import AppStreamBackend
+from appstream_image_local.appstream.records import Durations, Limits
 from appstream_image_local.appstream.scenario import load_scenario
 from appstream_image_local.appstream.server import LocalAppStream
 

@@ -7,182 +7,24 @@ its read-after-write lags are on by default (`Limits`), at small values.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from appstream_image_local.appstream.errors import ApiError, not_found
-
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-RESERVED_PREFIXES = ("amazon", "aws", "appstream")
-TRANSITIONAL = frozenset({"PENDING", "COPYING", "CREATING", "IMPORTING", "VALIDATING"})
-GONE = "GONE"
-DEFAULT_PAGE = 25
-
-
-@dataclass
-class Limits:
-    """AWS's quotas and lags (AppStream's API reference and admin guide; read-after-write is eventual).
-
-    The quotas are the admin guide's defaults ("Amazon AppStream 2.0 Service Quotas": Images 10,
-    Image builders (total) 10, concurrent image copies per destination Region 2, concurrent image
-    updates 5, accounts an image can be shared with 100); tags per resource: 50 (the Tags shape).
-
-    Quotas answer LimitExceededException; the lags are seconds of the service's clock (scaled by
-    time_scale, like every transition); `rate` is requests per second per operation (service clock),
-    with `burst` requests in hand, answering ThrottlingException past them.
-    """
-
-    copies: int = 2  # concurrent CopyImage per destination region
-    updates: int = 5  # concurrent CreateUpdatedImage
-    images: int = 10  # private images per account and region
-    builders: int = 10  # image builders, the one each running CreateUpdatedImage launches among them
-    shares: int = 100  # accounts an image can be shared with
-    tags: int = 50  # tags per resource
-    visibility_lag: float = 0.5  # a new image is invisible to DescribeImages (and tagging) this long
-    permission_lag: float = 0.5  # a sharing change takes effect this long after it is accepted
-    rate: float = 25.0  # requests per second per operation
-    burst: int = 50
-
-
-@dataclass
-class Durations:
-    """How long each transition lasts, in seconds of the service's clock."""
-
-    copy: float = 2.0
-    update: float = 2.0
-    delete: float = 1.0
-    import_: float = 2.0  # CreateImportedImage: IMPORTING
-    validate: float = 1.0  # then VALIDATING (the runtime validation), then AVAILABLE or FAILED
-
-
-@dataclass
-class Image:
-    name: str
-    arn: str
-    state: str
-    visibility: str = "PRIVATE"
-    platform: str = "WINDOWS_SERVER_2022"
-    description: str = ""
-    display_name: str = ""
-    created: float = 0.0
-    base_image_arn: str = ""
-    agent_version: str = "LATEST"
-    builder_name: str = ""
-    state_until: float | None = None
-    next_state: str = "AVAILABLE"
-    reason: dict[str, str] | None = None
-    next_reason: dict[str, str] | None = None
-    delete_seconds: float | None = None
-    copies_end: str = "AVAILABLE"  # the state copies and updates made from this image end in
-    updatable: bool = True  # CreateUpdatedImage answers canUpdateImage false (and makes nothing) when False
-    image_errors: list[dict[str, Any]] = field(default_factory=list)
-    next_errors: list[dict[str, Any]] = field(default_factory=list)
-    later: list[tuple[float, str]] = field(default_factory=list)  # further (seconds, state) steps after next_state
-    tags: dict[str, str] = field(default_factory=dict)
-    permissions: dict[str, dict[str, bool]] = field(default_factory=dict)
-    visible_at: float = 0.0  # read-after-write: DescribeImages finds the image from this time on
-    pending: list[tuple[float, str, dict[str, bool] | None]] = field(default_factory=list)  # permission changes
-
-    def wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "Name": self.name,
-            "Arn": self.arn,
-            "State": self.state,
-            "Visibility": self.visibility,
-            "Platform": self.platform,
-            "CreatedTime": self.created,
-            "ImageBuilderSupported": True,
-            "AppstreamAgentVersion": self.agent_version,
-            "ImageSharedWithOthers": "TRUE" if self.permissions else "FALSE",
-        }
-        for key, value in (
-            ("DisplayName", self.display_name),
-            ("Description", self.description),
-            ("BaseImageArn", self.base_image_arn),
-            ("ImageBuilderName", self.builder_name),
-        ):
-            if value:
-                out[key] = value
-        if self.reason:
-            out["StateChangeReason"] = dict(self.reason)
-        if self.image_errors:
-            out["ImageErrors"] = [dict(e) for e in self.image_errors]
-        return out
-
-
-@dataclass
-class Fleet:
-    name: str
-    arn: str
-    image_name: str
-    state: str = "RUNNING"
-    release_at: float | None = None
-    release_to: str = ""
-
-    def wire(self, image_arn: str) -> dict[str, Any]:
-        return {
-            "Name": self.name,
-            "Arn": self.arn,
-            "ImageName": self.image_name,
-            "ImageArn": image_arn,
-            "InstanceType": "stream.standard.small",
-            "ComputeCapacityStatus": {"Desired": 1},
-            "State": self.state,
-            "CreatedTime": 0,
-        }
-
-
-@dataclass
-class Builder:
-    name: str
-    arn: str
-    image_name: str
-    state: str = "RUNNING"
-
-    def wire(self, image_arn: str) -> dict[str, Any]:
-        return {
-            "Name": self.name,
-            "Arn": self.arn,
-            "ImageArn": image_arn,
-            "InstanceType": "stream.standard.small",
-            "State": self.state,
-        }
-
-
-def _page(items: list[Any], params: dict[str, Any], key: str, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
-    token = params.get("NextToken")
-    try:
-        start = int(token) if token is not None else 0
-    except ValueError as exc:
-        raise ApiError("InvalidParameterCombinationException", "The NextToken is not valid.") from exc
-    size = int(params.get("MaxResults") or limit)
-    out: dict[str, Any] = {key: items[start : start + size]}
-    if start + size < len(items):
-        out["NextToken"] = str(start + size)
-    return out
-
-
-class TokenBuckets:
-    """Per-operation request rates on the service's clock: AWS throttles bursts with ThrottlingException."""
-
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limits = limits
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}  # operation -> (tokens, last refill)
-
-    def take(self, operation: str) -> bool:
-        with self._lock:
-            now = self._clock()
-            tokens, last = self._buckets.get(operation, (float(self._limits.burst), now))
-            tokens = min(float(self._limits.burst), tokens + (now - last) * self._limits.rate)
-            allowed = tokens >= 1.0
-            self._buckets[operation] = (tokens - 1.0 if allowed else tokens, now)
-            return allowed
+from appstream_image_local.appstream.records import (
+    ACCOUNT_ID,
+    GONE,
+    RESERVED_PREFIXES,
+    TRANSITIONAL,
+    Builder,
+    Durations,
+    Fleet,
+    Image,
+    Limits,
+    page,
+)
 
 
 class AppStreamBackend:
@@ -431,7 +273,7 @@ class AppStreamBackend:
             wanted = params.get("Type")
             if wanted:
                 images = [i for i in images if i.visibility == wanted]
-            return _page([i.wire() for i in images], params, "Images")
+            return page([i.wire() for i in images], params, "Images")
 
     def delete_image(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -536,7 +378,7 @@ class AppStreamBackend:
                 for account, perms in sorted(image.permissions.items())
                 if not wanted or account in wanted
             ]
-            return {"Name": image.name} | _page(items, params, "SharedImagePermissionsList", limit=100)
+            return {"Name": image.name} | page(items, params, "SharedImagePermissionsList", limit=100)
 
     def _change_permission(self, image: Image, account: str, perms: dict[str, bool] | None) -> None:
         """Accepted now, effective after the permission lag (read-after-write is eventual)."""
@@ -627,38 +469,10 @@ class AppStreamBackend:
             missing = [n for n in names if n not in found]
             if missing:
                 raise not_found(kind, missing[0])
-            return _page([found[n].wire(self._arn_of(found[n].image_name)) for n in names], params, key)
+            return page([found[n].wire(self._arn_of(found[n].image_name)) for n in names], params, key)
 
     def describe_fleets(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe_users(params, self.fleets, "fleet", "Fleets")
 
     def describe_image_builders(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe_users(params, self.builders, "image builder", "ImageBuilders")
-
-
-def create_imported_image(backend: AppStreamBackend, params: dict[str, Any]) -> dict[str, Any]:
-    from appstream_image_local.appstream.imports import create_imported_image as create  # noqa: PLC0415 - imports.py imports this
-
-    return create(backend, params)
-
-
-OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any]]] = {
-    "DescribeImages": AppStreamBackend.describe_images,
-    "DeleteImage": AppStreamBackend.delete_image,
-    "CopyImage": AppStreamBackend.copy_image,
-    "CreateUpdatedImage": AppStreamBackend.create_updated_image,
-    "DescribeImagePermissions": AppStreamBackend.describe_image_permissions,
-    "UpdateImagePermissions": AppStreamBackend.update_image_permissions,
-    "DeleteImagePermissions": AppStreamBackend.delete_image_permissions,
-    "TagResource": AppStreamBackend.tag_resource,
-    "UntagResource": AppStreamBackend.untag_resource,
-    "ListTagsForResource": AppStreamBackend.list_tags_for_resource,
-    "DescribeFleets": AppStreamBackend.describe_fleets,
-    "DescribeImageBuilders": AppStreamBackend.describe_image_builders,
-    "CreateImportedImage": create_imported_image,
-}
-
-
-READ_ONLY = frozenset(
-    {"DescribeImages", "DescribeImagePermissions", "ListTagsForResource", "DescribeFleets", "DescribeImageBuilders"}
-)

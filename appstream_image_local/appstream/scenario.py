@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 from appstream_image_local.appstream.faults import Fault, FaultInjector
-from appstream_image_local.appstream.model import AppStreamBackend, Durations, Limits
+from appstream_image_local.appstream.model import AppStreamBackend
+from appstream_image_local.appstream.records import Durations, Limits
 
 SCENARIO_KEYS = frozenset(
     {

@@ -21,7 +21,9 @@ from botocore.validate import ParamValidator
 from appstream_image_local.appstream.authorize import authorize, denial_message
 from appstream_image_local.appstream.errors import ApiError
 from appstream_image_local.appstream.faults import COMMON_ERRORS, Fault, FaultInjector
-from appstream_image_local.appstream.model import OPERATIONS, READ_ONLY, AppStreamBackend, TokenBuckets
+from appstream_image_local.appstream.model import AppStreamBackend
+from appstream_image_local.appstream.operations import OPERATIONS, READ_ONLY
+from appstream_image_local.appstream.records import TokenBuckets
 from appstream_image_local.appstream.validation import constraint_problems, validation_message
 from appstream_image_local.iam import IamGate, access_key_of
 from appstream_image_local.serving import Background

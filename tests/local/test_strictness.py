@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from appstream_image_local.appstream import ApiError, AppStreamBackend, Fault, Limits, LocalAppStream, model
+from appstream_image_local.appstream import ApiError, AppStreamBackend, Fault, Limits, LocalAppStream, operations
 from tests.conftest import FakeClock
 from tests.local.test_appstream_service import raw_call
 
@@ -106,7 +106,7 @@ def test_an_unmodelled_error_from_the_backend_becomes_an_internal_failure(
     def broken(_: AppStreamBackend, __: dict[str, object]) -> dict[str, object]:
         raise ApiError("OperationNotPermittedException", "not modelled for DescribeFleets")
 
-    monkeypatch.setitem(model.OPERATIONS, "DescribeFleets", broken)
+    monkeypatch.setitem(operations.OPERATIONS, "DescribeFleets", broken)
     with LocalAppStream(backend) as svc:
         status, body = svc.handle("DescribeFleets", {})
     assert (status, body["__type"]) == (500, "InternalFailure")

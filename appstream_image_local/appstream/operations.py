@@ -1,0 +1,30 @@
+"""The local AppStream's operations by API name, and which of them only read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from appstream_image_local.appstream.imports import create_imported_image
+from appstream_image_local.appstream.model import AppStreamBackend
+
+OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any]]] = {
+    "DescribeImages": AppStreamBackend.describe_images,
+    "DeleteImage": AppStreamBackend.delete_image,
+    "CopyImage": AppStreamBackend.copy_image,
+    "CreateUpdatedImage": AppStreamBackend.create_updated_image,
+    "DescribeImagePermissions": AppStreamBackend.describe_image_permissions,
+    "UpdateImagePermissions": AppStreamBackend.update_image_permissions,
+    "DeleteImagePermissions": AppStreamBackend.delete_image_permissions,
+    "TagResource": AppStreamBackend.tag_resource,
+    "UntagResource": AppStreamBackend.untag_resource,
+    "ListTagsForResource": AppStreamBackend.list_tags_for_resource,
+    "DescribeFleets": AppStreamBackend.describe_fleets,
+    "DescribeImageBuilders": AppStreamBackend.describe_image_builders,
+    "CreateImportedImage": create_imported_image,
+}
+
+
+READ_ONLY = frozenset(
+    {"DescribeImages", "DescribeImagePermissions", "ListTagsForResource", "DescribeFleets", "DescribeImageBuilders"}
+)
