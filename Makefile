@@ -25,7 +25,10 @@ $(STAMP): requirements.txt requirements-dev.txt provider/requirements.txt packag
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt
 	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
-	$(BIN)/python -m tools.precompile
+	@# pip byte-compiles serially (about 55 of its 90 CPU-seconds, mostly aws-cdk-lib's 176 MB); all cores do it here.
+	@# pdoc (make docs) imports all of aws-cdk-lib, so all of it is compiled. Like pip, a file that does not compile
+	@# is left to Python (no error): -q prints it.
+	PYTHONWARNINGS=ignore::SyntaxWarning $(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
 	touch $@
 
 demo: setup
