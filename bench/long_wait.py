@@ -17,7 +17,7 @@ TEMPLATE = """Resources:
 """
 
 
-def run(delete_seconds: float = 12.0, function_timeout: float = 15.0, schedule_scale: float = 1.0) -> dict[str, Any]:
+def run(delete_seconds: float = 12.0, function_timeout: float = 20.0, schedule_scale: float = 1.0) -> dict[str, Any]:
     scenario = {"images": [{"name": "long-goodbye", "delete_seconds": delete_seconds}]}
     options = {"function_timeout": function_timeout, "schedule_scale": schedule_scale}
     with offline_cloud(scenario, **options) as (cloud, service, work):

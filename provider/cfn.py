@@ -159,6 +159,8 @@ class ImageResource(CfnResource):
             self._build()
         self._claimed = ""
         self._answered = threading.Lock()  # exactly one answer per invocation: the timer's or the handler's
+        self._polling = threading.Lock()  # the schedule's setup and the timer's removal of it, one at a time
+        self._timed_out = threading.Event()
         self._after_answer, self._signal_url = False, ""  # see response.after_answer
 
     def _build(self) -> None:
@@ -185,6 +187,7 @@ class ImageResource(CfnResource):
         self.StackId = self.RequestId = self.LogicalResourceId = ""
         self._claimed = ""
         self._answered = threading.Lock()
+        self._polling, self._timed_out = threading.Lock(), threading.Event()
         self._after_answer, self._signal_url = response.after_answer(self._event)
         problem = envelope_problem(event)
         if problem:
@@ -255,7 +258,15 @@ class ImageResource(CfnResource):
         return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(SUFFIX))
 
     def _setup_polling(self) -> None:
-        """Override: bounded rule names and input, and a half-made schedule removed (crhelper leaks it)."""
+        """Override: bounded rule names and input, a half-made schedule removed (crhelper leaks it), and none made
+        once the timer has answered (its removal waits for a setup under way, so the two cannot interleave)."""
+        with self._polling:
+            if self._timed_out.is_set():
+                logger.error("not setting up polling: the invocation timed out and answered FAILED")
+                return
+            self._make_schedule()
+
+    def _make_schedule(self) -> None:
         self._event["CrHelperData"] = self.Data
         self._event["CrHelperPoll"] = True
         logical_id = str(self._event.get("LogicalResourceId", ""))
@@ -338,9 +349,11 @@ class ImageResource(CfnResource):
     def _timeout(self) -> None:
         """Override: answer first (with the claimed image), then remove the schedule (crhelper does neither)."""
         logger.error("the invocation is about to time out; answering FAILED")
+        self._timed_out.set()
         self._send("FAILED", "Execution timed out before the provider could finish")
-        if "CrHelperPoll" in self._event:
-            self._remove_polling()
+        with self._polling:  # a setup under way finishes first, so what it made is removed here
+            if "CrHelperPoll" in self._event:
+                self._remove_polling()
 
     # -- the response ------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from .states import GONE, SLOT_SLICE, Budget, Phase, Progress
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
 
-HAND_OVER_MARGIN = 10.0  # seconds kept back to set up polling and send the response
+HAND_OVER_MARGIN = 15.0  # seconds kept back to set up polling (9 s before the timer answers) and send the response
 POLL_SLICE = SLOT_SLICE  # a scheduled invocation waits at most this long, well inside the 1-minute rate
 POLL_PERIOD = 60.0  # the polling rule's rate(1 minute)
 NEXT_RUN_SLACK = 10.0  # EventBridge's delivery and the next invocation's start, on top of the period

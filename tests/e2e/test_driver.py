@@ -156,9 +156,9 @@ def test_responses_are_validated(make_cloud: MakeCloud) -> None:
 
 def test_a_deletion_that_outlasts_the_invocation_completes_through_scheduled_polling() -> None:
     """Also the smoke test of bench/long_wait.py, which runs exactly this through the driver."""
-    # A 15 s function timeout: the provider hands over about 5 s in (10 s before the timeout). The rule's
+    # A 20 s function timeout: the provider hands over about 5 s in (15 s before the timeout). The rule's
     # 1-minute schedule runs ten times faster here (schedule_scale): the first scheduled run comes after 6 s.
-    result = long_wait.run(delete_seconds=12, function_timeout=15, schedule_scale=0.1)
+    result = long_wait.run(delete_seconds=12, function_timeout=20, schedule_scale=0.1)
     assert result["gone"]
     assert result["scheduled"] >= 1  # completed by a scheduled invocation, on the rule's schedule
     assert result["invocations"] == 1 + result["scheduled"]

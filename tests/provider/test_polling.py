@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -22,7 +24,7 @@ from tests.provider.conftest import (
     scheduled_input,
 )
 
-SHORT_LAMBDA = 11.5  # seconds: with the 10 s hand-over margin, about 1.5 s of inline waiting
+SHORT_LAMBDA = 16.5  # seconds: with the 15 s hand-over margin, about 1.5 s of inline waiting
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +79,38 @@ def test_a_long_create_completes_through_polling_with_attributes(
     assert response["Data"]["State"] == "AVAILABLE"
     assert not any(k.startswith("_") or k.startswith("CrHelper") for k in response["Data"])
     assert live_backend.accepted_permissions("golden-2026-11")  # shared once AVAILABLE
+    assert rules_left() == []
+    assert policy_statements() == []
+
+
+def test_a_timeout_while_the_schedule_is_being_made_leaves_no_schedule(
+    provider: Provider, live_backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timer answers FAILED while the setup is between its calls: what the setup makes after that is removed.
+
+    (Found by a loaded run: the timer's removal found no rule yet, the setup then made one, and it polled on.)"""
+    live_backend.add_image("golden-base")
+    live_backend.durations.copy = 600
+    helper = provider.module.helper
+    answered = threading.Event()
+    send, put_rule = helper._send, helper._events_client.put_rule
+
+    def send_then_tell(*args: Any, **kwargs: Any) -> None:
+        send(*args, **kwargs)
+        answered.set()
+
+    def put_rule_once_answered(**kwargs: Any) -> Any:
+        assert answered.wait(60), "the timer did not answer"
+        return put_rule(**kwargs)
+
+    monkeypatch.setattr(helper, "_send", send_then_tell)
+    monkeypatch.setattr(helper._events_client, "put_rule", put_rule_once_answered)
+    props = {"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}}
+    response = provider.invoke(provider.event("create", props=props), timeout_s=SHORT_LAMBDA)
+    helper._timer.join(60)  # the timer's removal waits for the setup to finish
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert "timed out" in response["Reason"]
     assert rules_left() == []
     assert policy_statements() == []
 

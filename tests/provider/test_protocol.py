@@ -4,6 +4,7 @@ one answer in time, AppStream's whole answer (each test fails on the provider be
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -214,6 +215,7 @@ def test_the_send_margin_is_a_tenth_of_timeouts_a_minute_at_most_and_more_for_sh
 
 def test_the_timeout_path_answers_before_it_removes_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
     resource = cfn.ImageResource.__new__(cfn.ImageResource)  # no clients needed: both steps are recorded
+    resource._polling, resource._timed_out = threading.Lock(), threading.Event()
     order: list[str] = []
     monkeypatch.setattr(resource, "_send", lambda *a, **k: order.append("answer"), raising=False)
     monkeypatch.setattr(resource, "_remove_polling", lambda: order.append("remove schedule"), raising=False)

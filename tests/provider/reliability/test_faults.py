@@ -121,7 +121,7 @@ def test_a_failing_add_permission_leaves_no_rule(
         raise ClientError({"Error": {"Code": "PolicyLengthExceededException", "Message": "full"}}, "AddPermission")
 
     monkeypatch.setattr(lambda_client, "add_permission", refuse)
-    response = provider.invoke(provider.event("delete"), timeout_s=11.5)
+    response = provider.invoke(provider.event("delete"), timeout_s=16.5)
     tally["faults injected"] += 1
     assert response is not None
     assert response["Status"] == "FAILED"
