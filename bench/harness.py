@@ -8,15 +8,16 @@ import logging
 import os
 import statistics
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream, load_scenario
-from appstream_image_local.cfn.driver import Cloud
+from appstream_image_local.cfn.driver import Cloud, StackFailed
 from appstream_image_local.cfn.lambda_bootstrap import Context as LambdaContext
 from appstream_image_local.cfn.lambda_runner import Function
 from appstream_image_local.moto_tls import MotoTls
@@ -150,6 +151,16 @@ def provider_function(timeout: float = 900) -> Function:
     return Function(
         FUNCTION, f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}", asset.build(), HANDLER, timeout
     )
+
+
+def timed(step: Callable[[], object], failures: list[str]) -> float:
+    """Seconds `step` (a deploy or a destroy) took; a stack failure is recorded in `failures`, not raised."""
+    started = time.monotonic()
+    try:
+        step()
+    except StackFailed as failure:
+        failures.append(str(failure))
+    return time.monotonic() - started
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -12,15 +12,13 @@ the bound at AWS's durations, where it is a far smaller share.
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from typing import Any
 
 import yaml
 
 from appstream_image_local.audit import outside
-from appstream_image_local.cfn.driver import StackFailed
-from bench.harness import offline_cloud
+from bench.harness import offline_cloud, timed
 
 COPY_SECONDS = 1200.0  # 20 minutes (service clock); the admin guide gives no figure, "tens of minutes" is typical
 UPDATE_SECONDS = 10800.0  # 3 hours: a managed update "might take several hours" (admin guide)
@@ -87,21 +85,10 @@ def run(
         path = work / "long-scale.yaml"
         path.write_text(yaml.safe_dump(template(copies, updates, adoptions)))
         since = len(service.audit.entries())
-        started = time.monotonic()
-        try:
-            cloud.deploy("LongScale", path)
-        except StackFailed as failure:
-            failures.append(str(failure))
-        deployed = time.monotonic() - started
+        deployed = timed(lambda: cloud.deploy("LongScale", path), failures)
         available = sum(1 for n in names if service.backend.images.get(n) and
                         service.backend.images[n].state == "AVAILABLE")  # fmt: skip
-        started = time.monotonic()
-        if "LongScale" in cloud.stacks:
-            try:
-                cloud.destroy("LongScale")
-            except StackFailed as failure:
-                failures.append(str(failure))
-        destroyed = time.monotonic() - started
+        destroyed = timed(lambda: cloud.destroy("LongScale"), failures) if "LongScale" in cloud.stacks else 0.0
         until = len(service.audit.entries())
         rules_left = len(cloud.scheduler.rules())
         leaks = len(cloud.leaks)

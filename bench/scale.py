@@ -15,8 +15,7 @@ from typing import Any
 import yaml
 
 from appstream_image_local.audit import outside
-from appstream_image_local.cfn.driver import StackFailed
-from bench.harness import offline_cloud
+from bench.harness import offline_cloud, timed
 
 COPY_SECONDS = 3.0  # one copy's duration on the service's clock: the longest single transition here
 DELETE_SECONDS = 0.5
@@ -73,19 +72,8 @@ def run(
             busy = service.backend.add_image("someone-elses-copy", state="COPYING", settle_seconds=HOLD)
             threading.Thread(target=_release_after_refusal, args=(service, busy, busy_seconds), daemon=True).start()
         since = len(service.audit.entries())
-        started = time.monotonic()
-        try:
-            cloud.deploy("Scale", path)
-        except StackFailed as failure:
-            failures.append(str(failure))
-        deployed = time.monotonic() - started
-        started = time.monotonic()
-        if "Scale" in cloud.stacks:
-            try:
-                cloud.destroy("Scale")
-            except StackFailed as failure:
-                failures.append(str(failure))
-        destroyed = time.monotonic() - started
+        deployed = timed(lambda: cloud.deploy("Scale", path), failures)
+        destroyed = timed(lambda: cloud.destroy("Scale"), failures) if "Scale" in cloud.stacks else 0.0
         until = len(service.audit.entries())
     entries = service.audit.entries()[since:until]
     names = [f"scale-{n:03d}" for n in range(images)]
