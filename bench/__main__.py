@@ -24,7 +24,7 @@ FULL = {
     "repeats": {0.0: 5, 2.0: 5, 10.0: 3, 12.0: 3, 30.0: 3},
     "economy_at": 60.0,
     "concurrency": 50,
-    "cold_repeats": 10,
+    "cold_repeats": 30,  # runs of 10 and 20 gave medians from 1.19x to 1.34x on one quiet machine: 30 steady it
     "synth_counts": [1, 10, 100],
     "synth_repeats": 3,
     "random_t": [round(DRAWS.uniform(0.5, 30.0), 2) for _ in range(8)],  # seeded: the same T each run
