@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from functools import cache
 
 from tests.conftest import ROOT
 
@@ -42,9 +43,10 @@ def entry(package: str) -> str:
     return text[start : end - 1]
 
 
-def tracked() -> list[str]:
+@cache
+def tracked() -> tuple[str, ...]:
     out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return out.splitlines()
+    return tuple(out.splitlines())
 
 
 def modules(package: str) -> set[str]:
