@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,18 @@ class LambdaCodeHook(BuildHookInterface):  # type: ignore[type-arg]  # hatchling
         import botocore.loaders  # noqa: PLC0415 - the build environment's (pyproject.toml pins it)
 
         model = botocore.loaders.Loader().load_service_model("appstream", "service-2", "2016-12-01")
-        target = Path(tempfile.mkdtemp(prefix="appstream-model-")) / "service-2.json"
+        self._generated = Path(tempfile.mkdtemp(prefix="appstream-image-provider-build-"))  # removed in finalize
+        target = self._generated / "service-2.json"
         target.write_bytes(_compact(model))
         include[str(target)] = "appstream_image_provider/provider/models/appstream/2016-12-01/service-2.json"
         license_file = dist.read_text("LICENSE") or dist.read_text("LICENSE.txt")
         if license_file:  # Apache-2.0 asks that redistributed copies carry the licence
-            target = Path(tempfile.mkdtemp(prefix="crhelper-license-")) / "LICENSE"
+            target = self._generated / "LICENSE"
             target.write_text(license_file)
             include[str(target)] = "appstream_image_provider/_lambda_deps/crhelper/LICENSE"
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        """The generated files are in the wheel now: remove them (every build used to leave two temp dirs)."""
+        generated = getattr(self, "_generated", None)
+        if generated is not None:
+            shutil.rmtree(generated, ignore_errors=True)
