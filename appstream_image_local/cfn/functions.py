@@ -65,6 +65,7 @@ class Functions:
     def unregister(self, arn: str) -> None:
         function = self.by_arn.pop(arn, None)
         if function is not None:
+            self.runner.discard(function)
             self._lambda.delete_function(FunctionName=function.name)
 
     def find(self, arn: str) -> Function | None:

@@ -83,7 +83,7 @@ class AsyncInvoker:
             if delivery.invocation.running:
                 keep.append(delivery)
                 continue
-            if not self._failed(delivery.invocation):
+            if not delivery.invocation.failed:
                 continue
             self.attempts[self._index(delivery)].failed = True
             retry = self._retry(delivery, now)
@@ -114,11 +114,6 @@ class AsyncInvoker:
             if found.function == delivery.function.name and found.attempt == delivery.attempt:
                 return n
         return -1
-
-    @staticmethod
-    def _failed(invocation: Invocation) -> bool:
-        """A function error (the handler raised, the process died) or a timeout (killed)."""
-        return invocation.killed or invocation.process.returncode != 0
 
     def _retry(self, delivery: Delivery, now: float) -> Delivery | None:
         config = self.configs.get(delivery.function.name, InvokeConfig())

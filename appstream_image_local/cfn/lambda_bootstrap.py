@@ -1,8 +1,10 @@
-"""Runs one Lambda invocation in this process, as the Python runtime would.
+"""One Lambda execution environment in this process, as the Python runtime runs it.
 
 Started as a script (not a module), so the project's source tree is not on sys.path: the
 handler is imported from the function's asset directory, given in LAMBDA_TASK_ROOT.
-Reads the event as JSON on stdin.
+With LOCAL_RESULT_FD set it serves invocations one at a time, as long as it lives: an event per line on
+stdin, and after each one its outcome on that descriptor ("ok", or "error" when the handler raised, which
+the runtime reports and survives). Without it, it runs the one event that stdin holds and exits.
 """
 
 from __future__ import annotations
@@ -115,6 +117,23 @@ class Context:
         return max(0, int((self._ends - time.time()) * 1000))
 
 
+def serve(handler: Any, stamp: RequestId, results_fd: int) -> None:
+    """Invocations one after another in this environment, until stdin ends (the local Lambda is done with it)."""
+    with os.fdopen(results_fd, "w", buffering=1) as results:
+        for line in sys.stdin:
+            context = Context.from_environment(time.time())
+            stamp.request_id = context.aws_request_id
+            outcome = "ok"
+            try:
+                handler(json.loads(line), context)
+            except Exception:  # the runtime reports a function error and keeps the environment
+                traceback.print_exc()
+                outcome = "error"
+            sys.stdout.flush()
+            sys.stderr.flush()
+            results.write(outcome + "\n")
+
+
 def main() -> None:
     root = os.environ["LAMBDA_TASK_ROOT"]
     here = os.path.dirname(os.path.abspath(__file__))
@@ -129,6 +148,10 @@ def main() -> None:
     if ready_dir:
         with open(os.path.join(ready_dir, str(os.getpid())), "w"):
             pass
+    results = os.environ.get("LOCAL_RESULT_FD")
+    if results:
+        serve(handler, stamp, int(results))
+        return
     event = json.loads(sys.stdin.read())
     if ready_dir:  # a pre-warmed invocation: its time counts from the event's arrival
         started = time.time()

@@ -1,23 +1,29 @@
-"""Lambda, locally: each invocation is a fresh process running the function's asset code.
+"""Lambda, locally: execution environments that run the function's asset code, reused as Lambda reuses them.
 
-The process gets what the Lambda runtime gives: the handler string, the configured timeout
-(enforced: the process is killed when it runs out), function name and ARN, region, and the
-environment that points boto3 at the local AppStream service and moto.
+An environment is a process that initializes the function once (the Init phase) and then runs one invocation
+at a time, as long as it lives. Lambda keeps an environment after an invocation, also one whose handler raised
+(the runtime reports the error); a crash or a timeout resets it (Lambda developer guide, "Lambda execution
+environment lifecycle": failures during the Invoke phase). Each invocation gets what the Lambda runtime gives:
+the handler string, the configured timeout (enforced: the environment is killed when it runs out), function
+name and ARN, region, and the environment that points boto3 at the local AppStream service and moto.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+OUTCOMES = ("ok", "error")  # what lambda_bootstrap.py reports per served invocation; "crashed" is an ended process
 
 
 @dataclass
@@ -32,47 +38,187 @@ class Function:
     role_arn: str = ""  # the execution role (its policies are enforced by the local AppStream service)
     stack: str = ""  # the stack that declares the function
 
+    def signature(self) -> str:
+        """Code and configuration: an environment serves only invocations of the function it was made for."""
+        return json.dumps([self.name, self.arn, str(self.code_dir), self.handler, self.timeout, self.memory,
+                           sorted(self.environment.items()), self.role_arn, self.stack])  # fmt: skip
+
+
+@dataclass
+class Environment:
+    """One execution environment: its process reads events (a JSON line each) and reports each outcome on a pipe."""
+
+    function_arn: str
+    signature: str
+    process: subprocess.Popen[bytes]
+    results: int  # the read end of the outcome pipe, non-blocking
+    _buffer: bytes = b""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def outcome(self) -> str | None:
+        """How the invocation under way ended ("ok", "error", "crashed"), or None while it runs."""
+        with self._lock:
+            while b"\n" not in self._buffer:
+                if self.results < 0:  # discarded
+                    return "crashed"
+                try:
+                    chunk = os.read(self.results, 256)
+                except BlockingIOError:
+                    return None
+                except OSError:  # closed: the environment was discarded
+                    return "crashed"
+                if not chunk:  # the process ended (killed, crashed, or its Init failed)
+                    return "crashed"
+                self._buffer += chunk
+            line, _, self._buffer = self._buffer.partition(b"\n")
+            found = line.decode()
+            return found if found in OUTCOMES else "crashed"
+
+    def end_input(self) -> None:
+        """No more events: the process exits once its invocation under way (if any) ends."""
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+
+    def discard(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.end_input()
+        with self._lock:  # the number is not read again once closed (the system may reuse it)
+            if self.results >= 0:
+                os.close(self.results)
+                self.results = -1
+
 
 @dataclass
 class Invocation:
     function: Function
     process: subprocess.Popen[bytes]
     started: float
+    environment: Environment | None = None  # None: a one-shot process (a pre-warmed or measured start)
     killed: bool = False
+    outcome: str | None = None
+    _done: Callable[[Invocation], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def running(self) -> bool:
-        return self.process.poll() is None
+        if self.environment is None:
+            return self.process.poll() is None
+        with self._lock:  # one reader: a late one must not take the outcome of the environment's next invocation
+            if self.outcome is not None:
+                return False
+            self.outcome = self.environment.outcome()
+            if self.outcome is None:
+                return True
+        if self._done is not None:
+            self._done(self)
+        return False
+
+    @property
+    def failed(self) -> bool:
+        """A function error (the handler raised, the process died) or a timeout (killed)."""
+        if self.environment is None:
+            return self.killed or self.process.returncode != 0
+        return self.killed or self.outcome != "ok"
+
+    def kill(self) -> None:
+        """Lambda's timeout: the environment goes with it."""
+        self.killed = True
+        self.process.kill()
+
+    def wait(self, timeout: float) -> None:
+        if self.environment is None:
+            self.process.wait(timeout=timeout)
+            return
+        ends = time.monotonic() + timeout
+        while self.running:
+            if time.monotonic() > ends:
+                raise subprocess.TimeoutExpired(str(BOOTSTRAP), timeout)
+            time.sleep(0.02)
 
     def send(self, event: dict[str, Any]) -> None:
         """Deliver the event; the function's timeout counts from here."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(event).encode())
-        self.process.stdin.close()
+        stdin: IO[bytes] | None = self.process.stdin
+        assert stdin is not None
+        stdin.write(json.dumps(event).encode() + b"\n")
+        if self.environment is None:
+            stdin.close()
+        else:
+            stdin.flush()
         self.started = time.monotonic()
 
 
 class LambdaRunner:
-    """Starts invocations asynchronously (as CloudFormation and EventBridge do) and reaps them."""
+    """Starts invocations asynchronously (as CloudFormation and EventBridge do), reuses idle environments, reaps."""
 
     def __init__(self, base_env: dict[str, str], log_dir: Path) -> None:
         self._base_env = base_env
         self.log_dir = log_dir
         self._lock = threading.Lock()
         self.invocations: list[Invocation] = []
-        self.durations: list[float] = []  # seconds from event to exit, per finished invocation (±0.1 s)
+        self.durations: list[float] = []  # seconds from event to end, per finished invocation (±0.1 s)
+        self.environments_started = 0  # cold starts: Init phases run
+        self._idle: list[Environment] = []
+        self._all: list[Environment] = []
+        self._closed = False
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def log_path(self, function: Function) -> Path:
         return self.log_dir / f"{function.name}.log"
 
     def invoke(self, function: Function, event: dict[str, Any]) -> Invocation:
-        invocation = self.start(function)
+        """One invocation in an idle environment of the function, or in a new one (a cold start)."""
+        signature = function.signature()
+        with self._lock:
+            found = [e for e in self._idle if e.signature == signature]
+            self._idle = [e for e in self._idle if e not in found]
+        ended = [e for e in found if e.process.poll() is not None]  # an idle environment can die (killed)
+        for dead in ended:
+            dead.discard()
+        alive = [e for e in found if e not in ended]
+        with self._lock:
+            self._idle += alive[1:]
+        environment = alive[0] if alive else self._environment(function, signature)
+        invocation = Invocation(function, environment.process, time.monotonic(), environment, _done=self._finished)
+        with self._lock:
+            self.invocations.append(invocation)
         invocation.send(event)
         return invocation
 
     def start(self, function: Function, extra_env: dict[str, str] | None = None) -> Invocation:
-        """A process that initializes the function and then waits for its event (see Invocation.send)."""
+        """A one-shot process that initializes the function and waits for its event (see Invocation.send)."""
+        process = self._spawn(function, extra_env or {})
+        invocation = Invocation(function, process, time.monotonic())
+        with self._lock:
+            self.invocations.append(invocation)
+        return invocation
+
+    def discard(self, function: Function) -> None:
+        """The function is gone (or changed): its idle environments go too."""
+        with self._lock:
+            gone = [e for e in self._idle if e.function_arn == function.arn]
+            self._idle = [e for e in self._idle if e not in gone]
+            self._all = [e for e in self._all if e not in gone]
+        for environment in gone:
+            environment.discard()
+
+    def _environment(self, function: Function, signature: str) -> Environment:
+        read, write = os.pipe()
+        try:
+            process = self._spawn(function, {"LOCAL_RESULT_FD": str(write)}, pass_fds=(write,))
+        finally:
+            os.close(write)  # the child's copy alone: its end reads as EOF in `outcome`
+        os.set_blocking(read, False)
+        environment = Environment(function.arn, signature, process, read)
+        with self._lock:
+            self._all.append(environment)
+            self.environments_started += 1
+        return environment
+
+    def _spawn(
+        self, function: Function, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()
+    ) -> subprocess.Popen[bytes]:
         env = {
             **self._base_env,
             **function.environment,
@@ -83,43 +229,69 @@ class LambdaRunner:
             "LOCAL_FUNCTION_ARN": function.arn,
             "LOCAL_FUNCTION_TIMEOUT": str(function.timeout),
             "PYTHONDONTWRITEBYTECODE": "1",
-            **(extra_env or {}),
+            **extra_env,
         }
         env.pop("PYTHONPATH", None)
-        log = self.log_path(function).open("ab")
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [sys.executable, str(BOOTSTRAP)],
-            stdin=subprocess.PIPE,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=function.code_dir,
-        )
-        log.close()
-        invocation = Invocation(function, process, time.monotonic())
+        with self.log_path(function).open("ab") as log:
+            return subprocess.Popen(  # noqa: S603 - our own interpreter and script
+                [sys.executable, str(BOOTSTRAP)],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=function.code_dir,
+                pass_fds=pass_fds,
+            )
+
+    def _finished(self, invocation: Invocation) -> None:
+        """An environment whose invocation ended is idle again, unless the invocation crashed or timed out."""
+        environment = invocation.environment
+        assert environment is not None
+        keep = not invocation.killed and invocation.outcome in OUTCOMES
         with self._lock:
-            self.invocations.append(invocation)
-        return invocation
+            keep = keep and not self._closed
+            if keep:
+                self._idle.append(environment)
+            elif environment in self._all:
+                self._all.remove(environment)
+        if not keep:
+            environment.discard()
 
     def reap(self) -> None:
         """Kill invocations that ran past their function's timeout, as Lambda does."""
         with self._lock:
-            for invocation in self.invocations:
-                if invocation.running and time.monotonic() - invocation.started > invocation.function.timeout:
-                    invocation.process.kill()
-                    invocation.killed = True
-            finished = [i for i in self.invocations if not i.running]
+            invocations = list(self.invocations)
+        for invocation in invocations:
+            if invocation.running and time.monotonic() - invocation.started > invocation.function.timeout:
+                invocation.kill()
+        finished = [i for i in invocations if not i.running]
+        with self._lock:
             self.durations += [time.monotonic() - i.started for i in finished]
-            self.invocations = [i for i in self.invocations if i.running]
+            self.invocations = [i for i in self.invocations if i not in finished]
 
     def wait_all(self, timeout: float = 30.0) -> None:
         ends = time.monotonic() + timeout
         for invocation in list(self.invocations):
             try:
-                invocation.process.wait(timeout=max(0.1, ends - time.monotonic()))
+                invocation.wait(timeout=max(0.1, ends - time.monotonic()))
             except subprocess.TimeoutExpired:
-                invocation.process.kill()
+                invocation.kill()
         self.reap()
+
+    def close(self) -> None:
+        """The offline cloud is going away: idle environments exit, busy ones once their invocation ends."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            every = list(self._all)
+        for environment in every:
+            environment.end_input()
+        for environment in idle:
+            try:
+                environment.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                environment.process.kill()
+            environment.discard()
 
 
 def default_environment(extra: dict[str, str]) -> dict[str, str]:

@@ -313,6 +313,7 @@ class Requests:
         self._stop.set()
         if self._pump is not None:
             self._pump.join(timeout=5)
+        self._runner.close()
 
     def _check_cleanup(self, function: Function, request_id: str) -> None:
         """After an answer, no polling rule of that request may remain, unless its work goes on after the answer."""

@@ -19,6 +19,7 @@ from appstream_image_local.cfn.lambda_runner import Function, LambdaRunner, defa
 from appstream_image_local.response_endpoint import ResponseEndpoint
 from bench.harness import provider_function
 from provider import response
+from provider.contract import FAILED_CREATE_ID
 from provider.images import RETRY_CONFIG
 from tests.conftest import FakeClock
 from tests.provider.conftest import Provider, event, handle, owned_image, policy_statements, rules_left
@@ -147,6 +148,7 @@ def runner(appstream: LocalAppStream, tmp_path: Path) -> Iterator[tuple[LambdaRu
     lambda_runner = LambdaRunner(env, tmp_path / "logs")
     yield lambda_runner, function
     lambda_runner.wait_all(5)
+    lambda_runner.close()
 
 
 def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
@@ -244,3 +246,41 @@ def test_two_deletes_of_the_same_image_at_once_both_succeed(
     assert [a[0]["Status"] for a in answers] == ["SUCCESS", "SUCCESS"]
     assert "golden-2026-11" not in live_backend.images
     assert appstream.audit.mutations() == [m for m in appstream.audit.mutations() if m["operation"] == "DeleteImage"]
+
+
+def test_one_warm_environment_answers_each_request_once_with_its_own_outcome(
+    provider: Provider, live_backend: AppStreamBackend, runner: tuple[LambdaRunner, Function], tally: Counter[str]
+) -> None:
+    """Lambda reuses the environment: what one request set (the image it claimed, its answer) must not carry over."""
+    lambda_runner, function = runner
+    live_backend.add_image("golden-base", copies_end="FAILED")
+    copy = {"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}}
+    requests = {
+        "claimed": provider.event("create", props=copy),  # FAILED after the copy started: it names the copy
+        "invalid": provider.event("create", props={"ImageName": "not a valid name!"}),  # FAILED before any claim
+        "rollback": provider.event("delete", props=copy, PhysicalResourceId="golden-2026-11"),
+    }
+    answers = {}
+    for name, request in requests.items():
+        request["ResponseURL"] = provider.endpoint.url(name)
+        request["RequestId"] = f"request-{name}"
+        invocation = lambda_runner.invoke(function, request)
+        answers[name] = provider.endpoint.wait_for(name, timeout=60)
+        ends = time.monotonic() + 60
+        while invocation.running:  # the environment is idle again before the next request arrives
+            assert time.monotonic() < ends
+            time.sleep(0.02)
+    tally["responses checked"] += 3
+    assert lambda_runner.environments_started == 1
+    assert {name: len(got) for name, got in answers.items()} == {"claimed": 1, "invalid": 1, "rollback": 1}
+    claimed, invalid, rollback = (answers[name][0] for name in requests)
+    assert [a["RequestId"] for a in (claimed, invalid, rollback)] == [
+        "request-claimed",
+        "request-invalid",
+        "request-rollback",
+    ]
+    assert (claimed["Status"], claimed["PhysicalResourceId"]) == ("FAILED", "golden-2026-11")
+    assert (invalid["Status"], invalid["PhysicalResourceId"]) == ("FAILED", FAILED_CREATE_ID)  # not the claimed copy
+    assert (rollback["Status"], rollback["PhysicalResourceId"]) == ("SUCCESS", "golden-2026-11")
+    assert "Data" not in rollback or "Arn" not in rollback["Data"]
+    assert "golden-2026-11" not in live_backend.images

@@ -1,0 +1,158 @@
+"""The local Lambda reuses execution environments as Lambda does: warm after a success or a handled error, fresh
+after a crash, a timeout or a change of configuration; one invocation per environment at a time."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appstream_image_local.cfn.lambda_runner import Function, Invocation, LambdaRunner, default_environment
+
+HANDLER = """
+import json, os, time
+COUNT = 0
+
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    with open(event["out"], "a") as out:
+        out.write(json.dumps({"pid": os.getpid(), "count": COUNT, "request": context.aws_request_id,
+                              "left_ms": context.get_remaining_time_in_millis()}) + "\\n")
+    print("handled", event.get("n"))
+    if event.get("raise"):
+        raise RuntimeError("the handler raised")
+    if event.get("exit"):
+        os._exit(3)
+    if event.get("hold"):
+        while not os.path.exists(event["hold"]):
+            time.sleep(0.02)
+"""
+
+
+@pytest.fixture
+def code(tmp_path: Path) -> Path:
+    directory = tmp_path / "code"
+    directory.mkdir()
+    (directory / "index.py").write_text(HANDLER)
+    return directory
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[LambdaRunner]:
+    lambda_runner = LambdaRunner(default_environment({"AWS_REGION": "us-east-1"}), tmp_path / "logs")
+    yield lambda_runner
+    lambda_runner.wait_all(10)
+    lambda_runner.close()
+
+
+def function(code: Path, timeout: float = 60, **environment: str) -> Function:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:warm"
+    return Function("warm", arn, code, "index.handler", timeout, environment=dict(environment))
+
+
+def finish(runner: LambdaRunner, invocation: Invocation, timeout: float = 60) -> None:
+    """Until the invocation ends (reaping as the local CloudFormation's pump does: timeouts are killed)."""
+    ends = time.monotonic() + timeout
+    while invocation.running:
+        assert time.monotonic() < ends, "the invocation did not end"
+        runner.reap()
+        time.sleep(0.02)
+    runner.reap()
+
+
+def calls(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def run(runner: LambdaRunner, fn: Function, out: Path, **event: Any) -> Invocation:
+    invocation = runner.invoke(fn, {"out": str(out), **event})
+    finish(runner, invocation)
+    return invocation
+
+
+def test_invocations_in_a_row_share_one_warm_environment(runner: LambdaRunner, code: Path, tmp_path: Path) -> None:
+    out = tmp_path / "calls.jsonl"
+    fn = function(code)
+    results = [run(runner, fn, out, n=n) for n in range(3)]
+    first, second, third = calls(out)
+    assert [r.failed for r in results] == [False, False, False]
+    assert first["pid"] == second["pid"] == third["pid"]
+    assert [c["count"] for c in (first, second, third)] == [1, 2, 3]  # module state lives on, as in Lambda
+    assert len({c["request"] for c in (first, second, third)}) == 3  # each invocation has its own request id
+    assert third["left_ms"] > 55_000  # the timeout counts from each event, not from the environment's start
+    assert runner.environments_started == 1
+    assert runner.log_path(fn).read_text().count("handled") == 3  # each invocation's output is in the log at its end
+
+
+def test_a_handler_error_fails_the_invocation_and_keeps_the_environment(
+    runner: LambdaRunner, code: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "calls.jsonl"
+    fn = function(code)
+    failed = run(runner, fn, out, **{"raise": True})
+    after = run(runner, fn, out)
+    assert (failed.failed, after.failed) == (True, False)
+    first, second = calls(out)
+    assert first["pid"] == second["pid"]
+    assert second["count"] == 2
+    assert "RuntimeError: the handler raised" in runner.log_path(fn).read_text()
+
+
+@pytest.mark.parametrize("how", ["crash", "timeout"])
+def test_a_crash_or_a_timeout_resets_the_environment(
+    runner: LambdaRunner, code: Path, tmp_path: Path, how: str
+) -> None:
+    out = tmp_path / "calls.jsonl"
+    fn = function(code, timeout=60 if how == "crash" else 1)
+    never = tmp_path / "never"  # a hold that is never released: the invocation runs into its timeout
+    failed = run(runner, fn, out, **({"exit": True} if how == "crash" else {"hold": str(never)}))
+    fn.timeout = 60
+    after = run(runner, fn, out)
+    assert failed.failed
+    assert failed.killed == (how == "timeout")
+    assert not after.failed
+    first, second = calls(out)
+    assert first["pid"] != second["pid"]
+    assert second["count"] == 1  # a fresh Init
+    assert runner.environments_started == 2
+
+
+def test_concurrent_invocations_get_environments_of_their_own_which_are_reused_later(
+    runner: LambdaRunner, code: Path, tmp_path: Path
+) -> None:
+    out, release = tmp_path / "calls.jsonl", tmp_path / "release"
+    fn = function(code)
+    held = [runner.invoke(fn, {"out": str(out), "hold": str(release)}) for _ in range(2)]
+    ends = time.monotonic() + 60
+    while len(out.read_text().splitlines() if out.exists() else []) < 2:  # both are in their handler
+        assert time.monotonic() < ends
+        time.sleep(0.02)
+    release.write_text("")
+    for invocation in held:
+        finish(runner, invocation)
+    run(runner, fn, out)
+    first, second, third = calls(out)
+    assert first["pid"] != second["pid"]
+    assert third["pid"] in (first["pid"], second["pid"])
+    assert runner.environments_started == 2
+
+
+def test_a_changed_configuration_gets_a_new_environment(runner: LambdaRunner, code: Path, tmp_path: Path) -> None:
+    out = tmp_path / "calls.jsonl"
+    run(runner, function(code, LEVEL="INFO"), out)
+    run(runner, function(code, LEVEL="DEBUG"), out)
+    first, second = calls(out)
+    assert first["pid"] != second["pid"]
+    assert runner.environments_started == 2
+
+
+def test_close_ends_the_idle_environments(runner: LambdaRunner, code: Path, tmp_path: Path) -> None:
+    invocation = run(runner, function(code), tmp_path / "calls.jsonl")
+    assert invocation.process.poll() is None  # idle, waiting for its next event
+    runner.close()
+    assert invocation.process.poll() is not None
