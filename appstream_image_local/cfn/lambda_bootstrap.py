@@ -117,11 +117,17 @@ class Context:
         return max(0, int((self._ends - time.time()) * 1000))
 
 
-def serve(handler: Any, stamp: RequestId, results_fd: int) -> None:
-    """Invocations one after another in this environment, until stdin ends (the local Lambda is done with it)."""
+def serve(handler: Any, stamp: RequestId, results_fd: int, init_started: float) -> None:
+    """Invocations one after another in this environment, until stdin ends (the local Lambda is done with it).
+
+    The first one's time counts from the start of the Init phase: the local Lambda's clock for the timeout
+    starts when it sends the event, which it does as it starts the environment.
+    """
+    first = True
     with os.fdopen(results_fd, "w", buffering=1) as results:
         for line in sys.stdin:
-            context = Context.from_environment(time.time())
+            context = Context.from_environment(init_started if first else time.time())
+            first = False
             stamp.request_id = context.aws_request_id
             outcome = "ok"
             try:
@@ -150,7 +156,7 @@ def main() -> None:
             pass
     results = os.environ.get("LOCAL_RESULT_FD")
     if results:
-        serve(handler, stamp, int(results))
+        serve(handler, stamp, int(results), started)
         return
     event = json.loads(sys.stdin.read())
     if ready_dir:  # a pre-warmed invocation: its time counts from the event's arrival

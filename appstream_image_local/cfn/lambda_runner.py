@@ -181,9 +181,15 @@ class LambdaRunner:
             self._idle += alive[1:]
         environment = alive[0] if alive else self._environment(function, signature)
         invocation = Invocation(function, environment.process, time.monotonic(), environment, _done=self._finished)
+        try:
+            invocation.send(event)
+        except OSError:  # the idle environment ended just now: a new one takes the event
+            environment.discard()
+            if not alive:
+                raise
+            return self.invoke(function, event)
         with self._lock:
             self.invocations.append(invocation)
-        invocation.send(event)
         return invocation
 
     def start(self, function: Function, extra_env: dict[str, str] | None = None) -> Invocation:

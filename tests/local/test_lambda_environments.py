@@ -16,6 +16,7 @@ from appstream_image_local.cfn.lambda_runner import Function, Invocation, Lambda
 HANDLER = """
 import json, os, time
 COUNT = 0
+time.sleep(float(os.environ.get("INIT_SECONDS", "0")))  # the Init phase's own work
 
 def handler(event, context):
     global COUNT
@@ -156,3 +157,28 @@ def test_close_ends_the_idle_environments(runner: LambdaRunner, code: Path, tmp_
     assert invocation.process.poll() is None  # idle, waiting for its next event
     runner.close()
     assert invocation.process.poll() is not None
+
+
+def test_the_first_invocations_time_counts_from_the_init_phase_as_the_local_lambdas_clock_does(
+    runner: LambdaRunner, code: Path, tmp_path: Path
+) -> None:
+    """The runner's timeout clock starts when it sends the event, which for a new environment is before its Init:
+    the first invocation's remaining time counts from there too (a warm one's from its event)."""
+    out = tmp_path / "calls.jsonl"
+    fn = function(code, INIT_SECONDS="1")
+    run(runner, fn, out)
+    run(runner, fn, out)
+    cold, warm = calls(out)
+    assert cold["left_ms"] <= 59_000  # the second of Init is gone from it
+    assert warm["left_ms"] > cold["left_ms"]
+
+
+def test_an_idle_environment_that_ended_is_replaced(runner: LambdaRunner, code: Path, tmp_path: Path) -> None:
+    out = tmp_path / "calls.jsonl"
+    fn = function(code)
+    first = run(runner, fn, out)
+    first.process.kill()  # the idle environment goes away (Lambda recycles environments at will)
+    first.process.wait(timeout=30)
+    assert not run(runner, fn, out).failed
+    before, after = calls(out)
+    assert before["pid"] != after["pid"]
