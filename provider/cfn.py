@@ -16,8 +16,6 @@ Built by crhelper's own constructor; tests pin the set of methods it overrides.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import secrets
@@ -33,12 +31,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from crhelper import CfnResource, resource_helper
 
 from . import response
-from .contract import FAILED_CREATE_ID, RULE_PREFIX
+from .contract import FAILED_CREATE_ID
+from .request import envelope_problem
+from .schedule import SUFFIX, image_rule, polling_input, rule_name
 
-MAX_RULE_NAME = 64
-MAX_TARGET_INPUT = 8192
-SUFFIX = 8
-KEEP_IN_POLL_INPUT = ("ServiceToken", "ImageName")
 PRIVATE_DATA = ("CrHelperPoll", "CrHelperRule", "CrHelperPermission", "PhysicalResourceId")
 RESPONSE_RESERVE = 0.5  # seconds of the Lambda's time kept back when sending the response
 # crhelper's timer fires 0.5 s before the end: ours fires early enough for the PUT and its retries.
@@ -48,68 +44,6 @@ LAMBDA_LOG_LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN":
                      "FATAL": "CRITICAL"}  # fmt: skip
 
 logger = logging.getLogger("provider.cfn")
-
-
-ENVELOPE = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
-REQUEST_TYPES = ("Create", "Update", "Delete")
-
-
-def envelope_problem(event: Any) -> str:
-    """What is wrong with the request's CloudFormation fields ("" when nothing is)."""
-    if not isinstance(event, dict):
-        return f"the request is a {type(event).__name__}, not an object"
-    missing = [k for k in ENVELOPE if not isinstance(event.get(k), str) or not event[k]]
-    if missing:
-        return f"the request lacks {', '.join(missing)} (or they are not strings)"
-    kind = event["RequestType"]
-    checks = [
-        (kind not in REQUEST_TYPES, f"Unknown RequestType {kind[:40]!r}; expected Create, Update or Delete"),
-        (
-            kind != "Create" and not (isinstance(event.get("PhysicalResourceId"), str) and event["PhysicalResourceId"]),
-            f"a {kind[:40]} request needs a non-empty PhysicalResourceId string",
-        ),
-        (not isinstance(event.get("ResourceProperties", {}), dict), "ResourceProperties must be an object"),
-        (
-            kind == "Update" and not isinstance(event.get("OldResourceProperties", {}), dict),
-            "OldResourceProperties must be an object",
-        ),
-    ]
-    return next((message for failed, message in checks if failed), "")
-
-
-def rule_name(logical_id: str, suffix: str) -> str:
-    """`AppStreamImagePoll-<logical id, cut>-<suffix>`: within 64 characters and one IAM prefix."""
-    room = MAX_RULE_NAME - len(RULE_PREFIX) - len(suffix) - 1
-    safe = "".join(c for c in logical_id if c.isalnum())[:room]
-    return f"{RULE_PREFIX}{safe}-{suffix}"
-
-
-def image_rule(stack_id: str, logical_id: str, image: str) -> str:
-    """The rule of a Create's or Update's polling: named by stack instance, resource and image, so that a Delete
-    (a rollback's, also one CloudFormation sends while a cancelled Create still runs) can find it and stop it, and
-    a duplicate delivery of the request reuses it."""
-    digest = hashlib.sha256(f"{stack_id}\n{logical_id}\n{image}".encode()).hexdigest()[:SUFFIX].upper()
-    return rule_name(logical_id, digest)
-
-
-def polling_input(event: dict[str, Any]) -> str:
-    """The scheduled target's Input: the event without what polling does not need.
-
-    A request still waiting to start its copy or update (resume phase "start") keeps all its
-    properties: the scheduled invocation starts it from them.
-    """
-    slim = {k: v for k, v in event.items() if k != "OldResourceProperties"}
-    props = event.get("ResourceProperties")
-    resume = (event.get("CrHelperData") or {}).get("_Resume") or {}
-    if isinstance(props, dict) and resume.get("phase") != "start":
-        slim["ResourceProperties"] = {k: props[k] for k in KEEP_IN_POLL_INPUT if k in props}
-    text = json.dumps(slim)
-    if len(text) > MAX_TARGET_INPUT:
-        raise ValueError(
-            f"the polling input would be {len(text)} characters; EventBridge allows {MAX_TARGET_INPUT} "
-            "(shorten the Tags to wait for a copy or update slot across invocations)"
-        )
-    return text
 
 
 def lambda_log_level(level: str) -> str:

@@ -1,7 +1,7 @@
 """One CloudFormation request, read once right after the envelope check, and the Lambda context.
 
 Modelled on Powertools' CloudFormationCustomResourceEvent: a frozen, typed view of the event, so
-the rest of the provider never reads the raw dictionary (cfn.envelope_problem has checked it).
+the rest of the provider never reads the raw dictionary (envelope_problem below has checked it).
 """
 
 from __future__ import annotations
@@ -14,6 +14,32 @@ from .ownership import owner_value
 from .resume import Resume, resume_of
 
 RequestType = Literal["Create", "Update", "Delete"]
+
+ENVELOPE = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
+REQUEST_TYPES = ("Create", "Update", "Delete")
+
+
+def envelope_problem(event: Any) -> str:
+    """What is wrong with the request's CloudFormation fields ("" when nothing is)."""
+    if not isinstance(event, dict):
+        return f"the request is a {type(event).__name__}, not an object"
+    missing = [k for k in ENVELOPE if not isinstance(event.get(k), str) or not event[k]]
+    if missing:
+        return f"the request lacks {', '.join(missing)} (or they are not strings)"
+    kind = event["RequestType"]
+    checks = [
+        (kind not in REQUEST_TYPES, f"Unknown RequestType {kind[:40]!r}; expected Create, Update or Delete"),
+        (
+            kind != "Create" and not (isinstance(event.get("PhysicalResourceId"), str) and event["PhysicalResourceId"]),
+            f"a {kind[:40]} request needs a non-empty PhysicalResourceId string",
+        ),
+        (not isinstance(event.get("ResourceProperties", {}), dict), "ResourceProperties must be an object"),
+        (
+            kind == "Update" and not isinstance(event.get("OldResourceProperties", {}), dict),
+            "OldResourceProperties must be an object",
+        ),
+    ]
+    return next((message for failed, message in checks if failed), "")
 
 
 class LambdaContext(Protocol):

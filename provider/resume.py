@@ -1,6 +1,6 @@
 """The polling state: what a scheduled invocation needs to continue, kept in the polling input.
 
-EventBridge's target Input holds at most 8192 characters (cfn.polling_input checks it): shares travel
+EventBridge's target Input holds at most 8192 characters (schedule.polling_input checks it): shares travel
 as `<account>:<f|-><b|->`, 28 characters each, so 100 of them fit beside the event.
 """
 

@@ -328,7 +328,7 @@ def test_a_quota_that_waiting_will_not_free_fails_at_once_naming_it(
 
 
 def test_waiting_for_a_slot_continues_in_scheduled_invocations_with_all_properties() -> None:
-    from provider.cfn import polling_input
+    from provider.schedule import polling_input
 
     body = event("create", ImageName="golden-2026-11", Tags=[{"Key": "team", "Value": "euc"}])
     body["CrHelperData"] = {"_Resume": lifecycle.Resume(1.0, "golden-2026-11", phase="start").to_data()}

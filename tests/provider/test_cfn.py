@@ -7,7 +7,9 @@ import json
 import crhelper
 from crhelper import CfnResource
 
-from provider.cfn import FAILED_CREATE_ID, MAX_RULE_NAME, MAX_TARGET_INPUT, ImageResource, polling_input, rule_name
+from provider.cfn import ImageResource
+from provider.contract import FAILED_CREATE_ID
+from provider.schedule import MAX_RULE_NAME, MAX_TARGET_INPUT, polling_input, rule_name
 from tests.provider.conftest import load_event
 
 

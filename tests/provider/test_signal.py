@@ -16,10 +16,10 @@ import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from provider import lifecycle
-from provider.cfn import image_rule
 from provider.errors import DeadlineExceeded, InvalidProperties
 from provider.logs import redact
 from provider.properties import parse
+from provider.schedule import image_rule
 from tests.conftest import FakeClock
 from tests.provider.conftest import (
     FUNCTION,
