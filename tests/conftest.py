@@ -75,19 +75,26 @@ def client(service: LocalAppStream):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each worker starts with one of the tests marked `long` (a minute or more of the real CDK CLI).
+    """Each worker starts with one of the tests marked `long` (a minute or more of the real CDK CLI), and one
+    worker runs every test marked `jsii` (aws-cdk-lib in the test process), first.
 
     `make test` runs `pytest -n 6 --dist worksteal`, which hands worker k the k-th contiguous share
-    of this list, then balances by stealing: a long test at the head of each share starts at once,
-    so the run does not end waiting for a long test that started late or behind another one.
+    of this list, then balances by stealing from the end of a share: a long test at the head of each share
+    starts at once, so the run does not end waiting for a long test that started late or behind another one.
+    A worker that runs a jsii test starts a jsii Node runtime (about 5 CPU-seconds) and loads aws-cdk-lib: the
+    last worker takes them all, at the head of its share (no long test before them, so none is stolen).
     """
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
-    long = [item for item in items if item.get_closest_marker("long")]
-    rest = [item for item in items if not item.get_closest_marker("long")]
+    jsii = [item for item in items if item.get_closest_marker("jsii")]
+    long = [item for item in items if item.get_closest_marker("long") and item not in jsii]
+    rest = [item for item in items if item not in jsii and item not in long]
+    dealers = max(workers - 1, 1) if jsii else workers  # the workers that take long tests
     ordered: list[pytest.Item] = []
     for worker in range(workers):  # the shares worksteal deals: remaining // workers left
         share = (len(items) - len(ordered)) // (workers - worker)
-        heads = long[worker::workers]
+        heads = long[worker::dealers] if worker < dealers else []
+        if worker == workers - 1:
+            heads = jsii + heads
         ordered += heads + rest[: max(share - len(heads), 0)]
         del rest[: max(share - len(heads), 0)]
     items[:] = ordered + rest

@@ -13,6 +13,9 @@ from appstream_image_provider.appstream_image import AppStreamImage, ImageSource
 from provider.properties import parse
 from stacks.fleet import streaming_fleet
 
+# aws-cdk-lib runs in this process: the tests share one worker (tests/conftest.py).
+pytestmark = pytest.mark.jsii
+
 
 def synth(image_name: str = "patched-2026-12", **kwargs: Any) -> tuple[AppStreamImage, dict[str, Any]]:
     stack = Stack(App(), "Long")

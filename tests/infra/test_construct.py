@@ -14,6 +14,9 @@ from appstream_image_provider.appstream_image import AppStreamImage, ImageShare,
 from provider.properties import parse
 from stacks.fleet import streaming_fleet
 
+# aws-cdk-lib runs in this process: the tests share one worker (tests/conftest.py).
+pytestmark = pytest.mark.jsii
+
 ACCOUNT = "111122223333"
 
 

@@ -22,6 +22,9 @@ from stacks.example_stack import ExampleImagesStack
 from tests.conftest import ROOT
 from tools.synth import cached_synth
 
+# aws-cdk-lib runs in this process: the tests share one worker (tests/conftest.py).
+pytestmark = pytest.mark.jsii
+
 # cfn-lint W3005 on the provider function's DependsOn its role: aws-cdk-lib's lambda.Function adds
 # that DependsOn itself (alongside the role's default policy). Redundant, harmless: a false positive.
 ALLOWED_WARNINGS = {("W3005", "AppStreamImageProviderRole")}
