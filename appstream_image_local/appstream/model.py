@@ -14,7 +14,6 @@ from typing import Any
 
 from appstream_image_local.appstream.errors import ApiError, not_found
 from appstream_image_local.appstream.records import (
-    ACCOUNT_ID,
     GONE,
     RESERVED_PREFIXES,
     TRANSITIONAL,
@@ -369,55 +368,6 @@ class AppStreamBackend:
             image.visible_at = self.now() + self.scaled(self.limits.visibility_lag)
             return {"image": image.wire(), "canUpdateImage": True}
 
-    def describe_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            image = self._image(params["Name"])
-            wanted = params.get("SharedAwsAccountIds")
-            items = [
-                {"sharedAccountId": account, "imagePermissions": dict(perms)}
-                for account, perms in sorted(image.permissions.items())
-                if not wanted or account in wanted
-            ]
-            return {"Name": image.name} | page(items, params, "SharedImagePermissionsList", limit=100)
-
-    def _change_permission(self, image: Image, account: str, perms: dict[str, bool] | None) -> None:
-        """Accepted now, effective after the permission lag (read-after-write is eventual)."""
-        image.pending.append((self.now() + self.scaled(self.limits.permission_lag), account, perms))
-
-    def update_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
-        account = params["SharedAccountId"]
-        if not ACCOUNT_ID.match(account):
-            raise ApiError("ValidationException", f"The account id {account} is not a 12-digit AWS account id.")
-        with self._lock:
-            image = self._image(params["Name"])
-            self._own_private(image, "shared", "ResourceNotAvailableException")
-            if image.state != "AVAILABLE":
-                raise ApiError("ResourceNotAvailableException", f"The image {image.name} is {image.state}.")
-            shares = self._effective(image)
-            if account not in shares and len(shares) >= self.limits.shares:
-                raise ApiError(
-                    "LimitExceededException", f"An image can be shared with at most {self.limits.shares} accounts."
-                )
-            perms = params["ImagePermissions"]
-            self._change_permission(
-                image,
-                account,
-                {
-                    "allowFleet": bool(perms.get("allowFleet", False)),
-                    "allowImageBuilder": bool(perms.get("allowImageBuilder", False)),
-                },
-            )
-            return {}
-
-    def delete_image_permissions(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            image = self._image(params["Name"])
-            account = params["SharedAccountId"]
-            if account not in image.permissions and account not in self._effective(image):
-                raise not_found("image permission for account", account)
-            self._change_permission(image, account, None)
-            return {}
-
     def _check_quotas(self, state: str, concurrent: int, what: str) -> None:
         """The per-region concurrency quota of this kind of transition, and the images-per-account quota."""
         if sum(1 for i in self.images.values() if i.state == state) >= concurrent:
@@ -428,32 +378,6 @@ class AppStreamBackend:
     def _check_tags(self, tags: dict[str, str], existing: dict[str, str]) -> None:
         if len(set(existing) | set(tags)) > self.limits.tags:
             raise ApiError("LimitExceededException", f"A resource can have at most {self.limits.tags} tags.")
-
-    def _taggable(self, arn: str) -> Image:
-        """TagResource / UntagResource: only this account's resources; others' ARNs are not found here."""
-        image = self._image_by_arn(arn)
-        if image.visibility != "PRIVATE" or image.state == "DELETING":
-            raise ApiError("ResourceNotFoundException", f"The resource {arn} does not exist.")
-        return image
-
-    def tag_resource(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            image = self._taggable(params["ResourceArn"])
-            self._check_tags(params["Tags"], image.tags)
-            image.tags.update(params["Tags"])
-            return {}
-
-    def untag_resource(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            image = self._taggable(params["ResourceArn"])
-            for key in params["TagKeys"]:
-                image.tags.pop(key, None)
-            return {}
-
-    def list_tags_for_resource(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            image = self._image_by_arn(params["ResourceArn"])
-            return {"Tags": dict(image.tags)}
 
     def _arn_of(self, image_name: str) -> str:
         image = self.images.get(image_name)

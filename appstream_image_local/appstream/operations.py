@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from appstream_image_local.appstream import sharing, tagging
 from appstream_image_local.appstream.imports import create_imported_image
 from appstream_image_local.appstream.model import AppStreamBackend
 
@@ -13,12 +14,12 @@ OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any
     "DeleteImage": AppStreamBackend.delete_image,
     "CopyImage": AppStreamBackend.copy_image,
     "CreateUpdatedImage": AppStreamBackend.create_updated_image,
-    "DescribeImagePermissions": AppStreamBackend.describe_image_permissions,
-    "UpdateImagePermissions": AppStreamBackend.update_image_permissions,
-    "DeleteImagePermissions": AppStreamBackend.delete_image_permissions,
-    "TagResource": AppStreamBackend.tag_resource,
-    "UntagResource": AppStreamBackend.untag_resource,
-    "ListTagsForResource": AppStreamBackend.list_tags_for_resource,
+    "DescribeImagePermissions": sharing.describe_image_permissions,
+    "UpdateImagePermissions": sharing.update_image_permissions,
+    "DeleteImagePermissions": sharing.delete_image_permissions,
+    "TagResource": tagging.tag_resource,
+    "UntagResource": tagging.untag_resource,
+    "ListTagsForResource": tagging.list_tags_for_resource,
     "DescribeFleets": AppStreamBackend.describe_fleets,
     "DescribeImageBuilders": AppStreamBackend.describe_image_builders,
     "CreateImportedImage": create_imported_image,
