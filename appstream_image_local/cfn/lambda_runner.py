@@ -160,7 +160,6 @@ class LambdaRunner:
         self.durations: list[float] = []  # seconds from event to end, per finished invocation (±0.1 s)
         self.environments_started = 0  # cold starts: Init phases run
         self._idle: list[Environment] = []
-        self._all: list[Environment] = []
         self._closed = False
         log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -205,7 +204,6 @@ class LambdaRunner:
         with self._lock:
             gone = [e for e in self._idle if e.function_arn == function.arn]
             self._idle = [e for e in self._idle if e not in gone]
-            self._all = [e for e in self._all if e not in gone]
         for environment in gone:
             environment.discard()
 
@@ -218,7 +216,6 @@ class LambdaRunner:
         os.set_blocking(read, False)
         environment = Environment(function.arn, signature, process, read)
         with self._lock:
-            self._all.append(environment)
             self.environments_started += 1
         return environment
 
@@ -258,8 +255,6 @@ class LambdaRunner:
             keep = keep and not self._closed
             if keep:
                 self._idle.append(environment)
-            elif environment in self._all:
-                self._all.remove(environment)
         if not keep:
             environment.discard()
 
@@ -289,8 +284,8 @@ class LambdaRunner:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            every = list(self._all)
-        for environment in every:
+            busy = [i.environment for i in self.invocations if i.environment is not None]
+        for environment in [*idle, *busy]:
             environment.end_input()
         for environment in idle:
             try:
