@@ -44,7 +44,8 @@ def _key(context: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (made if missing), shared by every process on this machine: one builder at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -57,7 +58,7 @@ def _locked(path: Path) -> Iterator[None]:
 def cached_synth(**context: str) -> Path:
     """The cloud assembly for `context`, synthesized once per source content (treat it as read-only)."""
     target = CACHE / _key(context)
-    with _locked(CACHE / f"{target.name}.lock"):
+    with locked(CACHE / f"{target.name}.lock"):
         if not (target / "manifest.json").exists():
             staging = Path(tempfile.mkdtemp(prefix="synth-", dir=CACHE))
             try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tools.synth import locked
 
 # The commands of `make dist`, each followed by the output directory (tests/release/test_standalone.py checks).
 DIST_COMMANDS = [
@@ -29,13 +29,12 @@ def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's, not every run's
     out, build_tmp = shared / "dist", shared / "dist-build-tmp"
-    with (shared / "dist.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(shared / "dist.lock"):
         if not (shared / "dist.done").exists():
             for path in (out, build_tmp):
                 path.mkdir(exist_ok=True)
             for command in DIST_COMMANDS:
-                # The wheel's build gets a temp dir of its own: test_build_leaves_nothing_in_the_temp_dir reads it.
+                # The wheel's build gets a temp dir of its own, which a test_wheel.py test finds empty.
                 env = {**os.environ, "TMPDIR": str(build_tmp)} if command[1] == "build" else None
                 argv = [sys.executable, *command, str(out)]
                 subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, timeout=300, env=env)

@@ -7,7 +7,6 @@ pytest11 entry point, and everything it imports from the extra's dependencies.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.release.test_wheel import _installed, _pins, _venv, assert_user_app_synthesizes
+from tools.synth import locked
 
 EXAMPLE = ROOT / "examples" / "offline-test"
 
@@ -38,9 +38,7 @@ def kit_venv(dist_dir: Path) -> Path:
     (wheel,) = dist_dir.glob("*.whl")
     key = hashlib.sha256(wheel.read_bytes() + json.dumps(pins, sort_keys=True).encode()).hexdigest()[:16]
     target = KIT_VENVS / key
-    KIT_VENVS.mkdir(parents=True, exist_ok=True)
-    with (KIT_VENVS / f"{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(KIT_VENVS / f"{key}.lock"):
         if not (target / "ready").exists():
             shutil.rmtree(target, ignore_errors=True)
             requirements = (
