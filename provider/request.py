@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast, get_args
 
 from .ownership import owner_value
 from .resume import Resume, resume_of
@@ -16,7 +16,7 @@ from .resume import Resume, resume_of
 RequestType = Literal["Create", "Update", "Delete"]
 
 ENVELOPE = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
-REQUEST_TYPES = ("Create", "Update", "Delete")
+REQUEST_TYPES: tuple[str, ...] = get_args(RequestType)
 
 
 def envelope_problem(event: Any) -> str:
