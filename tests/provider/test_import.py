@@ -85,23 +85,27 @@ def test_the_provider_imports_on_a_botocore_that_predates_create_imported_image(
     python = venv / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, f"boto3=={OLD_BOTOCORE}", f"botocore=={OLD_BOTOCORE}"], check=True, timeout=600)
+    root = asset.build()  # shared by every test process: read only, as Lambda's /var/task is
     script = f"""
 import json, sys
 import botocore.session
 print(json.dumps({{"own_model_has_it": "CreateImportedImage" in botocore.session.get_session()
     .get_service_model("appstream").operation_names}}))
-sys.path.insert(0, {str(asset.build())!r})
+sys.path.insert(0, {str(root)!r})
 from provider import images
 from provider.properties import Source
 client = images.appstream_client()
 images.create_imported(client, "old-botocore-import", Source("Import", {AMI!r}, iam_role_arn={ROLE!r}), {{"k": "v"}})
 print(json.dumps({{"done": True}}))
 """
+    # No __pycache__ in the shared asset: asset.build() in another worker would take it for a damaged asset and
+    # rebuild it while this process imports from it (a fresh-clone run failed so: the model was gone).
     env = {"AWS_ENDPOINT_URL_APPSTREAM": appstream.url, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
-           "AWS_SECRET_ACCESS_KEY": "x", "PATH": "/usr/bin:/bin"}  # fmt: skip
+           "AWS_SECRET_ACCESS_KEY": "x", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
     out = subprocess.run([str(python), "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     first, second = (json.loads(line) for line in out.stdout.splitlines()[-2:])
     assert first == {"own_model_has_it": False}  # this botocore alone could not make the call
     assert second == {"done": True}
     assert "old-botocore-import" in live_backend.images
+    assert not list(root.rglob("__pycache__"))  # the shared asset is as it was built
