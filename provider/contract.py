@@ -15,7 +15,13 @@ OWNER_TAG = "appstream-image-provider:owner"
 # What the image was made from: an in-place Update (a rollback's too) compares its Source with this, not with
 # OldResourceProperties, which a rollback fills with the failed properties (aws/aws-cdk#17040).
 SOURCE_TAG = "appstream-image-provider:source"
-PROVIDER_TAGS = (OWNER_TAG, SOURCE_TAG)  # reserved: users' Tags cannot set them
+# An adopted image's state before the adoption (the user's tags and sharing it changed): a rollback of that Create
+# puts them back. Its value is ownership.AdoptedState's encoding.
+ADOPTED_TAG = "appstream-image-provider:adopted"
+# A renamed or moved construct (a new logical id, same ImageName, same stack instance): the owner it moved from,
+# until CloudFormation's cleanup Delete of the old logical id; a rollback's Delete gives the image back to it.
+MOVED_FROM_TAG = "appstream-image-provider:moved-from"
+PROVIDER_TAGS = (OWNER_TAG, SOURCE_TAG, ADOPTED_TAG, MOVED_FROM_TAG)  # reserved: users' Tags cannot set them
 RULE_PREFIX = "AppStreamImagePoll-"  # every polling rule's name starts with it (IAM scopes rules by it)
 FAILED_CREATE_ID = "AppStreamImage::CREATE_FAILED"
 SCOPE_ENV = "APPSTREAM_IMAGE_SCOPE"  # the provider function's env var: which images its role may manage
@@ -42,6 +48,20 @@ IN_USE_MODES = ("Wait", "Fail")
 SHARED_ON_DELETE_MODES = ("Revoke", "Fail")
 DEFAULT_SHARED_ON_DELETE: Final = "Revoke"
 DEFAULT_IN_USE: Final = "Wait"  # a rotation's cleanup Delete waits for the stack's fleet to let go of the old image
+# OnDelete: what a Delete does with the image (CDK's convention for stateful resources: nothing the stack did not
+# make is deleted by default). Release removes the provider's tags and keeps the image, its tags and its sharing.
+ON_DELETE_MODES = ("Delete", "Release")
+
+
+def default_on_delete(source_type: str) -> str:
+    """Release for an adopted image (Source Existing), Delete for one the resource made (Copy, Update, Import)."""
+    return "Release" if source_type == "Existing" else "Delete"
+
+
+# Adopt: which images Source Existing takes. IfUnowned: only one without an ownership tag (or this resource's);
+# IfOwnerGone: also one whose owner stack instance no longer exists (DescribeStacks says so), e.g. a retained image.
+ADOPT_MODES = ("IfUnowned", "IfOwnerGone")
+DEFAULT_ADOPT: Final = "IfUnowned"
 MAX_TIMEOUT = 3600  # CloudFormation's ServiceTimeout: 1-3600 s
 # AWS::CloudFormation::WaitCondition: Timeout at most 43200 s (12 hours), counted from the wait condition's creation.
 MAX_SIGNAL_TIMEOUT = 43200
@@ -53,7 +73,7 @@ MAX_DISPLAY_NAME = 100  # botocore model: DisplayName max 100
 
 # Tags (botocore model, shapes TagKey / TagValue / Tags): AppStream's patterns use \p{L}\p{Z}\p{N}.
 MAX_RESOURCE_TAGS = 50
-MAX_TAGS = MAX_RESOURCE_TAGS - 2  # two are the provider's: the ownership and source tags
+MAX_TAGS = MAX_RESOURCE_TAGS - len(PROVIDER_TAGS)  # the rest are the provider's own
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
@@ -73,6 +93,8 @@ KNOWN_PROPERTIES = frozenset(
         "InUse",
         "SharedOnDelete",
         "AvailableSignal",
+        "OnDelete",
+        "Adopt",
     }
 )
 SOURCE_KEYS = {

@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from .contract import (
     ACCOUNT_ID,
+    ADOPT_MODES,
     AGENT_SOFTWARE_VERSIONS,
     AMI_ID,
     APP_KEYS,
     APP_NAME,
+    DEFAULT_ADOPT,
     DEFAULT_IN_USE,
     DEFAULT_SHARED_ON_DELETE,
     IMAGE_NAME,
@@ -29,6 +31,7 @@ from .contract import (
     MAX_SIGNAL_TIMEOUT,
     MAX_TAGS,
     MAX_TIMEOUT,
+    ON_DELETE_MODES,
     PROVIDER_TAGS,
     RESERVED_PREFIXES,
     ROLE_ARN,
@@ -38,6 +41,7 @@ from .contract import (
     SOURCE_KEYS,
     SOURCE_TYPES,
     WORKSPACE_IMAGE_ID,
+    default_on_delete,
     tag_key_problem,
     tag_value_problem,
 )
@@ -92,6 +96,13 @@ class ImageProperties:
     service_timeout: int = MAX_TIMEOUT
     shared_on_delete: Literal["Revoke", "Fail"] = DEFAULT_SHARED_ON_DELETE
     available_signal: Signal | None = None
+    on_delete: Literal["Delete", "Release"] | None = None  # None: default_on_delete(source.type)
+    adopt: Literal["IfUnowned", "IfOwnerGone"] = DEFAULT_ADOPT
+
+    @property
+    def deletes(self) -> bool:
+        """OnDelete, or its default for the Source: True when a Delete deletes the image."""
+        return (self.on_delete or default_on_delete(self.source.type)) == "Delete"
 
     @property
     def tag_map(self) -> dict[str, str]:
@@ -354,9 +365,13 @@ def parse(props: Any) -> ImageProperties:
     available_signal = signal(props["AvailableSignal"]) if "AvailableSignal" in props else None
     if available_signal is not None and not wait:
         raise _fail("WaitForAvailable", "false does not go with AvailableSignal, which signals once AVAILABLE")
+    source = _source(props["Source"], name) if "Source" in props else Source()
+    adopt = _choice(props.get("Adopt", DEFAULT_ADOPT), "Adopt", ADOPT_MODES)
+    if adopt != DEFAULT_ADOPT and source.type != "Existing" and not _opaque(adopt):
+        raise _fail("Adopt", f"{adopt} applies to Source Type Existing only; Type {source.type} never adopts an image")
     return ImageProperties(
         image_name=name,
-        source=_source(props["Source"], name) if "Source" in props else Source(),
+        source=source,
         shared_with=_shares(props.get("SharedWith", [])),
         tags=_tags(props.get("Tags", [])),
         wait_for_available=wait,
@@ -366,4 +381,6 @@ def parse(props: Any) -> ImageProperties:
             props.get("SharedOnDelete", DEFAULT_SHARED_ON_DELETE), "SharedOnDelete", SHARED_ON_DELETE_MODES
         ),
         available_signal=available_signal,
+        on_delete=_choice(props["OnDelete"], "OnDelete", ON_DELETE_MODES) if "OnDelete" in props else None,  # type: ignore[arg-type]
+        adopt=adopt,  # type: ignore[arg-type]
     )
