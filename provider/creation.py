@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import images, logs
-from .contract import IMAGE_NAME, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
+from . import handback, images, logs
+from .contract import ADOPTED_TAG, IMAGE_NAME, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
 from .errors import (
     DeadlineExceeded,
     ImageFailed,
@@ -18,7 +18,7 @@ from .errors import (
     ProviderError,
     QuotaExceeded,
 )
-from .ownership import owner_of
+from .ownership import moved_within, owner_of
 from .properties import ImageProperties, Source, parse
 from .states import (
     AVAILABLE_TABLE,
@@ -39,6 +39,8 @@ from .states import (
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
+
+    from .stacks import StackLookup
 
 Claim = Callable[[str], None]
 IN_PROGRESS_STATE = {"Copy": "COPYING", "Update": "CREATING", "Import": "IMPORTING"}
@@ -75,20 +77,33 @@ class Made(ProviderError):
         self.image = image
 
 
-def create(client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget, claim: Claim) -> Progress:
-    """Make or adopt `props.image_name`; `claim(name)` is called once this request has made the image."""
+def create(
+    client: AppStreamClient,
+    props: ImageProperties,
+    owner: str,
+    budget: Budget,
+    claim: Claim,
+    *,
+    stacks: StackLookup | None = None,
+) -> Progress:
+    """Make or adopt `props.image_name`; `claim(name)` is called once this request has made the image.
+
+    `stacks` answers whether another owner's stack instance is gone (Adopt: IfOwnerGone).
+    """
     name, source = props.image_name, props.source
     image = images.describe(client, name)
+    moved = False
     if image is not None:
-        found = _existing(client, props, owner, image, budget)
+        found = _existing(client, props, owner, image, budget, stacks)
         if isinstance(found, Progress):
             return found  # the failed image is still being deleted: a scheduled invocation starts over
         image = found
+        moved = image is not None and moved_within(owner_of(images.tags_of(client, str(image["Arn"]))) or "", owner)
     if image is None and source.type == "Existing":
         raise ImageFailed(
             f"Image {name} does not exist. Source Type Existing adopts an image; use Copy or Update to make one"
         )
-    made = image is None or source.type != "Existing"
+    made = image is None or (source.type != "Existing" and not moved)
     if image is None:
         started = _start(client, props, owner, budget)
         if not started.done:
@@ -104,31 +119,46 @@ def create(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
                 raise Made(str(err), name) from err
     elif made:
         claim(name)  # made by an earlier delivery of this same request
-    adopted = False
+    taken: Taken = None
     try:
-        adopted = _apply_tags(client, image, props, (), owner)
+        taken = _apply_tags(client, image, props, (), owner, gone_owner=_gone_owner(client, props, image, stacks))
         return settle(client, props, budget, first=image)
     except (ProviderError, ClientError, BotoCoreError) as err:
         if made:
             raise Made(str(err), name) from err
-        if adopted:
-            _release(client, image)
+        if taken is not None:
+            _undo(client, image, taken)
         raise
 
 
-def _existing(
-    client: AppStreamClient, props: ImageProperties, owner: str, image: images.Image, budget: Budget
+def _existing(  # noqa: PLR0917 - the request's parts
+    client: AppStreamClient,
+    props: ImageProperties,
+    owner: str,
+    image: images.Image,
+    budget: Budget,
+    stacks: StackLookup | None,
 ) -> images.Image | Progress | None:
-    """The image already there: adopt (Existing), pick up our own (a retry), or refuse. None: make it anew."""
+    """The image already there: adopt (Existing), pick up our own (a retry, a rename), or refuse. None: make it."""
     name, kind = props.image_name, props.source.type
     if image.get("Visibility") != "PRIVATE":
         raise NotPermitted(
             f"Image {name} is {image.get('Visibility')}: only PRIVATE images this account owns can be managed"
         )
-    found = owner_of(images.tags_of(client, str(image["Arn"])))
+    current = images.tags_of(client, str(image["Arn"]))
+    found = owner_of(current)
+    if found is not None and moved_within(found, owner):  # a renamed construct: same stack instance, same image
+        if kind != "Existing" and current.get(SOURCE_TAG) not in (None, props.source.fingerprint()):
+            raise InvalidProperties(
+                f"Invalid property Source: image {name} moves from {found} to {owner} (a renamed resource), but it "
+                f"was made from {_described(current.get(SOURCE_TAG, ''))}, not from {_described(props.source)}. "
+                "Keep the Source as it was, or give the new Source a new ImageName"
+            )
+        logs.event(f"moving from {found} (a renamed or moved resource of this stack)", image=name, phase="create")
+        return image
     if kind == "Existing":
-        if found not in (None, owner):
-            raise NotOwned(f"Image {name} is owned by {found} ({OWNER_TAG}); it cannot be adopted by {owner} as well")
+        if found not in (None, owner) and _gone_owner(client, props, image, stacks) != found:
+            raise NotOwned(adoption_refused(name, str(image["Arn"]), found or "", owner, props.adopt))
         return image
     if found is None and str(image.get("State")) in MAKING:
         # CopyImage cannot tag: a duplicate delivery's fresh copy is untagged until it tags it (at least once).
@@ -265,6 +295,45 @@ def _appear(client: AppStreamClient, props: ImageProperties, owner: str, budget:
     return found[-1]
 
 
+Taken = Literal["adopted", "moved"] | None  # how this Create came to own an image it did not make
+
+
+def _gone_owner(
+    client: AppStreamClient, props: ImageProperties, image: images.Image, stacks: StackLookup | None
+) -> str | None:
+    """With Adopt: IfOwnerGone, the image's owner when CloudFormation says its stack instance is gone."""
+    if props.adopt != "IfOwnerGone" or stacks is None:
+        return None
+    found = owner_of(images.tags_of(client, str(image["Arn"])))
+    if found is None or not stacks.owner_gone(found):
+        return None
+    return found
+
+
+def adoption_refused(name: str, arn: str, found: str, owner: str, adopt: str) -> str:
+    """The Reason of a refused adoption: whose the image is, and exactly how to release it or take it over."""
+    release = f"aws appstream untag-resource --resource-arn {arn} --tag-keys {' '.join(PROVIDER_TAGS)}"
+    if adopt == "IfOwnerGone":
+        return (
+            f"Image {name} is owned by {found} ({OWNER_TAG}), whose stack still exists (or CloudFormation could not "
+            f"say otherwise); it cannot be adopted by {owner} as well. Remove it from that stack, or release it "
+            f"with: {release}"
+        )
+    return (
+        f"Image {name} is owned by {found} ({OWNER_TAG}); it cannot be adopted by {owner} as well. If that stack "
+        "no longer manages it (kept by DeletionPolicy Retain, or its stack is gone), set Adopt: IfOwnerGone to "
+        f"take it over once that stack instance no longer exists, or release it with: {release}"
+    )
+
+
+def _described(source: Source | str) -> str:
+    """A Source for people: `Copy of plat-base`, without the source tag's digest."""
+    text = source.fingerprint() if isinstance(source, Source) else source
+    kind, _, rest = text.partition("/")
+    origin = rest.rsplit("/", 1)[0] if "/" in rest else rest
+    return f"{kind} of {origin}" if origin else kind
+
+
 def _apply_tags(  # noqa: PLR0917 - one call site passes what it already read
     client: AppStreamClient,
     image: images.Image,
@@ -272,28 +341,43 @@ def _apply_tags(  # noqa: PLR0917 - one call site passes what it already read
     old_keys: tuple[str, ...],
     owner: str,
     current: Mapping[str, str] | None = None,
-) -> bool:
-    """The provider's and the user's tags; True when this call newly claimed the image."""
+    *,
+    gone_owner: str | None = None,
+) -> Taken:
+    """The provider's and the user's tags; says how this call newly took the image (None: it was ours)."""
     arn = str(image["Arn"])
     current = images.tags_of(client, arn) if current is None else current
     found = owner_of(current)
-    if found not in (None, owner):
-        raise NotOwned(
-            f"Image {image['Name']} is owned by {found} ({OWNER_TAG}); it cannot be adopted by {owner} as well"
-        )
-    desired: Mapping[str, str] = {**props.tag_map, **provider_tags(props.source, owner)}
-    images.untag(client, arn, [k for k in old_keys if k not in desired and k in current])
+    moving = found is not None and moved_within(found, owner)
+    if found not in (None, owner, gone_owner) and not moving:
+        raise NotOwned(adoption_refused(str(image["Name"]), arn, found or "", owner, props.adopt))
+    desired: dict[str, str] = {**props.tag_map, **provider_tags(props.source, owner)}
+    taken: Taken = None
+    if moving and found is not None:
+        desired[MOVED_FROM_TAG] = found
+        taken = "moved"
+    elif found != owner and props.source.type == "Existing":  # recorded before anything changes
+        before = handback.before_adoption(client, props, current, previous_owner=found)
+        if before.encode():
+            desired[ADOPTED_TAG] = before.encode()
+        taken = "adopted"
+    stale = [k for k in (ADOPTED_TAG, MOVED_FROM_TAG) if k in current and k not in desired and taken is not None]
+    images.untag(client, arn, [k for k in old_keys if k not in desired and k in current] + stale)
     images.tag(client, arn, {k: v for k, v in desired.items() if current.get(k) != v})
-    return found is None
+    return taken
 
 
-def _release(client: AppStreamClient, image: images.Image) -> None:
-    """A failed adoption gives the image back: remove the ownership tag it added."""
+def _undo(client: AppStreamClient, image: images.Image, taken: Taken) -> None:
+    """A Create that took an image and then failed gives it back as it found it (logged, never raises)."""
     try:
-        images.untag(client, str(image["Arn"]), list(PROVIDER_TAGS))
-        logs.event("released: removed the ownership tag after the failed adoption", image=str(image["Name"]))
+        tags = images.tags_of(client, str(image["Arn"]))
+        moved_from = tags.get(MOVED_FROM_TAG)
+        if taken == "moved" and moved_from:
+            handback.return_to(client, image, moved_from, "the Create that moved it here failed")
+        else:
+            handback.give_back(client, image, tags, "the Create that adopted it failed")
     except (ClientError, BotoCoreError):
-        logs.logger.exception("could not remove the ownership tag from %s", image["Name"])
+        logs.logger.exception("could not give image %s back after the failed Create", image["Name"])
 
 
 def update(
@@ -305,6 +389,7 @@ def update(
     owner: str,
     budget: Budget,
     claim: Claim = lambda _: None,
+    stacks: StackLookup | None = None,
 ) -> Progress:
     """A new ImageName is a replacement (CloudFormation then deletes the old one); the rest is in place.
 
@@ -316,7 +401,7 @@ def update(
     if new.image_name != physical_id:
         logs.event(f"replacing image {physical_id}", image=new.image_name, phase="update", state="REPLACING")
         try:
-            return create(client, new, owner, budget, claim=claim)
+            return create(client, new, owner, budget, claim=claim, stacks=stacks)
         except Made as err:  # the failed replacement is removed: the resource keeps its old image
             discard(client, err.image)
             raise ProviderError(f"{err.cause} (image {physical_id} is kept; image {err.image} is deleted)") from err
@@ -333,10 +418,12 @@ def update(
         raise NotOwned(f"Image {physical_id} is owned by {found or 'no resource'} ({OWNER_TAG}), not by {owner}")
     made_from = current.get(SOURCE_TAG)
     if new.source.fingerprint() != (made_from or old.source.fingerprint()):
-        was = f"it was made from {made_from}" if made_from else "it changed"
+        was = _described(made_from or old.source)
         raise InvalidProperties(
-            f"Invalid property Source: {was} but ImageName did not; a new Source needs a new ImageName "
-            f"(image {physical_id} is kept as it is)"
+            f"Invalid property Source: it changed from {was} to {_described(new.source)}, but ImageName stayed "
+            f"{physical_id}. An image cannot be made again under its own name: give the new Source a new "
+            f"ImageName (CloudFormation then replaces the image), or put the Source back. Image {physical_id} is "
+            "kept as it is"
         )
     _apply_tags(client, image, new, tuple(k for k, _ in old.tags), owner, current)
     kept = {s.account_id for s in new.shared_with}

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import images, logs
-from .contract import DEFAULT_IN_USE, DEFAULT_SHARED_ON_DELETE, IMAGE_NAME, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
+from . import exports, handback, images, logs
+from .contract import (
+    DEFAULT_IN_USE,
+    DEFAULT_SHARED_ON_DELETE,
+    IMAGE_NAME,
+    MOVED_FROM_TAG,
+    ON_DELETE_MODES,
+    OWNER_TAG,
+    SOURCE_TAG,
+)
 from .errors import DeadlineExceeded, ImageInUse, ImageShared, ProviderError
 from .ownership import owner_of
 from .properties import Share
@@ -33,6 +42,39 @@ if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
 
 
+class Ending(enum.Enum):
+    """What a Delete does with an image this resource owns."""
+
+    DELETE = "delete"
+    RELEASE = "release"  # the provider's tags removed; the image kept as it is
+    GIVE_BACK = "give back"  # an adoption undone: tags and sharing as before it, the provider's tags removed
+
+
+# (made by this resource, the Delete undoes its Create, OnDelete deletes) -> the ending. "Undoes" is None when
+# CloudFormation could not be asked: then nothing the stack did not make is deleted, and OnDelete decides the rest.
+ENDINGS: dict[tuple[bool, bool | None, bool], Ending] = {
+    (True, True, True): Ending.DELETE,  # a rolled-back Create leaves the account as it found it
+    (True, True, False): Ending.DELETE,
+    (True, False, True): Ending.DELETE,
+    (True, False, False): Ending.RELEASE,
+    (True, None, True): Ending.DELETE,
+    (True, None, False): Ending.RELEASE,
+    (False, True, True): Ending.GIVE_BACK,  # an adopted image is never deleted by a rollback
+    (False, True, False): Ending.GIVE_BACK,
+    (False, False, True): Ending.DELETE,  # OnDelete: Delete, asked for by the user
+    (False, False, False): Ending.RELEASE,
+    (False, None, True): Ending.RELEASE,
+    (False, None, False): Ending.RELEASE,
+}
+
+
+def on_delete(props: Any) -> bool | None:
+    """OnDelete even from broken properties: True for Delete, False for Release, None when not given (or unclear):
+    then the default for what the image is decides (Delete for one the resource made, Release for one it adopted)."""
+    value = props.get("OnDelete") if isinstance(props, Mapping) else None
+    return value == "Delete" if value in ON_DELETE_MODES else None
+
+
 @dataclass
 class Deletion:
     """One Delete's settings and what it has changed so far (carried across scheduled invocations)."""
@@ -43,7 +85,10 @@ class Deletion:
     revoked: dict[str, Share] = field(default_factory=dict)  # given back on every path that does not delete
     not_gone_before: float = 0.0  # an absent (or not yet owned) image counts as gone only from then
     stop_polling: Callable[[], object] = lambda: None  # stops a Create's polling that may still make the image
-    release_adopted: bool = False  # a Create that never answered: an image it adopted is given back, not deleted
+    deletes: bool | None = None  # OnDelete: Delete (True), Release (False), or the default for what the image is
+    # Whether this Delete undoes the resource's Create (a rollback): asked only when the answer matters.
+    undoes_create: Callable[[], bool | None] = lambda: False
+    never_answered: bool = False  # a Create that never answered (CloudFormation's own physical id): a rollback
 
 
 def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str, job: Deletion, budget: Budget) -> bool:
@@ -69,8 +114,11 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
     if image is None:
         logs.event("already gone", image=physical_id, phase="delete", state=GONE)
         return True
+    tags = images.tags_of(client, str(image["Arn"]))
     if found != owner:
         restore(client, job)  # an earlier step's revocations, should the image have changed hands meanwhile
+        if tags.get(MOVED_FROM_TAG) == owner:  # CloudFormation's cleanup after a rename: the move is final
+            images.untag(client, str(image["Arn"]), [MOVED_FROM_TAG])
         logs.event(
             f"left in place: the image is owned by {found or 'no resource'} ({OWNER_TAG}), not by {owner}",
             image=physical_id,
@@ -78,8 +126,7 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
             state=str(image.get("State")),
         )
         return True
-
-    if job.release_adopted and not _made_here(client, image):
+    if _kept(client, job, image, tags, props):
         return True
 
     seen = [image]  # the first step reuses this observation instead of describing again
@@ -100,22 +147,30 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
     return progress.done
 
 
-def _made_here(client: AppStreamClient, image: images.Image) -> bool:
-    """For a Create that never answered: only an image it made is deleted; one it adopted is given back."""
-    made_from = images.tags_of(client, image["Arn"]).get(SOURCE_TAG)
-    if made_from is not None and made_from != "Existing":
+def _kept(client: AppStreamClient, job: Deletion, image: images.Image, tags: Mapping[str, str], props: Any) -> bool:
+    """An image this resource owns that the Delete keeps: returned after a rename, released or given back (ENDINGS)."""
+    moved_from = tags.get(MOVED_FROM_TAG)
+    if moved_from and job.undoes_create() is not False:  # the old logical id's cleanup has not come: a rollback
+        handback.return_to(client, image, moved_from, "the rename that moved it here was rolled back")
         return True
-    if made_from == "Existing":
-        images.untag(client, str(image["Arn"]), list(PROVIDER_TAGS))
-    logs.event(
-        "released: the Create that adopted it never answered, so it keeps the image without our tags"
-        if made_from
-        else "left in place: no source tag says this resource made it (an image from before that tag)",
-        image=str(image["Name"]),
-        phase="delete",
-        state=str(image.get("State")),
-    )
-    return False
+    made_from = tags.get(SOURCE_TAG)
+    if made_from is None and job.never_answered:
+        logs.event("left in place: no source tag says this resource made it (an image from before that tag)",
+                   image=job.name, phase="delete", state=str(image.get("State")))  # fmt: skip
+        return True
+    source = props.get("Source") if isinstance(props, Mapping) else None
+    made = made_from != "Existing" if made_from is not None else isinstance(source, Mapping) and source.get(
+        "Type", "Existing") != "Existing"  # fmt: skip
+    deletes = made if job.deletes is None else job.deletes  # OnDelete's default: Delete what the resource made
+    needs_answer = not (made and deletes)  # the only ending a rollback cannot change: deleting what it made
+    undoes = True if job.never_answered else job.undoes_create() if needs_answer else None
+    ending = ENDINGS[(made, undoes, deletes)]
+    if ending is Ending.RELEASE:
+        handback.release(client, image, "OnDelete is Release" if not deletes else "CloudFormation could not say "
+                         "whether this Delete undoes its Create, so the image is kept")  # fmt: skip
+    elif ending is Ending.GIVE_BACK:
+        handback.give_back(client, image, tags, "the Create that adopted it was undone")
+    return ending is not Ending.DELETE
 
 
 def _explained(err: DeadlineExceeded, name: str, owner: str) -> ProviderError:
@@ -169,6 +224,8 @@ def give_up(name: str, users: tuple[str, ...], *, waited: bool) -> ImageInUse:
         f"Gave up deleting image {name} {how}: it is in use by {', '.join(users)}. The image is kept, with its "
         "sharing; remove it from them (or delete them) and delete it again"
     )
+    if any(user.startswith("export task ") for user in users):
+        message += ". An export task ends by itself (GetExportImageTask shows its state): delete again once it has"
     logs.logger.error(message, extra={"image": name, "phase": "delete", "state": "IN_USE"})
     return ImageInUse(message)
 
@@ -225,7 +282,10 @@ def _attempt(client: AppStreamClient, job: Deletion, arn: str, state: str) -> Pr
     except ClientError as err:
         code = images.error_code(err)
         if code == "ResourceInUseException":
-            users = images.users_of(client, name, arn)
+            # An export to an AMI (CreateExportImageTask) holds the image too: named from ListExportImageTasks.
+            users = images.users_of(client, name, arn) + [
+                f"export task {task}" for task in exports.exports_in_progress(client, arn)
+            ]
             if job.revoked and not users:
                 # The revocations are not applied yet (eventual consistency): try again shortly.
                 return Progress(False, state, "waiting for the revoked sharing to apply", phase=Phase.DELETE)

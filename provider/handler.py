@@ -18,10 +18,12 @@ try:
     from .contract import SCOPE_ENV
     from .images import appstream_client
     from .request import LambdaContext
+    from .stacks import CloudFormationStacks
 
     logs.setup()
     helper = ImageResource()
     client = appstream_client()
+    stacks = CloudFormationStacks()  # its client is made on first use: most requests never ask
     SCOPE = os.environ.get(SCOPE_ENV, "")
 
     # crhelper's own decorators: every request type, first deliveries and scheduled ones, runs lifecycle.handle.
@@ -40,6 +42,7 @@ try:
             claim=helper.claim,
             stop_polling=helper.stop_polling,
             scope=SCOPE,
+            stacks=stacks,
         )
         helper.Data.update(data)
         return physical_id

@@ -28,6 +28,7 @@ from .errors import AccessDenied, InvalidProperties, ProviderError
 from .properties import ImageProperties, Signal, parse, service_timeout, signal
 from .request import Request
 from .resume import RESUME, Resume, resume_of
+from .stacks import StackLookup, Unknown
 
 __all__ = ["RESUME", "SIGNAL", "Resume", "Timing", "access_denied", "deadline_for", "handle", "resume_of"]
 from .states import GONE, SLOT_SLICE, Budget, Phase, Progress
@@ -92,6 +93,7 @@ def handle(
     claim: Callable[[str], None] = lambda _: None,
     stop_polling: Callable[[str], bool] = lambda _: False,
     scope: str = "",
+    stacks: StackLookup | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
@@ -100,9 +102,11 @@ def handle(
     `claim(name)` is told the image a Create made, so that any FAILED answer (a Lambda timeout too)
     names it. `stop_polling(name)` stops the polling that goes on after an answer for that image of
     this resource (True if there was one). `scope` says which images the provider's role may manage,
-    for AccessDenied reasons.
+    for AccessDenied reasons. `stacks` answers what CloudFormation says of stacks (a rollback under way, an
+    owner stack gone); without it, nothing is known and nothing the stack did not make is deleted.
     """
     now = clock()
+    stacks = stacks or Unknown()
     request = Request.of(event)
     resume, owner = request.resume, request.owner
     timing = Timing(now, remaining_ms, resume is not None, clock, sleep)
@@ -112,12 +116,12 @@ def handle(
     images.CALL_DEADLINE.set(time.time() + remaining_ms / 1000 - HAND_OVER_MARGIN)
     try:
         if request.request_type == "Delete":
-            return _delete(client, request, timing, stop_polling)
+            return _delete(client, request, timing, stop_polling, stacks)
         if resume is not None and resume.phase is Phase.DISCARD:
             return _discard(client, resume, owner, timing, stop_polling)
         if resume is not None and resume.phase is Phase.SETTLE:
             return _settle(client, request, resume, timing)
-        return _create_or_update(client, request, timing=timing, claim=claim, stop_polling=stop_polling)
+        return _create_or_update(client, request, timing=timing, claim=claim, stop_polling=stop_polling, stacks=stacks)
     except ClientError as err:
         if images.error_code(err) in ("AccessDeniedException", "AccessDenied"):
             raise access_denied(err, request.image, scope) from err
@@ -147,7 +151,13 @@ def access_denied(err: ClientError, image: str, scope: str) -> AccessDenied:
     )
 
 
-def _delete(client: AppStreamClient, request: Request, timing: Timing, stop_polling: Callable[[str], bool]) -> Outcome:
+def _delete(
+    client: AppStreamClient,
+    request: Request,
+    timing: Timing,
+    stop_polling: Callable[[str], bool],
+    stacks: StackLookup,
+) -> Outcome:
     physical_id, props, resume = request.physical_id, request.properties, request.resume
     declared = _declared(props)
     deadline = resume.deadline if resume else deadline_for(_timeout_or_default(props), timing.now)
@@ -175,7 +185,9 @@ def _delete(client: AppStreamClient, request: Request, timing: Timing, stop_poll
         revoked={s.account_id: s for s in resume.revoked} if resume else {},
         not_gone_before=not_gone_before,
         stop_polling=lambda: stop_polling(target) if target == declared and target != physical_id else None,
-        release_adopted=target != physical_id,
+        deletes=deletion.on_delete(props),
+        undoes_create=lambda: stacks.rolling_back(request.stack_id),
+        never_answered=target != physical_id,
     )
     done = deletion.delete(
         client, physical_id=target, props=props, owner=request.owner, job=job, budget=timing.budget(deadline)
@@ -232,6 +244,7 @@ def _create_or_update(
     timing: Timing,
     claim: Callable[[str], None],
     stop_polling: Callable[[str], bool],
+    stacks: StackLookup,
 ) -> Outcome:
     new, resume, owner = parse(request.properties), request.resume, request.owner
     wanted = _signal_for(request, new) if resume is None else None
@@ -251,11 +264,18 @@ def _create_or_update(
 
     stray = ""
     if request.request_type == "Create":
-        progress = creation.create(client, new, owner, budget, claimed)
+        progress = creation.create(client, new, owner, budget, claimed, stacks=stacks)
     else:
         physical_id, old_props = request.physical_id, request.old_properties
         progress = creation.update(
-            client, physical_id=physical_id, new=new, old_props=old_props, owner=owner, budget=budget, claim=claimed
+            client,
+            physical_id=physical_id,
+            new=new,
+            old_props=old_props,
+            owner=owner,
+            budget=budget,
+            claim=claimed,
+            stacks=stacks,
         )
         stray = creation.abandoned(old_props, physical_id) if new.image_name == physical_id else ""
     if stray:
@@ -322,7 +342,8 @@ def _discard(
     """
     name = resume.discard
     stop_polling(name)
-    job = deletion.Deletion(name, in_use="Fail")
+    # A rollback: the failed replacement's image is deleted if it made it, given back if it adopted it.
+    job = deletion.Deletion(name, in_use="Fail", deletes=True, undoes_create=lambda: True)
     try:
         done = deletion.delete(
             client,

@@ -15,7 +15,7 @@ from .contract import RULE_PREFIX
 MAX_RULE_NAME = 64
 MAX_TARGET_INPUT = 8192
 SUFFIX = 8
-KEEP_IN_POLL_INPUT = ("ServiceToken", "ImageName")
+KEEP_IN_POLL_INPUT = ("ServiceToken", "ImageName", "OnDelete")  # and the Source's Type: a Delete's ending reads them
 
 
 def rule_name(logical_id: str, suffix: str) -> str:
@@ -44,6 +44,9 @@ def polling_input(event: dict[str, Any]) -> str:
     resume = (event.get("CrHelperData") or {}).get("_Resume") or {}
     if isinstance(props, dict) and resume.get("phase") != "start":
         slim["ResourceProperties"] = {k: props[k] for k in KEEP_IN_POLL_INPUT if k in props}
+        source = props.get("Source")
+        if isinstance(source, dict) and "Type" in source:
+            slim["ResourceProperties"]["Source"] = {"Type": source["Type"]}
     text = json.dumps(slim)
     if len(text) > MAX_TARGET_INPUT:
         raise ValueError(

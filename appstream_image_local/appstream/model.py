@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from appstream_image_local.appstream.errors import ApiError, not_found
+from appstream_image_local.appstream.exports import Exports, refuse_delete
 from appstream_image_local.appstream.records import (
     GONE,
     RESERVED_PREFIXES,
@@ -50,6 +51,7 @@ class AppStreamBackend:
         self.fleets: dict[str, Fleet] = {}
         self.builders: dict[str, Builder] = {}
         self.amis: dict[str, dict[str, Any]] = {}  # AMIs CreateImportedImage can import: id -> {"compatible", "fails"}
+        self.exports = Exports()  # CreateExportImageTask's tasks (exports.py)
 
     # -- seeding and control (not AppStream operations) --------------------------
 
@@ -289,6 +291,7 @@ class AppStreamBackend:
             if fleets or builders:
                 users = ", ".join([f"fleet {f}" for f in fleets] + [f"image builder {b}" for b in builders])
                 raise ApiError("ResourceInUseException", f"The image {image.name} is in use by {users}.")
+            refuse_delete(self, image)  # an EXPORTING task uses the image (exports.py)
             if image.permissions:
                 raise ApiError(
                     "ResourceInUseException",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from appstream_image_local.appstream import sharing, tagging
+from appstream_image_local.appstream import exports, sharing, tagging
 from appstream_image_local.appstream.imports import create_imported_image
 from appstream_image_local.appstream.model import AppStreamBackend
 
@@ -23,9 +23,20 @@ OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any
     "DescribeFleets": AppStreamBackend.describe_fleets,
     "DescribeImageBuilders": AppStreamBackend.describe_image_builders,
     "CreateImportedImage": create_imported_image,
+    "CreateExportImageTask": exports.create_export_image_task,
+    "GetExportImageTask": exports.get_export_image_task,
+    "ListExportImageTasks": exports.list_export_image_tasks,
 }
 
 
 READ_ONLY = frozenset(
-    {"DescribeImages", "DescribeImagePermissions", "ListTagsForResource", "DescribeFleets", "DescribeImageBuilders"}
+    {
+        "DescribeImages",
+        "DescribeImagePermissions",
+        "ListTagsForResource",
+        "DescribeFleets",
+        "DescribeImageBuilders",
+        "GetExportImageTask",
+        "ListExportImageTasks",
+    }
 )

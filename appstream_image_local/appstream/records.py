@@ -52,6 +52,7 @@ class Durations:
     delete: float = 1.0
     import_: float = 2.0  # CreateImportedImage: IMPORTING
     validate: float = 1.0  # then VALIDATING (the runtime validation), then AVAILABLE or FAILED
+    export: float = 2.0  # CreateExportImageTask: EXPORTING, then COMPLETED (with an AmiId) or FAILED
 
 
 @dataclass

@@ -24,7 +24,7 @@ from appstream_image_local.appstream import AppStreamBackend, Durations, FaultIn
 from appstream_image_local.cfn.lambda_bootstrap import Context
 from appstream_image_local.response_endpoint import ResponseEndpoint
 from appstream_image_local.tls import make_certificate
-from provider.contract import OWNER_TAG
+from provider.contract import OWNER_TAG, SOURCE_TAG
 from provider.ownership import owner_value
 from tests.conftest import EVENTS
 
@@ -53,6 +53,7 @@ def moto_url() -> Iterator[str]:
     os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = url
     os.environ["AWS_ENDPOINT_URL_LAMBDA"] = url
     os.environ["AWS_ENDPOINT_URL_IAM"] = url
+    os.environ["AWS_ENDPOINT_URL_CLOUDFORMATION"] = url  # the provider's DescribeStacks: moto knows no such stack
     ensure_function()
     yield url
     server.stop()
@@ -200,9 +201,13 @@ def handle(client: Any, clock: Any, body: dict[str, Any], remaining_ms: int = 90
     return lifecycle.handle(client, body, remaining_ms, clock=clock, sleep=clock.advance, **kw)
 
 
+MADE_BY_COPY = "Copy/plat-base/0123456789abcdef"  # a source tag: the resource made the image (its Delete deletes it)
+
+
 def owned_image(backend: AppStreamBackend, name: str, owner: str = OWNER, **attrs: Any) -> None:
-    tags = {OWNER_TAG: owner, **attrs.pop("tags", {})}
+    """An image this resource owns: made by it (a Copy's source tag) unless `tags` are given (then only they)."""
+    tags = {OWNER_TAG: owner, **attrs.pop("tags", {SOURCE_TAG: MADE_BY_COPY})}
     backend.add_image(name, tags=tags, **attrs)
 
 
-__all__ = ["ACCOUNT", "OWNER", "STACK_ID", "Provider", "lambda_context", "owned_image"]
+__all__ = ["ACCOUNT", "MADE_BY_COPY", "OWNER", "STACK_ID", "Provider", "lambda_context", "owned_image"]

@@ -78,7 +78,7 @@ def test_invalid_properties_fail_create_with_a_reason_naming_them(
 def test_create_refuses_an_image_another_resource_owns(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
-    owned_image(live_backend, "golden-2026-11", owner="other-stack/Other")
+    owned_image(live_backend, "golden-2026-11", owner="other-stack/Other", tags={})
     response = provider.invoke(provider.event("create"))
     assert response is not None
     assert response["Status"] == "FAILED"
@@ -206,7 +206,9 @@ def test_sample_update_changes_tags_in_place(
 
 
 def test_update_changes_sharing_in_place(provider: Provider, live_backend: AppStreamBackend) -> None:
-    owned_image(live_backend, "golden-2026-11", permissions={OTHER: {"allowFleet": True, "allowImageBuilder": True}})
+    owned_image(
+        live_backend, "golden-2026-11", tags={}, permissions={OTHER: {"allowFleet": True, "allowImageBuilder": True}}
+    )
     event = provider.event(
         "update",
         props={"ImageName": "golden-2026-11", "SharedWith": [{"AccountId": "111122223333"}]},
@@ -246,7 +248,7 @@ def test_source_change_without_a_new_name_fails_and_keeps_the_image(
     response = provider.invoke(event)
     assert response is not None
     assert response["Status"] == "FAILED"
-    assert "a new Source needs a new ImageName" in response["Reason"]
+    assert "give the new Source a new ImageName" in response["Reason"]
     assert response["PhysicalResourceId"] == "golden-2026-11"
     assert appstream.audit.mutations() == []
 

@@ -112,7 +112,7 @@ def test_the_failed_create_marker_never_reaches_appstream(
 def test_an_id_not_of_this_provider_leaves_an_image_of_unknown_making_alone(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
-    owned_image(live_backend, "golden-2026-11")  # owned, but no source tag says this resource made it
+    owned_image(live_backend, "golden-2026-11", tags={})  # owned, but no source tag says this resource made it
     for name in ("delete-after-failed-create", "delete-after-create-timeout"):
         event = provider.event(name)
         response = provider.invoke(event)

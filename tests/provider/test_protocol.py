@@ -81,7 +81,7 @@ def test_the_rollback_of_a_refused_same_name_source_change_succeeds_and_the_forw
     before = {"ImageName": "golden-a", "Source": COPY_S1, "SharedWith": [{"AccountId": OTHER}]}
     after = {"ImageName": "golden-a", "Source": COPY_S2}
     forward = rollback(after, before, "golden-a")
-    with pytest.raises(InvalidProperties, match="it was made from Copy/golden-base/"):
+    with pytest.raises(InvalidProperties, match="it changed from Copy of golden-base to Copy of no-such-source"):
         handle(client, clock, forward)
     physical_id, _ = handle(client, clock, rollback(before, after, "golden-a"))
     assert physical_id == "golden-a"

@@ -471,7 +471,7 @@ def test_an_in_place_update_signals_only_a_new_handle(
     fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
 ) -> None:
     _, client = fake
-    owned_image(backend, "golden-2026-11")
+    owned_image(backend, "golden-2026-11", tags={})
     old = {"ImageName": "golden-2026-11", "AvailableSignal": {"Handle": AWS_HANDLE}}
     same = event("update", **old)
     same["OldResourceProperties"] = dict(old)
