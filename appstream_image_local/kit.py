@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from appstream_image_local.appstream import AppStreamBackend, Fault
 from appstream_image_local.audit import mutated_images, outside
@@ -74,7 +75,7 @@ class OfflineCloud:
     cdk_setting: str = ""  #: the `cdk` to use ("" looks for one, see `find_cdk`)
     search_from: tuple[Path, ...] = ()  #: where to look for node_modules/.bin/cdk besides the app
     output: list[str] = field(default_factory=list)  #: what each `cdk` command printed
-    _apps: dict[str, tuple[str, Path]] = field(default_factory=dict)
+    _apps: dict[str, tuple[str, Path, dict[str, str]]] = field(default_factory=dict)
     _bootstrapped: bool = False
 
     # -- the cloud -------------------------------------------------------------------------------------
@@ -168,12 +169,21 @@ class OfflineCloud:
                 owned.add(str(target).rsplit("/", 1)[-1])
         return owned
 
-    def assert_clean(self, stack: str, *, also_touched: Iterable[str] = ()) -> None:
+    def assert_clean(self, stack: str, *, also_touched: Iterable[str] = (), kept: Iterable[str] = ()) -> None:
         """After the stack is gone: nothing it owned is left, no image outside it was changed (`also_touched`
         names images the test changed itself), no polling rule or permission is left, and every answer the
-        provider sent was one CloudFormation accepts. Raises AssertionError saying what is wrong."""
-        owned = self.owned_images(stack)
-        problems = [f"image {name} (owned by {stack}) is still there" for name in sorted(owned & set(self.images()))]
+        provider sent was one CloudFormation accepts. Raises AssertionError saying what is wrong.
+
+        Images that stay on purpose are not left behind: those named in `kept` (retained by RemovalPolicy.RETAIN,
+        or released by OnDelete: Release), and images the stack adopted and released (OnDelete's default for
+        Source Existing), once they carry none of the provider's tags."""
+        owned, images = self.owned_images(stack), self.images()
+        made = self.made_images()
+        released = {
+            n for n in owned & set(images) if n not in made and not set(images[n]["Tags"]) & set(contract.PROVIDER_TAGS)
+        }
+        left = owned & set(images) - set(kept) - released
+        problems = [f"image {name} (owned by {stack}) is still there" for name in sorted(left)]
         touched = outside(self.audit(), owned | set(also_touched))
         problems += [f"image {name} was changed, but {stack} does not own it: {ops}" for name, ops in touched.items()]
         problems += [f"left behind: {leak}" for leak in self.cloud.leaks]
@@ -181,6 +191,16 @@ class OfflineCloud:
         problems += [f"CloudFormation would reject an answer: {v}" for v in self.cloud.violations]
         if problems:
             raise AssertionError(f"{stack} did not leave the account clean:\n- " + "\n- ".join(problems))
+
+    def made_images(self) -> set[str]:
+        """Every image a CopyImage, CreateUpdatedImage or CreateImportedImage made (from the audit log)."""
+        names = {
+            "CopyImage": "DestinationImageName",
+            "CreateUpdatedImage": "newImageName",
+            "CreateImportedImage": "Name",
+        }
+        return {str(e["params"].get(names[e["operation"]])) for e in self.audit() if e["operation"] in names
+                and e.get("status") == 200}  # fmt: skip
 
     def changed_images(self) -> dict[str, list[str]]:
         """Image -> the successful mutating calls made on it, in order."""
@@ -217,15 +237,33 @@ class OfflineCloud:
     def _deploy(self, app: str, cwd: Path, stack: str, context: dict[str, str]) -> dict[str, str]:
         self.bootstrap()
         flags = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
-        self._apps[stack] = (app, cwd)
+        self._apps[stack] = (app, cwd, dict(context))
         out = ["--output", str(self.workdir / "cdk.out")]  # the app's own cdk.out may be in use by another CLI
         self.cdk("deploy", "--app", app, *out, stack, "--require-approval", "never", *flags, cwd=cwd)
         return self.outputs(stack)
 
     def destroy(self, stack: str) -> None:
-        """`cdk destroy --force STACK`, with the app it was deployed from."""
-        app, cwd = self._apps[stack]
-        self.cdk("destroy", "--app", app, "--output", str(self.workdir / "cdk.out"), stack, "--force", cwd=cwd)
+        """`cdk destroy --force STACK`, with the app and the context (`-c`) it was deployed with; then checks that
+        the stack really is gone (`cdk destroy` of a stack the app does not synthesize exits 0 deleting nothing)."""
+        app, cwd, context = self._apps[stack]
+        flags = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
+        out = ["--output", str(self.workdir / "cdk.out")]
+        self.cdk("destroy", "--app", app, *out, stack, "--force", *flags, cwd=cwd)
+        self.assert_gone(stack)
+
+    def assert_gone(self, stack: str) -> None:
+        """The stack is deleted (DELETE_COMPLETE, or unknown by name); StackFailed with its status and reason."""
+        try:
+            described = self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+        except ClientError as err:
+            if "does not exist" in str(err):
+                return
+            raise
+        if described and described[0]["StackStatus"] != "DELETE_COMPLETE":
+            found = described[0]
+            raise StackFailed(
+                f"{stack} was not deleted: it is {found['StackStatus']} {found.get('StackStatusReason', '')}".rstrip()
+            )
 
     # -- plain CloudFormation --------------------------------------------------------------------------
 

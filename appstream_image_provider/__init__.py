@@ -14,23 +14,26 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .appstream_image import AppStreamImage
-    from .props import ImageShare, ImageSource, ImportedApplication, InUse, SharedOnDelete
+    from .props import Adopt, ImageShare, ImageSource, ImportedApplication, InUse, OnDelete, SharedOnDelete
     from .provider_function import ImageProvider, ProviderOptions
     from .provider_stack import AppStreamImageProviderStack
 
 __version__ = "0.1.0"
 _WHERE = {
     "AppStreamImage": "appstream_image",
+    "Adopt": "props",
     "ImageShare": "props",
     "ImageSource": "props",
     "ImportedApplication": "props",
     "InUse": "props",
+    "OnDelete": "props",
     "SharedOnDelete": "props",
     "ImageProvider": "provider_function",
     "ProviderOptions": "provider_function",
     "AppStreamImageProviderStack": "provider_stack",
 }
 __all__ = [
+    "Adopt",
     "AppStreamImage",
     "AppStreamImageProviderStack",
     "ImageProvider",
@@ -38,6 +41,7 @@ __all__ = [
     "ImageSource",
     "ImportedApplication",
     "InUse",
+    "OnDelete",
     "ProviderOptions",
     "SharedOnDelete",
     "__version__",

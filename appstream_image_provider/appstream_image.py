@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -20,6 +21,7 @@ from aws_cdk import (
     IResolveContext,
     ITaggable,
     RemovalPolicy,
+    Stack,
     TagManager,
     TagType,
     Token,
@@ -28,8 +30,16 @@ from constructs import Construct, IValidation
 
 from ._shared import contract, errors
 from ._shared import properties as rules  # the provider's validation
-from .props import ImageShare, ImageSource, InUse, SharedOnDelete
+from .props import Adopt, ImageShare, ImageSource, InUse, OnDelete, SharedOnDelete
 from .provider_function import ImageProvider, ProviderOptions
+
+# What each kind of source is called in the construct's terms (messages name the factory the user wrote).
+FACTORIES = {
+    "Existing": "ImageSource.existing()",
+    "Copy": "ImageSource.copy_of(...)",
+    "Update": "ImageSource.updated_from(...)",
+    "Import": "ImageSource.imported(...)",
+}
 
 # AWS's public base images are named AppStream-<platform>-<date> (and Amazon-AppStream2-Sample-Image-...).
 AWS_IMAGE_PREFIXES = ("AppStream-", "Amazon-AppStream")
@@ -85,6 +95,86 @@ def _check_choices(
         raise ValueError("provider_options: not with service_token (that provider has its own settings)")
     if service_token is not None:
         _expect(service_token, str, "service_token", "a string (a provider function's ARN)")
+    if provider_options is not None:
+        _expect(provider_options, ProviderOptions, "provider_options", "ProviderOptions(...)")
+
+
+def _check_deletion(on_delete: Any, adopt: Any, source: ImageSource) -> None:
+    """OnDelete and Adopt, in the construct's terms (the provider's rule on Adopt speaks of Source Type)."""
+    if on_delete is not None and not isinstance(on_delete, OnDelete):
+        raise ValueError(
+            f"on_delete: {on_delete!r} is not one of OnDelete.DELETE, OnDelete.RELEASE (or None, the default: "
+            "RELEASE for ImageSource.existing(), DELETE for an image the resource makes)"
+        )
+    if not isinstance(adopt, Adopt):
+        raise ValueError(f"adopt: {adopt!r} is not one of Adopt.IF_UNOWNED, Adopt.IF_OWNER_GONE")
+    if adopt is not Adopt.IF_UNOWNED and source.type != "Existing":
+        raise ValueError(
+            f"adopt: Adopt.{adopt.name} takes over an existing image, so it goes with source=ImageSource.existing() "
+            f"only; {FACTORIES.get(source.type, source.type)} makes its own image and adopts none "
+            "(allowed with it: Adopt.IF_UNOWNED, the default)"
+        )
+
+
+def _deletion_properties(shared_on_delete: SharedOnDelete, on_delete: OnDelete | None, adopt: Adopt) -> dict[str, str]:
+    """SharedOnDelete, OnDelete and Adopt, each only when not left to its default: upgrades change no template."""
+    properties = {}
+    if shared_on_delete is not SharedOnDelete.REVOKE:
+        properties["SharedOnDelete"] = shared_on_delete.value
+    if on_delete is not None:  # left out, the provider applies the same default for the source
+        properties["OnDelete"] = on_delete.value
+    if adopt is not Adopt.IF_UNOWNED:
+        properties["Adopt"] = adopt.value
+    return properties
+
+
+def _warn_of_a_public_source(image: Construct, source: ImageSource) -> None:
+    name = source.source_image_name
+    if source.type != "Existing" and _resolved(name) and name.startswith(AWS_IMAGE_PREFIXES):
+        Annotations.of(image).add_warning_v2(
+            "appstream-image-provider:public-source",
+            f"source: {name} looks like an AWS public image: CopyImage and CreateUpdatedImage take only images "
+            f"this account owns. Launch an image builder from {name}, create a private image, and use that",
+        )
+
+
+# Per stack: the path of the AppStreamImage whose provider_options made the stack's provider function.
+_PROVIDER_MADE_BY: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def _show_option(value: Any) -> str:
+    if isinstance(value, Construct):
+        return value.node.path
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show_option(v) for v in value) + ")"
+    return repr(value)
+
+
+def _same_provider_options(image: Construct, options: ProviderOptions | None) -> None:
+    """One provider function per stack, made with the first image's options: every other image must ask for them.
+
+    `ImageProvider.of` refuses other options only when some are given: an image without `provider_options`
+    (the default `ProviderOptions()`) after one with them would silently get that image's function.
+    """
+    stack = Stack.of(image)
+    found = stack.node.try_find_child(ImageProvider.ID)
+    if not isinstance(found, ImageProvider):
+        return
+    wanted = options if options is not None else ProviderOptions()
+    if wanted == found.options:
+        return
+    differ = [
+        f"{field.name}={_show_option(getattr(wanted, field.name))} here, "
+        f"{_show_option(getattr(found.options, field.name))} there"
+        for field in dataclasses.fields(ProviderOptions)
+        if getattr(wanted, field.name) != getattr(found.options, field.name)
+    ]
+    first = _PROVIDER_MADE_BY.get(stack, found.node.path)
+    raise ValueError(
+        f"provider_options: differ from {first}'s, which made {stack.node.path}'s one provider function "
+        f"({'; '.join(differ)}); every AppStreamImage of a stack shares that function: give them all the same "
+        "provider_options (leaving it out means ProviderOptions())"
+    )
 
 
 _DECLARED: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
@@ -106,6 +196,14 @@ class AppStreamImage(Construct):
 
     Tags: `Tags.of(image).add(key, value)`. Using `image.image_name` in a fleet or image
     builder makes CloudFormation delete that fleet before the image.
+
+    What removing the image from the stack does (or deleting the stack): `on_delete` decides what the
+    resource's Delete does: RELEASE (the default for `ImageSource.existing()`) removes the provider's own tags
+    and keeps the image, with its other tags and its sharing; DELETE (the default for an image the resource
+    makes) deletes it. `removal_policy=RemovalPolicy.RETAIN` is different: CloudFormation then sends no Delete
+    at all, so the image keeps everything, the ownership tag naming this stack instance included, and no other
+    resource adopts it by default; `adopt=Adopt.IF_OWNER_GONE` (with `ImageSource.existing()`) takes it over
+    once that stack instance is gone. To hand an image over cleanly, prefer `on_delete=OnDelete.RELEASE`.
     """
 
     def __init__(
@@ -124,6 +222,8 @@ class AppStreamImage(Construct):
         provider_options: ProviderOptions | None = None,
         service_token: str | None = None,
         available_timeout: Duration | None = None,
+        on_delete: OnDelete | None = None,
+        adopt: Adopt = Adopt.IF_UNOWNED,
     ) -> None:
         """
         :param image_name: the image's name (required); also the resource's physical id.
@@ -137,7 +237,10 @@ class AppStreamImage(Construct):
         :param shared_on_delete: default `SharedOnDelete.REVOKE`: a Delete revokes the image's sharing first
             (logged by account: other accounts' fleets on the image drop to zero capacity); `SharedOnDelete.FAIL`
             refuses to delete an image that is still shared, naming the accounts.
-        :param removal_policy: default DESTROY (delete the image); RETAIN keeps it.
+        :param removal_policy: default DESTROY: CloudFormation sends the resource its Delete, and `on_delete`
+            decides what that does. RETAIN: CloudFormation sends no Delete at all (nor on a replacement: it is the
+            UpdateReplacePolicy too), and the image keeps its ownership tag (see above: `adopt=Adopt.IF_OWNER_GONE`
+            takes it over later).
         :param provider_options: default `ProviderOptions()`: the settings of the stack's provider function
             (memory, function name, role, permissions boundary, VPC and security groups, log retention or
             log group). Every image of a stack shares one function, so give them all the same options.
@@ -152,7 +255,17 @@ class AppStreamImage(Construct):
             new handle and condition per image name, since a wait condition cannot be updated) waits for the
             provider's signal. Then `image_name` resolves only once the image is AVAILABLE, so a fleet using
             it starts only then; `available` is the one thing to depend on otherwise. A failure, or the
-            deadline, fails the wait condition: the stack rolls back and the image is deleted.
+            deadline, fails the wait condition: the stack rolls back and the image is deleted. Not with
+            `ImageSource.existing()`: an adoption starts nothing to wait for (the resource answers once the image
+            is AVAILABLE, within `service_timeout`).
+        :param on_delete: default none, which means `OnDelete.RELEASE` for `ImageSource.existing()` (the
+            image is kept, without the provider's tags) and `OnDelete.DELETE` for an image the resource makes
+            (copy_of, updated_from, imported: it is deleted, and the Delete waits until it is gone). Given, it is
+            sent as the resource's OnDelete; left out, nothing is sent and the provider applies the same default.
+        :param adopt: default `Adopt.IF_UNOWNED`: `ImageSource.existing()` takes only an image no other resource
+            owns. `Adopt.IF_OWNER_GONE` also takes one whose ownership tag names a stack instance that no longer
+            exists, such as an image kept by `RemovalPolicy.RETAIN` after its stack was deleted. Only with
+            `ImageSource.existing()`.
         """
         super().__init__(scope, construct_id)
         source = source or ImageSource.existing()
@@ -165,22 +278,20 @@ class AppStreamImage(Construct):
             if source.type not in ("Existing", "Copy", "Update", "Import"):
                 raise ValueError("source: use ImageSource.existing(), copy_of(...), updated_from(...) or imported(...)")
             seconds = self._validate_timeout(service_timeout)
-            signal_seconds = self._validate_available_timeout(available_timeout, image_name, wait_for_available)
+            signal_seconds = self._validate_available_timeout(available_timeout, image_name, wait_for_available, source)
             _check_choices(shared_on_delete, removal_policy, service_token, provider_options)
+            _check_deletion(on_delete, adopt, source)
+            if service_token is None:
+                _same_provider_options(self, provider_options)
             _declare(self, image_name)
         except ValueError as err:
             raise ValueError(f"{self.node.path}: {err}") from None
 
-        name = source.source_image_name
-        if source.type != "Existing" and _resolved(name) and name.startswith(AWS_IMAGE_PREFIXES):
-            Annotations.of(self).add_warning_v2(
-                "appstream-image-provider:public-source",
-                f"source: {name} looks like an AWS public image: CopyImage and CreateUpdatedImage take only images "
-                f"this account owns. Launch an image builder from {name}, create a private image, and use that",
-            )
+        _warn_of_a_public_source(self, source)
         self.provider: ImageProvider | None = None
         if service_token is None:
             self.provider = ImageProvider.of(self, provider_options)
+            _PROVIDER_MADE_BY.setdefault(Stack.of(self), self.node.path)
             sources = [source.source_image_name] if source.type in ("Copy", "Update") else []
             self.provider.grant_images([image_name], sources=sources)
             if source.type == "Import":
@@ -203,8 +314,7 @@ class AppStreamImage(Construct):
             "WaitForAvailable": wait_for_available,
             "InUse": in_use.value,
         }
-        if shared_on_delete is not SharedOnDelete.REVOKE:  # the default is left out: upgrades change nothing
-            properties["SharedOnDelete"] = shared_on_delete.value
+        properties |= _deletion_properties(shared_on_delete, on_delete, adopt)
         # A wait condition cannot be updated, and a handle must not be reused: a new pair for each image name.
         suffix = hashlib.sha256(image_name.encode()).hexdigest()[:8].upper()
         handle = CfnWaitConditionHandle(self, f"AvailableHandle{suffix}") if signal_seconds is not None else None
@@ -290,12 +400,20 @@ class AppStreamImage(Construct):
     # -- validation ---------------------------------------------------------------------------
 
     @staticmethod
-    def _validate_available_timeout(timeout: Duration | None, image_name: str, wait: bool) -> int | None:
+    def _validate_available_timeout(
+        timeout: Duration | None, image_name: str, wait: bool, source: ImageSource
+    ) -> int | None:
         if timeout is None:
             return None
         seconds = _whole_seconds(timeout, "available_timeout", "Duration.hours(12)", "1 s to 12 hours")
         if not wait:
             raise ValueError("available_timeout: waits for AVAILABLE, which wait_for_available=False turns off")
+        if source.type == "Existing":
+            raise ValueError(
+                "available_timeout: not with source=ImageSource.existing(): an adoption starts nothing to wait for "
+                "(the resource answers once the image is AVAILABLE); give it service_timeout instead (1 s to "
+                "3600 s). available_timeout goes with ImageSource.copy_of(...), updated_from(...) or imported(...)"
+            )
         if not _resolved(image_name):
             raise ValueError(
                 "available_timeout: needs an image_name known at synth (each image name gets its own wait "
@@ -319,13 +437,56 @@ def _whole_seconds(timeout: Any, prop: str, example: str, allowed: str) -> int:
         raise ValueError(f"{prop}: {timeout.to_human_string()} is not a whole number of seconds ({allowed})") from None
 
 
-CONSTRUCT_PROPS = {"AvailableSignal.Timeout": "available_timeout"}  # where the resource's name is not the prop's
+# Whole paths that are one prop of the construct's (it fills in the rest of the resource's object itself).
+CONSTRUCT_PROPS = {
+    "AvailableSignal.Timeout": "available_timeout",
+    "AvailableSignal.Handle": "available_timeout",
+    "Source.Type": "source",
+}
+# The resource's names whose construct counterpart is not their snake case.
+CONSTRUCT_NAMES = {
+    "AvailableSignal": "available_timeout",  # the construct makes the wait condition; its Timeout is the prop
+    "AppCatalogConfig": "applications",  # ImageSource.imported(applications=[ImportedApplication(...)])
+}
+_RESOURCE_NAMES = sorted(
+    contract.KNOWN_PROPERTIES.union(*contract.SOURCE_KEYS.values(), contract.SHARE_KEYS, contract.APP_KEYS)
+    | contract.SIGNAL_KEYS
+    | {"Key", "Value"},
+    key=len,
+    reverse=True,
+)
+# Words a sentence uses too: translated only in a list of keys ("unknown keys ...; allowed: ...").
+_GENERIC_NAMES = frozenset({"Type", "Name", "Key", "Value", "Handle", "Timeout"})
+_NAME = re.compile(r"\b(?:" + "|".join(_RESOURCE_NAMES) + r")\b")
+_QUOTED = re.compile(r"('[^']*'|\"[^\"]*\")")  # a value as the provider shows it (repr)
+
+
+def _construct_name(name: str) -> str:
+    """`SharedWith` -> `shared_with`, `AppCatalogConfig` -> `applications`."""
+    return CONSTRUCT_NAMES.get(name) or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _construct_path(path: str) -> str:
+    """`SharedWith[0].AccountId` -> `shared_with[0].account_id`, `Source.AppCatalogConfig[2].Name` ->
+    `source.applications[2].name`, `AvailableSignal.Timeout` -> `available_timeout`."""
+    return CONSTRUCT_PROPS.get(path) or re.sub(r"[A-Za-z]+", lambda m: _construct_name(m[0]), path)
+
+
+def _construct_text(problem: str) -> str:
+    """The resource's property names in the provider's problem, as the construct's props ("must differ from
+    image_name"). The user's values (quoted) are left as they are, except in a list of unknown keys."""
+    keys = problem.startswith("unknown keys")
+
+    def name(match: re.Match[str]) -> str:
+        return match[0] if match[0] in _GENERIC_NAMES and not keys else _construct_name(match[0])
+
+    parts = _QUOTED.split(problem)
+    return "".join(_NAME.sub(name, part) if n % 2 == 0 or keys else part for n, part in enumerate(parts))
 
 
 def _in_construct_terms(err: errors.InvalidProperties) -> str:
-    """The provider's message, naming the construct's prop: `SharedWith[0].AccountId` -> `shared_with[0].account_id`."""
-    prop = CONSTRUCT_PROPS.get(err.prop) or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", err.prop).lower()
-    return f"{prop}: {err.problem}" if prop else str(err)
+    """The provider's message in the construct's terms: `Source.SourceImageName` -> `source.source_image_name`."""
+    return f"{_construct_path(err.prop)}: {_construct_text(err.problem)}" if err.prop else str(err)
 
 
 def _provider_accepts(properties: dict[str, Any], seconds: int, path: str) -> None:

@@ -21,6 +21,23 @@ class SharedOnDelete(enum.Enum):
     FAIL = "Fail"  #: fail at once naming the accounts; nothing is changed
 
 
+class OnDelete(enum.Enum):
+    """What the stack's Delete of the resource does with the image (CloudFormation sends one unless
+    `removal_policy` is RETAIN). Default (no value): RELEASE for `ImageSource.existing()`, DELETE for an image
+    the resource makes (copy_of, updated_from, imported): nothing the stack did not make is deleted unless asked."""
+
+    DELETE = "Delete"  #: delete the image (its sharing first, see SharedOnDelete), waiting until it is gone
+    RELEASE = "Release"  #: remove the provider's own tags and keep the image, with its other tags and its sharing
+
+
+class Adopt(enum.Enum):
+    """Which existing image `ImageSource.existing()` may take over."""
+
+    IF_UNOWNED = "IfUnowned"  #: only one that no other resource owns (default)
+    #: also one whose ownership tag names a stack instance that no longer exists (e.g. one kept by RETAIN)
+    IF_OWNER_GONE = "IfOwnerGone"
+
+
 @dataclass(frozen=True)
 class ImportedApplication:
     """One application of an imported image's catalog (CreateImportedImage's AppCatalogConfig)."""

@@ -12,7 +12,8 @@ from stacks.fleet import streaming_fleet
 
 
 class ExampleImagesStack(Stack):
-    """`builder_image` is adopted; `golden_image` is copied from `golden_source` and shared."""
+    """`builder_image` is adopted (and kept when the stack is deleted); `golden_image` is copied from `golden_source`
+    and shared (and deleted with the stack)."""
 
     def __init__(
         self,
@@ -27,6 +28,8 @@ class ExampleImagesStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        # Adopted: deleting the stack releases it (the provider's tags removed, the image kept), as OnDelete.RELEASE
+        # is the default for ImageSource.existing(); on_delete=OnDelete.DELETE would delete it.
         self.builder_image = AppStreamImage(self, "BuilderImage", image_name=builder_image)
         self.golden = AppStreamImage(
             self,

@@ -93,9 +93,34 @@ def test_available_is_what_to_depend_on() -> None:
             {"available_timeout": Duration.hours(1), "image_name": Fn.import_value("name")},
             "available_timeout: needs an image_name known at synth",
         ),
+        (
+            {"available_timeout": Duration.hours(2), "source": ImageSource.existing()},
+            "available_timeout: not with source=ImageSource.existing(): an adoption starts nothing to wait for "
+            "(the resource answers once the image is AVAILABLE); give it service_timeout instead (1 s to 3600 s). "
+            "available_timeout goes with ImageSource.copy_of(...), updated_from(...) or imported(...)",
+        ),
+        (
+            {"available_timeout": Duration.hours(2), "source": None},  # None: ImageSource.existing(), the default
+            "available_timeout: not with source=ImageSource.existing()",
+        ),
     ],
 )
 def test_bad_available_timeouts_name_the_prop_and_path(kwargs: dict[str, Any], message: str) -> None:
-    props: dict[str, Any] = {"image_name": "patched", **kwargs}
+    props: dict[str, Any] = {"image_name": "patched", "source": ImageSource.updated_from("golden-base"), **kwargs}
     with pytest.raises(ValueError, match=f"S/I: {re.escape(message)}"):
         AppStreamImage(Stack(App(), "S"), "I", **props)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        ImageSource.copy_of("golden-base"),
+        ImageSource.updated_from("golden-base"),
+        ImageSource.imported(workspace_image_id="wsi-0123456789"),
+    ],
+)
+def test_available_timeout_goes_with_every_source_that_makes_an_image(source: ImageSource) -> None:
+    image = AppStreamImage(
+        Stack(App(), "S"), "I", image_name="made", source=source, available_timeout=Duration.hours(2)
+    )
+    assert image.wait_condition is not None

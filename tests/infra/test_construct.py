@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import App, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk.assertions import Match, Template
 
+from appstream_image_provider import Adopt, ImportedApplication, OnDelete, ProviderOptions
 from appstream_image_provider.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
 from provider.properties import parse
 from stacks.fleet import streaming_fleet
@@ -349,8 +350,95 @@ def test_tags_appstream_accepts_synthesize() -> None:
 def test_the_provider_s_own_validation_runs_at_synth_on_what_the_resource_sends() -> None:
     stack = Stack(App(), "S")
     odd = ImageSource("Copy", "golden-base", display_name="Only updates take a display name")
-    with pytest.raises(ValueError, match=r"S/I: source: unknown keys 'DisplayName'"):
+    message = "S/I: source: unknown keys 'display_name'; allowed: description, source_image_name, type"
+    with pytest.raises(ValueError, match=re.escape(message)):
         AppStreamImage(stack, "I", image_name="golden-2026-11", source=odd)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"image_name": "ok", "source": ImageSource.copy_of("ok")},
+            "S/I: source.source_image_name: must differ from image_name",
+        ),
+        (
+            {
+                "image_name": "ok",
+                "source": ImageSource.imported(
+                    workspace_image_id="wsi-0123456789", applications=[ImportedApplication("bad name", "C:\\a.exe")]
+                ),
+            },
+            "S/I: source.applications[0].name: 'bad name' is not an application name",
+        ),
+        (
+            {
+                "image_name": "ok",
+                "source": ImageSource.imported(
+                    workspace_image_id="wsi-0123456789",
+                    applications=[ImportedApplication(f"app{n}", "C:\\a.exe") for n in range(51)],
+                ),
+            },
+            "S/I: source.applications: at most 50 entries are allowed, got 51",
+        ),
+        (
+            {"image_name": "ok", "source": ImageSource("Import", "ami-0123456789abcdef0")},
+            "S/I: source.iam_role_arn: required to import an AMI",
+        ),
+    ],
+)
+def test_the_provider_s_messages_name_the_construct_s_props(kwargs: dict[str, Any], message: str) -> None:
+    """A user trial: `Source.AppCatalogConfig[0].Name` came out as source.app_catalog_config[0].name, and a
+    problem's own words kept the resource's names (must differ from ImageName)."""
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        AppStreamImage(Stack(App(), "S"), "I", **kwargs)
+    assert not re.search(r"\b(Source|ImageName|AppCatalogConfig|AvailableSignal)\b", str(caught.value))
+
+
+@pytest.mark.parametrize(
+    ("path", "prop"),
+    [
+        ("ImageName", "image_name"),
+        ("Source", "source"),
+        ("Source.Type", "source"),
+        ("Source.SourceImageName", "source.source_image_name"),
+        ("Source.Description", "source.description"),
+        ("Source.DisplayName", "source.display_name"),
+        ("Source.SourceAmiId", "source.source_ami_id"),
+        ("Source.WorkspaceImageId", "source.workspace_image_id"),
+        ("Source.IamRoleArn", "source.iam_role_arn"),
+        ("Source.AgentSoftwareVersion", "source.agent_software_version"),
+        ("Source.IntendedInstanceType", "source.intended_instance_type"),
+        ("Source.AppCatalogConfig", "source.applications"),
+        ("Source.AppCatalogConfig[3].AbsoluteAppPath", "source.applications[3].absolute_app_path"),
+        ("SharedWith[0].AccountId", "shared_with[0].account_id"),
+        ("SharedWith[1].AllowImageBuilder", "shared_with[1].allow_image_builder"),
+        ("Tags[2].Value", "tags[2].value"),
+        ("WaitForAvailable", "wait_for_available"),
+        ("InUse", "in_use"),
+        ("ServiceTimeout", "service_timeout"),
+        ("SharedOnDelete", "shared_on_delete"),
+        ("OnDelete", "on_delete"),
+        ("Adopt", "adopt"),
+        ("AvailableSignal", "available_timeout"),
+        ("AvailableSignal.Timeout", "available_timeout"),
+    ],
+)
+def test_every_resource_property_path_becomes_the_construct_s_prop(path: str, prop: str) -> None:
+    from appstream_image_provider.appstream_image import _in_construct_terms
+    from provider.errors import InvalidProperties
+
+    assert _in_construct_terms(InvalidProperties("", path, "is wrong")) == f"{prop}: is wrong"
+
+
+def test_only_the_resource_s_names_in_a_problem_change_not_the_user_s_values() -> None:
+    from appstream_image_provider.appstream_image import _in_construct_terms
+    from provider.errors import InvalidProperties
+
+    problem = "'ImageName' is listed twice; false does not go with AvailableSignal"
+    assert _in_construct_terms(InvalidProperties("", "Tags[1].Key", problem)) == (
+        "tags[1].key: 'ImageName' is listed twice; false does not go with available_timeout"
+    )
 
 
 @pytest.mark.parametrize("value", ["Wait", "Fail"])
@@ -472,14 +560,57 @@ def test_bad_provider_options_name_the_field(options: dict[str, Any], message: s
 
 
 def test_images_of_one_stack_must_agree_on_provider_options() -> None:
-    from appstream_image_provider.provider_function import ProviderOptions
-
     stack = Stack(App(), "S")
     AppStreamImage(stack, "A", image_name="a-1", provider_options=ProviderOptions(memory_size=256))
-    with pytest.raises(ValueError, match="already exists with other options"):
+    AppStreamImage(stack, "Same", image_name="s-1", provider_options=ProviderOptions(memory_size=256))
+    with pytest.raises(ValueError, match=re.escape("S/B: provider_options: differ from S/A's")):
         AppStreamImage(stack, "B", image_name="b-1", provider_options=ProviderOptions(memory_size=512))
     with pytest.raises(ValueError, match="provider_options: not with service_token"):
         AppStreamImage(stack, "C", image_name="c-1", provider_options=ProviderOptions(), service_token="arn:x")
+    AppStreamImage(stack, "D", image_name="d-1", service_token="arn:x")  # another provider: its own settings
+    assert len(Template.from_stack(stack).find_resources("AWS::Lambda::Function")) == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "difference"),
+    [
+        (ProviderOptions(memory_size=256), None, "memory_size=128 here, 256 there"),
+        (None, ProviderOptions(memory_size=512), "memory_size=512 here, 128 there"),
+        (
+            ProviderOptions(function_name="images-provider"),
+            ProviderOptions(memory_size=256),
+            "memory_size=256 here, 128 there; function_name=None here, 'images-provider' there",
+        ),
+    ],
+)
+def test_an_image_asking_for_other_provider_options_fails_naming_both_paths(
+    first: ProviderOptions | None, second: ProviderOptions | None, difference: str
+) -> None:
+    """A user trial: an image without provider_options after one with them silently got that one's function."""
+    stack = Stack(App(), "S")
+    AppStreamImage(stack, "First", image_name="a-1", provider_options=first)
+    with pytest.raises(ValueError, match="S/Second: provider_options: ") as caught:
+        AppStreamImage(stack, "Second", image_name="b-1", provider_options=second)
+    assert str(caught.value) == (
+        f"S/Second: provider_options: differ from S/First's, which made S's one provider function ({difference}); "
+        "every AppStreamImage of a stack shares that function: give them all the same provider_options "
+        "(leaving it out means ProviderOptions())"
+    )
+
+
+def test_a_provider_made_directly_is_named_when_an_image_asks_for_other_options() -> None:
+    from appstream_image_provider import ImageProvider
+
+    stack = Stack(App(), "S")
+    ImageProvider.of(stack, ProviderOptions(memory_size=256))
+    with pytest.raises(ValueError, match=re.escape("S/I: provider_options: differ from S/AppStreamImageProvider's")):
+        AppStreamImage(stack, "I", image_name="a-1")
+    AppStreamImage(stack, "J", image_name="b-1", provider_options=ProviderOptions(memory_size=256))
+
+
+def test_provider_options_of_another_type_name_the_prop() -> None:
+    with pytest.raises(ValueError, match=re.escape("S/I: provider_options: expected ProviderOptions(...), got dict")):
+        AppStreamImage(Stack(App(), "S"), "I", image_name="a-1", provider_options={"memory_size": 256})  # type: ignore[arg-type]
 
 
 def test_a_copy_from_what_looks_like_an_aws_public_image_warns_at_synth() -> None:
@@ -575,3 +706,101 @@ def test_import_props_are_validated_at_synth_naming_the_prop(kwargs: dict[str, A
     stack = Stack(App(), "S")
     with pytest.raises(ValueError, match=re.escape(message)):
         AppStreamImage(stack, "I", image_name="imported", source=ImageSource.imported(**kwargs))
+
+
+# -- what a Delete does (OnDelete) and what an adoption takes (Adopt) ---------------------------------------
+
+
+def test_on_delete_and_adopt_are_exported_with_the_contract_s_values() -> None:
+    from provider import contract
+
+    assert tuple(m.value for m in OnDelete) == contract.ON_DELETE_MODES
+    assert tuple(m.value for m in Adopt) == contract.ADOPT_MODES
+    assert Adopt.IF_UNOWNED.value == contract.DEFAULT_ADOPT
+
+
+def test_on_delete_and_adopt_are_rendered_only_when_set() -> None:
+    stack = Stack(App(), "S")
+    AppStreamImage(stack, "Adopted", image_name="adopted")
+    AppStreamImage(stack, "Copied", image_name="copied", source=ImageSource.copy_of("golden-base"))
+    AppStreamImage(stack, "Deleted", image_name="deleted", on_delete=OnDelete.DELETE)
+    AppStreamImage(stack, "Released", image_name="released", on_delete=OnDelete.RELEASE)
+    AppStreamImage(
+        stack, "Kept", image_name="kept", source=ImageSource.copy_of("golden-base"), on_delete=OnDelete.RELEASE
+    )
+    AppStreamImage(stack, "Retained", image_name="retained", adopt=Adopt.IF_OWNER_GONE)
+    AppStreamImage(stack, "Unowned", image_name="unowned", adopt=Adopt.IF_UNOWNED)
+    resources = {
+        r["Properties"]["ImageName"]: r["Properties"] for r in custom_resources(Template.from_stack(stack)).values()
+    }
+    rendered = {name: {k: props[k] for k in ("OnDelete", "Adopt") if k in props} for name, props in resources.items()}
+    assert rendered == {
+        "adopted": {},  # the defaults are left out: an existing stack's template does not change
+        "copied": {},
+        "deleted": {"OnDelete": "Delete"},
+        "released": {"OnDelete": "Release"},  # given, it is sent, even when it is the source's default
+        "kept": {"OnDelete": "Release"},
+        "retained": {"Adopt": "IfOwnerGone"},
+        "unowned": {},
+    }
+    parsed = {name: parse({k: v for k, v in props.items() if k != "ServiceToken"}) for name, props in resources.items()}
+    assert {name: (p.deletes, p.adopt) for name, p in parsed.items()} == {
+        "adopted": (False, "IfUnowned"),
+        "copied": (True, "IfUnowned"),
+        "deleted": (True, "IfUnowned"),
+        "released": (False, "IfUnowned"),
+        "kept": (False, "IfUnowned"),
+        "retained": (False, "IfOwnerGone"),
+        "unowned": (False, "IfUnowned"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"on_delete": "Keep"},
+            "S/I: on_delete: 'Keep' is not one of OnDelete.DELETE, OnDelete.RELEASE (or None, the default: "
+            "RELEASE for ImageSource.existing(), DELETE for an image the resource makes)",
+        ),
+        (
+            {"on_delete": "Delete"},
+            "S/I: on_delete: 'Delete' is not one of OnDelete.DELETE, OnDelete.RELEASE",
+        ),
+        ({"adopt": "IfOwnerGone"}, "S/I: adopt: 'IfOwnerGone' is not one of Adopt.IF_UNOWNED, Adopt.IF_OWNER_GONE"),
+        ({"adopt": None}, "S/I: adopt: None is not one of Adopt.IF_UNOWNED, Adopt.IF_OWNER_GONE"),
+        (
+            {"adopt": Adopt.IF_OWNER_GONE, "source": ImageSource.copy_of("golden-base")},
+            "S/I: adopt: Adopt.IF_OWNER_GONE takes over an existing image, so it goes with "
+            "source=ImageSource.existing() only; ImageSource.copy_of(...) makes its own image and adopts none "
+            "(allowed with it: Adopt.IF_UNOWNED, the default)",
+        ),
+        (
+            {"adopt": Adopt.IF_OWNER_GONE, "source": ImageSource.updated_from("golden-base")},
+            "S/I: adopt: Adopt.IF_OWNER_GONE takes over an existing image, so it goes with "
+            "source=ImageSource.existing() only; ImageSource.updated_from(...) makes its own image",
+        ),
+        (
+            {"adopt": Adopt.IF_OWNER_GONE, "source": ImageSource.imported(workspace_image_id="wsi-0123456789")},
+            "S/I: adopt: Adopt.IF_OWNER_GONE takes over an existing image, so it goes with "
+            "source=ImageSource.existing() only; ImageSource.imported(...) makes its own image",
+        ),
+    ],
+)
+def test_bad_on_delete_and_adopt_fail_at_synth_naming_the_prop_path_and_allowed_values(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        AppStreamImage(Stack(App(), "S"), "I", image_name="golden-2026-11", **kwargs)
+    assert not re.search(r"\bSource\b", str(caught.value))  # the construct's names, not the resource's
+
+
+def test_the_docstring_tells_removal_policy_retain_from_on_delete_release() -> None:
+    doc = AppStreamImage.__doc__ or ""
+    init = AppStreamImage.__init__.__doc__ or ""
+    assert "RemovalPolicy.RETAIN" in doc
+    assert "sends no Delete" in doc
+    assert "ownership tag" in doc
+    assert "adopt=Adopt.IF_OWNER_GONE" in doc
+    assert ":param on_delete: default none, which means `OnDelete.RELEASE` for `ImageSource.existing()`" in init
+    assert ":param adopt: default `Adopt.IF_UNOWNED`" in init

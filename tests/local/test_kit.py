@@ -72,6 +72,21 @@ def test_assert_clean_names_an_owned_image_left_and_an_image_touched_outside(off
     offline_cloud.assert_clean("Stack1", also_touched=["theirs"])
 
 
+def test_assert_clean_accepts_images_kept_on_purpose(offline_cloud: OfflineCloud) -> None:
+    """Retained (still tagged: named in `kept`) and released adoptions (untagged, not made by the stack) stay."""
+    appstream = offline_cloud.client("appstream")
+    offline_cloud.add_image("retained")
+    offline_cloud.add_image("adopted")
+    for name in ("retained", "adopted"):
+        appstream.tag_resource(ResourceArn=offline_cloud.images()[name]["Arn"], Tags={OWNER_TAG: "Stack1/I/0123abcd"})
+    with pytest.raises(AssertionError, match="image adopted \\(owned by Stack1\\) is still there"):
+        offline_cloud.assert_clean("Stack1", kept=["retained"])
+    appstream.untag_resource(ResourceArn=offline_cloud.images()["adopted"]["Arn"], TagKeys=[OWNER_TAG])  # released
+    offline_cloud.assert_clean("Stack1", kept=["retained"])
+    with pytest.raises(AssertionError, match="image retained \\(owned by Stack1\\) is still there"):
+        offline_cloud.assert_clean("Stack1")
+
+
 def test_injected_faults_and_the_audit_log(offline_cloud: OfflineCloud) -> None:
     offline_cloud.add_image("seeded")
     offline_cloud.inject("error", operation="DescribeImages", count=1, code="ResourceNotFoundException")
