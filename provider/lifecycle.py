@@ -6,6 +6,7 @@ scheduled polling, plus the Data to keep (attributes, and `_Resume` while pollin
 
 from __future__ import annotations
 
+import datetime
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -24,8 +25,8 @@ from .contract import (
     MAX_TIMEOUT,
     SHARED_ON_DELETE_MODES,
 )
-from .errors import AccessDenied, InvalidProperties, ProviderError
-from .properties import ImageProperties, Signal, parse, service_timeout, signal
+from .errors import AccessDenied, DeadlineExceeded, InvalidProperties, ProviderError
+from .properties import ImageProperties, Signal, parse, service_timeout, signal, url_expiry
 from .request import Request
 from .resume import RESUME, Resume, resume_of
 from .stacks import StackLookup, Unknown
@@ -45,6 +46,10 @@ NEXT_RUN_SLACK = 10.0  # EventBridge's delivery and the next invocation's start,
 SEND_MARGIN = 60.0
 # A short ServiceTimeout keeps back more than a tenth: a cold start alone can take seconds (a third, up to 20 s).
 SHORT_MARGIN = 20.0
+# A wait condition handle's URL expires (properties.url_expiry): the last answer goes out this long before, time
+# for the run that notices the deadline to hand its FAILURE signal over and for the PUT's retries.
+SIGNAL_PUT_TIME = 60.0
+EXPIRY_MARGIN = HAND_OVER_MARGIN + SIGNAL_PUT_TIME
 # A scheduled run stopped under way ends within its slice, plus the longest inline wait it may be in.
 IN_FLIGHT = POLL_SLICE + creation.RACE_PATIENCE + HAND_OVER_MARGIN
 
@@ -251,7 +256,7 @@ def _create_or_update(
     if resume is not None:
         deadline, budget = resume.deadline, timing.budget(resume.deadline)
     elif wanted is not None:  # answer once started: the rest is waited for after the answer, up to the signal's Timeout
-        deadline = deadline_for(wanted.timeout, timing.now)
+        deadline = signal_deadline(wanted, new.image_name, timing.now)
         budget = timing.answer_soon(min(deadline, deadline_for(new.service_timeout, timing.now)))
     else:
         deadline = deadline_for(new.service_timeout, timing.now)
@@ -295,12 +300,49 @@ def _create_or_update(
     return _finish(client, progress, state, owner, timing, request.stack_id)
 
 
+def _utc(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def signal_deadline(wanted: Signal, image: str, now: float) -> float:
+    """The wait's deadline: before the wait condition's Timeout and before its handle's URL expires.
+
+    A URL that expires before even one scheduled run could look again fails the request now, naming it.
+    """
+    deadline = deadline_for(wanted.timeout, now)
+    expires = wanted.expires
+    if expires is None or expires - EXPIRY_MARGIN >= deadline:
+        return deadline
+    if expires - EXPIRY_MARGIN <= now + POLL_PERIOD + NEXT_RUN_SLACK:
+        raise ProviderError(
+            f"The wait condition handle's URL expires at {_utc(expires)}, too soon to wait for image {image} to "
+            "become AVAILABLE: CloudFormation signs it for 24 hours from when the handle was made. Give the handle "
+            "(and its wait condition) new logical ids so that a new one is made, and deploy again"
+        )
+    return expires - EXPIRY_MARGIN
+
+
+def _expired(err: DeadlineExceeded, resume: Resume) -> DeadlineExceeded:
+    """The deadline's failure, naming the handle's expiry when that is what set the deadline."""
+    expires = url_expiry(resume.signal) if resume.signal else None
+    if expires is None or resume.deadline < expires - EXPIRY_MARGIN - 1:
+        return err
+    return DeadlineExceeded(
+        f"{err}. The wait stopped at {_utc(resume.deadline)}: the wait condition handle's URL expires at "
+        f"{_utc(expires)} (24 hours after the handle was made), after which no signal is accepted",
+        err.progress,
+    )
+
+
 def _settle(client: AppStreamClient, request: Request, resume: Resume, timing: Timing) -> Outcome:
     """A scheduled invocation waits for AVAILABLE; a replacement that fails there is deleted, as inline."""
     target = ImageProperties(resume.image, shared_with=resume.shares, wait_for_available=resume.wait)
     physical_id, owner = request.physical_id, request.owner
     try:
-        progress = creation.settle(client, target, timing.budget(resume.deadline))
+        try:
+            progress = creation.settle(client, target, timing.budget(resume.deadline))
+        except DeadlineExceeded as err:
+            raise _expired(err, resume) from err
     except ProviderError as err:
         # After its answer, CloudFormation owns the outcome: the wait condition fails, the rollback deletes.
         if request.request_type != "Update" or not resume.made or resume.image == physical_id or resume.answered:

@@ -79,7 +79,9 @@ class CloudFormationStacks:
         except (ClientError, BotoCoreError) as err:
             logger.warning("could not ask CloudFormation for stack %s's status: %s", stack_id, err)
             return None
-        return stack is not None and str(stack.get("StackStatus")) in ROLLBACK_STATUSES
+        if stack is None:  # its own stack, by StackId, always answers on AWS: a stand-in that knows it not says nothing
+            return None
+        return str(stack.get("StackStatus")) in ROLLBACK_STATUSES
 
     def owner_gone(self, owner: str) -> bool | None:
         """True when the stack instance an ownership tag names no longer exists (deleted, or its name reused)."""

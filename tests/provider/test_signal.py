@@ -7,6 +7,7 @@ to the handle's presigned URL; the wait condition's Timeout is at most 43200 s a
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -16,9 +17,9 @@ import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from provider import lifecycle
-from provider.errors import DeadlineExceeded, InvalidProperties
+from provider.errors import DeadlineExceeded, InvalidProperties, ProviderError
 from provider.logs import redact
-from provider.properties import parse
+from provider.properties import parse, url_expiry
 from provider.schedule import image_rule
 from tests.conftest import FakeClock
 from tests.provider.conftest import (
@@ -37,7 +38,7 @@ from tests.provider.conftest import (
 
 AWS_HANDLE = (
     "https://cloudformation-waitcondition-us-east-1.s3.amazonaws.com/arn%3Aaws%3Acloudformation%3Aus-east-1%3A"
-    "123456789012%3Astack%2Fimages%2F5b6c%2FGoldenAvailableHandle?Expires=1303976584&AWSAccessKeyId=AKIAEXAMPLE"
+    "123456789012%3Astack%2Fimages%2F5b6c%2FGoldenAvailableHandle?Expires=4102444800&AWSAccessKeyId=AKIAEXAMPLE"
     "&Signature=ik1twT6hpS4cgNAw7wyOoRejVoo%3D"
 )
 
@@ -481,3 +482,67 @@ def test_an_in_place_update_signals_only_a_new_handle(
     physical_id, data = handle(client, clock, moved)
     assert physical_id == "golden-2026-11"
     assert data[lifecycle.SIGNAL] == AWS_HANDLE + "&x=2"  # a new handle's wait condition hears at once
+
+
+def sigv4_handle(signed_at: float, expires: int = 86399) -> str:
+    """A handle URL as CloudFormation makes them now: SigV4, signed when the stack operation started."""
+    stamp = datetime.datetime.fromtimestamp(signed_at, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return (
+        "https://cloudformation-waitcondition-us-east-1.s3.amazonaws.com/arn%3Aaws%3Acloudformation%3Aus-east-1%3A"
+        f"123456789012%3Astack%2Fimages%2F5b6c%2FGoldenAvailableHandle?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date="
+        f"{stamp}&X-Amz-SignedHeaders=host&X-Amz-Expires={expires}&X-Amz-Credential=AKIAEXAMPLE%2F20261127%2F"
+        "us-east-1%2Fs3%2Faws4_request&X-Amz-Signature=0123456789abcdef"
+    )
+
+
+def test_the_expiry_is_read_from_sigv4_and_sigv2_handle_urls() -> None:
+    assert url_expiry(sigv4_handle(1_800_000_000.0)) == 1_800_000_000.0 + 86399
+    assert url_expiry(AWS_HANDLE) == 4102444800.0
+    assert url_expiry("https://example.com/handle?X-Amz-Date=garbage&X-Amz-Expires=10") is None
+    assert url_expiry("https://example.com/handle") is None
+
+
+def test_the_wait_never_outlasts_the_handle_url_and_its_failure_names_the_expiry(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    """A chain of long images: this one's handle was made 20 hours ago, with the stack operation."""
+    _, client = fake
+    clock.advance(1_800_000_000)
+    handle_url = sigv4_handle(clock.now - 20 * 3600)
+    owned_image(backend, "golden-2026-11", state="CREATING", settle_seconds=50_000)
+    body = event("create", ImageName="golden-2026-11", AvailableSignal={"Handle": handle_url, "Timeout": "43200"})
+    physical_id, data = handle(client, clock, body)
+    assert physical_id == "golden-2026-11"
+    resume = lifecycle.Resume.from_data(data[lifecycle.RESUME])
+    expires = clock.now - 20 * 3600 + 86399
+    assert resume.deadline == expires - lifecycle.EXPIRY_MARGIN  # not the 12-hour Timeout's
+    scheduled = {**body, "CrHelperPoll": True, "CrHelperData": data}
+
+    def poll_until_it_fails() -> None:
+        while True:
+            clock.advance(60)
+            result, scheduled["CrHelperData"] = handle(client, clock, scheduled, remaining_ms=900_000)
+            assert result is None
+
+    with pytest.raises(DeadlineExceeded) as failed:
+        poll_until_it_fails()
+    assert clock.now < expires  # the FAILURE signal still has a URL that takes it
+    assert "the wait condition handle's URL expires at" in str(failed.value)
+    assert "Timed out waiting for image golden-2026-11" in str(failed.value)
+
+
+def test_a_handle_url_about_to_expire_fails_at_once_and_starts_nothing(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    service, client = fake
+    clock.advance(1_800_000_000)
+    backend.add_image("golden-base")
+    body = event(
+        "create",
+        ImageName="golden-2026-11",
+        Source={"Type": "Copy", "SourceImageName": "golden-base"},
+        AvailableSignal={"Handle": sigv4_handle(clock.now - 86399 + 100)},
+    )
+    with pytest.raises(ProviderError, match=r"URL expires at .* too soon to wait for image golden-2026-11"):
+        handle(client, clock, body)
+    assert service.audit.mutations() == []
