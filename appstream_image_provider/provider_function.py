@@ -15,29 +15,41 @@ from constructs import Construct, IConstruct
 from . import asset
 from ._shared import contract
 
+# Service Authorization Reference: none of these takes a resource ARN (ListExportImageTasks included): "*".
 READ_ACTIONS = [
     "appstream:DescribeImages",
     "appstream:DescribeFleets",
     "appstream:DescribeImageBuilders",
     "appstream:ListTagsForResource",
+    "appstream:ListExportImageTasks",
 ]
 CREATE_ACTIONS = ["appstream:CopyImage", "appstream:CreateUpdatedImage"]
+# Not DeleteImage: that is allowed only on images whose ownership tag names an owner the provider serves.
 MANAGE_ACTIONS = [
-    "appstream:DeleteImage",
     "appstream:DescribeImagePermissions",
     "appstream:UpdateImagePermissions",
     "appstream:DeleteImagePermissions",
     "appstream:UntagResource",
 ]
+DELETE_ACTION = "appstream:DeleteImage"
 TAG_ACTION = "appstream:TagResource"  # its own statement: a tag condition on it must also allow the first tags
-# Deleting revokes sharing first, and gives it back when DeleteImage is refused (a fleet attached meanwhile).
+# Deleting revokes sharing first, and gives it back when DeleteImage is refused (a fleet attached meanwhile);
+# releasing (OnDelete Release) removes the provider's tags and puts back the tags an adoption changed.
 RETIRE_ACTIONS = [
     "appstream:DeleteImage",
     "appstream:DescribeImagePermissions",
     "appstream:DeleteImagePermissions",
     "appstream:UpdateImagePermissions",
+    "appstream:UntagResource",
+    "appstream:TagResource",
 ]
+# The provider tells a rollback from a stack delete (its own stack, by StackId) and asks whether an image's owner
+# stack still exists (Adopt IfOwnerGone: any stack, by name). DescribeStacks takes stack ARNs (Service
+# Authorization Reference); the owner's stack is known only at run time.
+STACK_ACTIONS = ["cloudformation:DescribeStacks"]
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+OWNER_CONDITION = f"aws:ResourceTag/{contract.OWNER_TAG}"
+IMPORT_OWNER_CONDITION = f"aws:RequestTag/{contract.OWNER_TAG}"  # CreateImportedImage tags the image it makes
 POLL_EVENT_ACTIONS = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
 POLL_LAMBDA_ACTIONS = ["lambda:AddPermission", "lambda:RemovePermission"]
 
@@ -91,7 +103,9 @@ class ImageProvider(Construct):
     """The Lambda behind Custom::AppStreamImage; use `ImageProvider.of(scope)` for the stack's one copy.
 
     Image actions are allowed only on the images granted with `grant_images` (names or
-    `prefix*` patterns) and, for CopyImage / CreateUpdatedImage, their sources.
+    `prefix*` patterns) and, for CopyImage / CreateUpdatedImage, their sources; DeleteImage (and
+    CreateImportedImage) only on images whose ownership tag matches `owners` (default: this stack's,
+    `contract.owner_pattern(stack name)`; `owned_by_any_stack()` for a provider other stacks use).
     """
 
     ID = "AppStreamImageProvider"
@@ -187,10 +201,19 @@ class ImageProvider(Construct):
             )
         )
         self.log_group.grant_write(self.role)
+        #: the StringLike pattern of the ownership tags of the images it may delete and import
+        self.owners = contract.owner_pattern(stack.stack_name)
         read = iam.PolicyStatement(sid="ReadImagesAndUsers", actions=READ_ACTIONS, resources=["*"])
-        self._read = iam.Policy(self, "ReadPolicy", roles=[self.role], statements=[read])
+        stacks_arn = stack.format_arn(service="cloudformation", resource="stack", resource_name="*/*")
+        read_stacks = iam.PolicyStatement(sid="ReadStacks", actions=STACK_ACTIONS, resources=[stacks_arn])
+        self._read = iam.Policy(self, "ReadPolicy", roles=[self.role], statements=[read, read_stacks])
         self._create = iam.PolicyStatement(sid="CreateFromSources", actions=CREATE_ACTIONS)
         self._manage = iam.PolicyStatement(sid="ManageDeclaredImages", actions=MANAGE_ACTIONS)
+        self._delete = iam.PolicyStatement(
+            sid="DeleteOwnedDeclaredImages",
+            actions=[DELETE_ACTION],
+            conditions={"StringLike": {OWNER_CONDITION: self.owners}},
+        )
         self._tag = iam.PolicyStatement(sid="TagDeclaredImages", actions=[TAG_ACTION])
         self._tag_new: iam.PolicyStatement | None = None
         self._granted: set[str] = set()
@@ -223,8 +246,14 @@ class ImageProvider(Construct):
         acknowledge(
             self._read,
             "*",
-            "DescribeImages, DescribeFleets, DescribeImageBuilders and ListTagsForResource have no resource-level "
-            "permissions in AppStream; every image action is scoped to image ARNs in ImagesPolicy",
+            "DescribeImages, DescribeFleets, DescribeImageBuilders, ListTagsForResource and ListExportImageTasks have "
+            "no resource-level permissions in AppStream; every image action is scoped to image ARNs in ImagesPolicy",
+        )
+        acknowledge(
+            self._read,
+            "arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/*/*",
+            "DescribeStacks only (read): the provider asks whether an image's owner stack, known only at run time, "
+            "still exists, and tells a rollback of its own stack from a stack delete",
         )
         self._polling = polling
         acknowledge(
@@ -243,11 +272,23 @@ class ImageProvider(Construct):
     def service_token(self) -> str:
         return self.function.function_arn
 
+    def owned_by_any_stack(self) -> None:
+        """A provider other stacks use: the images it deletes and imports are owned by those stacks, any of them.
+
+        The ownership tag's value is `<stack name>/<logical id>/<hash>` (provider/ownership.py owner_value).
+        """
+        # IAM cannot list the stacks that will use it: the strictest condition that works is "any stack's owner tag".
+        self.owners = contract.owner_pattern("*")
+        self._delete.add_condition("StringLike", {OWNER_CONDITION: self.owners})
+        if self._import is not None:
+            self._import.add_condition("StringLike", {IMPORT_OWNER_CONDITION: self.owners})
+
     def allow_retiring_owned_images(self) -> None:
-        """Delete images this stack's resources own (by their ownership tag), whatever their name.
+        """Delete or release images this stack's resources own (by their ownership tag), whatever their name.
 
         After an ImageName change, CloudFormation deletes the old image once the role's policy
-        already lists only the new name; the tag condition keeps that cleanup allowed.
+        already lists only the new name; the tag condition keeps that cleanup allowed (with OnDelete
+        Release it removes the provider's tags, and a rolled-back adoption puts back the tags it changed).
         """
         if self._retire is not None:
             return
@@ -257,7 +298,7 @@ class ImageProvider(Construct):
             sid="RetireImagesThisStackOwns",
             actions=RETIRE_ACTIONS,
             resources=[image_arn(stack, "*")],
-            conditions={"StringLike": {f"aws:ResourceTag/{contract.OWNER_TAG}": owned}},
+            conditions={"StringLike": {OWNER_CONDITION: owned}},
         )
         policy = iam.Policy(self, "RetirePolicy", roles=[self.role], statements=[self._retire])
         self._retire_policy = policy
@@ -265,7 +306,7 @@ class ImageProvider(Construct):
             policy,
             "arn:<AWS::Partition>:appstream:<AWS::Region>:<AWS::AccountId>:image/*",
             f"only images whose {contract.OWNER_TAG} tag names this stack ({owned}), so that an image "
-            "replaced by an ImageName change can still be deleted after the policy lists the new name only",
+            "replaced by an ImageName change can still be deleted or released after the policy lists the new name only",
         )
 
     def require_tag(self, key: str, value: str) -> None:
@@ -275,8 +316,8 @@ class ImageProvider(Construct):
         copy has no tags yet, and its first TagResource (ownership and user tags together) carries it.
         """
         condition = {f"aws:ResourceTag/{key}": value}
-        self._manage.add_condition("StringEquals", condition)
-        self._tag.add_condition("StringEquals", condition)
+        for statement in (self._manage, self._delete, self._tag):
+            statement.add_condition("StringEquals", condition)
         self._tag_new = iam.PolicyStatement(
             sid="TagNewImagesCarryingTheTag",
             actions=[TAG_ACTION],
@@ -288,22 +329,21 @@ class ImageProvider(Construct):
             self._images_policy.add_statements(self._tag_new)
 
     def grant_import(self, role_arn: str | None, *, owners: str | None = None) -> iam.Policy:
-        """Allow CreateImportedImage of images tagged as this stack's, and passing `role_arn` to AppStream only.
+        """Allow CreateImportedImage of images tagged as their owners', and passing `role_arn` to AppStream only.
 
         CreateImportedImage takes no resource ARN (Service Authorization Reference); its aws:RequestTag
-        condition holds it to images that carry this stack's ownership tag, which the provider sets in
-        the call's Tags (`owners`: another StringLike pattern of owners, for a shared provider).
+        condition holds it to images that carry an ownership tag matching `owners` (the first grant's applies;
+        default: the provider's `owners`, this stack's unless `owned_by_any_stack()`), which the provider sets
+        in the call's Tags.
         iam:PassRole is allowed for the import role alone, and only to AppStream.
         """
-        stack = Stack.of(self)
+        pattern = owners or self.owners
         if self._import is None:
             self._import = iam.PolicyStatement(
                 sid="ImportImagesThisStackOwns",
                 actions=["appstream:CreateImportedImage"],
                 resources=["*"],
-                conditions={
-                    "StringLike": {f"aws:RequestTag/{contract.OWNER_TAG}": contract.owner_pattern(stack.stack_name)}
-                },
+                conditions={"StringLike": {IMPORT_OWNER_CONDITION: pattern}},
             )
             policy = iam.Policy(self, "ImportPolicy", roles=[self.role], statements=[self._import])
             self._import_policy = policy
@@ -311,7 +351,7 @@ class ImageProvider(Construct):
                 policy,
                 "*",
                 "CreateImportedImage has no resource-level permissions; the aws:RequestTag condition allows only "
-                "images tagged as this stack's",
+                f"images whose {contract.OWNER_TAG} tag matches {pattern}",
             )
         if role_arn and role_arn not in self._pass_roles:
             self._pass_roles.add(role_arn)
@@ -332,7 +372,7 @@ class ImageProvider(Construct):
         for name in names:
             if name not in self._granted:
                 self._granted.add(name)
-                for statement in (self._manage, self._tag, self._create, self._tag_new):
+                for statement in (self._manage, self._delete, self._tag, self._create, self._tag_new):
                     if statement is not None:
                         statement.add_resources(image_arn(stack, name))
         for source in sources or []:
@@ -342,6 +382,6 @@ class ImageProvider(Construct):
                 self._create.add_resources(arn)
         if self._images_policy is None and self._granted:
             self._images_policy = iam.Policy(self, "ImagesPolicy", roles=[self.role], statements=[])
-            self._images_policy.add_statements(self._create, self._manage, self._tag)
+            self._images_policy.add_statements(self._create, self._manage, self._delete, self._tag)
             if self._tag_new is not None:
                 self._images_policy.add_statements(self._tag_new)

@@ -24,6 +24,7 @@ class AppStreamImageProviderStack(Stack):
     (default "": every image of the account and region) and, with `resource_tag`
     (key, value), only on images that already carry that tag (CopyImage and
     CreateUpdatedImage, which make new images, are limited by the prefix alone).
+    DeleteImage also needs an ownership tag (any stack's: the stacks that use it own their images).
     """
 
     def __init__(
@@ -63,6 +64,7 @@ def declare_shared_provider(
     if not export_name or len(export_name) > 255:
         raise ValueError("export_name: 1-255 characters")
     provider = ImageProvider.of(stack, code=code)
+    provider.owned_by_any_stack()  # its images are owned by the stacks that use it
     pattern = f"{image_name_prefix}*"
     provider.grant_images([pattern], sources=[pattern])
     if resource_tag is not None:

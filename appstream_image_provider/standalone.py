@@ -95,17 +95,19 @@ class StandaloneProviderStack(Stack):
         imports = CfnCondition(
             self, "ImportsImages", expression=Fn.condition_not(Fn.condition_equals(import_role.value_as_string, ""))
         )
-        # A shared provider's images are owned by the stacks that use it: any ownership tag.
-        policy = provider.grant_import(import_role.value_as_string, owners="*/*")
+        # A shared provider's images are owned by the stacks that use it (ImageProvider.owned_by_any_stack).
+        policy = provider.grant_import(import_role.value_as_string)
         cfn_policy = policy.node.default_child
         assert isinstance(cfn_policy, CfnResource)
         cfn_policy.cfn_options.condition = imports
 
 
 def _optional_tag(template: dict[str, Any]) -> dict[str, Any]:
-    """Make the tag conditions of every policy apply only under the RequireTag condition.
+    """Make the required-tag conditions of every policy apply only under the RequireTag condition.
 
-    CDK's PolicyStatement has no place for Fn::If around a Condition block, so it is added here.
+    CDK's PolicyStatement has no place for Fn::If around a Condition block, so it is added here: around
+    the whole Condition when it checks only the required tag, else around each operator block that
+    does (an ownership condition beside it stays).
     """
     marks = (f"aws:ResourceTag/{REQUIRED_TAG_KEY}", f"aws:RequestTag/{REQUIRED_TAG_KEY}")
     no_value = {"Ref": "AWS::NoValue"}
@@ -115,14 +117,22 @@ def _optional_tag(template: dict[str, Any]) -> dict[str, Any]:
             continue
         statements = []
         for statement in document["Statement"]:
-            keys = {key for block in statement.get("Condition", {}).values() for key in block}
+            blocks: dict[str, dict[str, Any]] = statement.get("Condition", {})
+            keys = {key for block in blocks.values() for key in block}
             if not keys & set(marks):
                 statements.append(statement)
             elif keys == {marks[1]}:  # allows tagging new images that carry the tag: only with a tag
                 statements.append({"Fn::If": [REQUIRE_TAG, statement, no_value]})
-            else:
+            elif keys <= set(marks):
                 condition = statement.pop("Condition")
                 statements.append({**statement, "Condition": {"Fn::If": [REQUIRE_TAG, condition, no_value]}})
+            else:
+                for operator, block in blocks.items():
+                    if set(block) <= set(marks):
+                        blocks[operator] = {"Fn::If": [REQUIRE_TAG, block, no_value]}
+                    elif set(block) & set(marks):
+                        raise ValueError(f"{operator} mixes the required tag with other keys: {sorted(block)}")
+                statements.append(statement)
         document["Statement"] = statements
     return template
 

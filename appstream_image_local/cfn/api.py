@@ -2,7 +2,9 @@
 
 It answers the calls the pinned CDK CLI makes and the fields it reads (measured against it). Change sets,
 stack statuses, events and exports are kept here; the driver (`Cloud`) creates, updates and deletes
-the resources, one operation at a time, in a worker thread (the CLI polls meanwhile).
+the resources, one operation at a time, in a worker thread (the CLI polls meanwhile). Functions the driver
+runs reach it too (`Cloud.serve_api`): a request signed with a function's key is checked against its role's
+policies, as IAM would; other keys (the CLI's, the kit's) are served unchecked.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import threading
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from appstream_image_local.cfn.change_sets import NOT_UPDATABLE, ChangeSets
@@ -20,6 +22,7 @@ from appstream_image_local.cfn.model import ACCOUNT, REGION, Stack
 from appstream_image_local.cfn.query import ApiError, QueryServer, answer, members
 from appstream_image_local.cfn.records import Event, Record, now
 from appstream_image_local.cfn.template import Template, TemplateError
+from appstream_image_local.iam import Context, access_key_of, action_definition, denial_message
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,9 @@ class CloudFormationApi(ChangeSets):
     def _on_event(self, stack: Stack, status: str, kind: str, logical_id: str, reason: str) -> None:
         with self._lock:
             record = self.records.get(stack.stack_id)
+            if record is None and kind == "AWS::CloudFormation::Stack":
+                # A stack deployed with the driver itself, not through this API: described from its first event on.
+                record = self.records[stack.stack_id] = Record(stack.name, stack.stack_id, now())
             if record is None:
                 return
             stack_level = kind == "AWS::CloudFormation::Stack"
@@ -149,13 +155,42 @@ class CloudFormationApi(ChangeSets):
 
     # -- actions --------------------------------------------------------------------------------------
 
-    def handle(self, form: dict[str, str]) -> str:
+    def handle(self, form: dict[str, str], access_key: str = "") -> str:
+        """One request's answer; `access_key` is the key it was signed with (a function's is checked by IAM)."""
         action = form.get("Action", "")
         method = getattr(self, f"action_{action}", None)
         if method is None:
             log.warning("CloudFormation action %s is not implemented offline", action)
             raise ApiError("InvalidAction", f"The action {action} is not valid for this web service.")
+        self._authorize(action, form, access_key)
         return answer(action, method(form))
+
+    def _authorize(self, action: str, form: dict[str, str], access_key: str) -> None:
+        """IAM's decision for a function's role, before the stack is looked for, on the stack's ARN.
+
+        Service Authorization Reference: DescribeStacks (as most stack actions) takes a stack ARN and
+        aws:ResourceTag; by a name no live stack has, AWS's denial names `stack/NAME/*`.
+        """
+        principal = self.cloud.functions.iam.principal(access_key)
+        if principal is None:
+            return
+        try:
+            resource_level, keys = action_definition("cloudformation", action)
+        except KeyError:
+            resource_level, keys = False, frozenset()
+        name = form.get("StackName", "")
+        record = self._find(name) if name else None
+        resource = "*"
+        if resource_level:
+            wildcard = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name or '*'}/*"
+            resource = record.stack_id if record is not None else (name if name.startswith("arn:") else wildcard)
+        context: Context = {}
+        if record is not None and "aws:ResourceTag/${TagKey}" in keys:
+            context = {f"aws:ResourceTag/{t['Key']}": [t["Value"]] for t in record.tags}
+        decision = principal.decide(f"cloudformation:{action}", resource, context)
+        if not decision.allowed:
+            self.cloud.functions.iam.record(decision)
+            raise ApiError("AccessDenied", denial_message(principal, decision), 403)
 
     def _describe(self, record: Record) -> dict[str, Any]:
         stack = self.cloud.stacks.get(record.name)
@@ -347,8 +382,22 @@ class CloudFormationApi(ChangeSets):
 
 
 class LocalCloudFormation(QueryServer):
-    """The local CloudFormation API served on loopback over plain HTTP (`url`)."""
+    """The local CloudFormation API served on loopback over plain HTTP (`url`); the driver's functions reach it."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.api = CloudFormationApi(cloud)
-        super().__init__(self.api.handle, "local-cloudformation")
+        self._caller = threading.local()  # the access key of the request this thread serves
+        super().__init__(lambda form: self.api.handle(form, self._caller.key), "local-cloudformation")
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self._caller.key = access_key_of(str(environ.get("HTTP_AUTHORIZATION", "")))
+        return super().wsgi(environ, start_response)
+
+    def start(self) -> Self:
+        super().start()
+        self.api.cloud.serve_api(self.url)
+        return self
+
+    def stop(self) -> None:
+        self.api.cloud.serve_api(None)
+        super().stop()

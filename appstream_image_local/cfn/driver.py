@@ -36,6 +36,7 @@ from appstream_image_local.cfn.template import Template, TemplateError
 from appstream_image_local.moto_tls import MotoTls
 
 __all__ = ["Cloud", "ResourceFailed", "Stack", "StackFailed"]
+CLOUDFORMATION_ENDPOINT = "AWS_ENDPOINT_URL_CLOUDFORMATION"  # boto3's per-service endpoint setting
 BOOTSTRAP_VERSION = "33"  # node_modules/aws-cdk/lib/api/bootstrap/bootstrap-template.yaml (CLI 2.1148)
 
 
@@ -89,7 +90,10 @@ class Cloud(Rollbacks, Scopes):
         self.ecr = session.client("ecr", endpoint_url=moto.url, verify=str(moto.cert))
         lambda_client = session.client("lambda", endpoint_url=moto.url, verify=str(moto.cert))
         iam = session.client("iam", endpoint_url=moto.url, verify=str(moto.cert))
-        env = default_environment({**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, "AWS_REGION": REGION})
+        # Lambda sets both region variables (developer guide, "Defined runtime environment variables"); boto3 reads
+        # AWS_DEFAULT_REGION.
+        region = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+        env = default_environment({**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, **region})
         self.runner = LambdaRunner(env, workdir / "logs")
         self.functions = Functions(self.runner, lambda_client, iam, appstream_url, self.stacks)
         self.functions.invoker.queue_delay, self.functions.invoker.retry_scale = queue_delay, retry_scale
@@ -100,6 +104,15 @@ class Cloud(Rollbacks, Scopes):
             self.s3, self.ssm, self.ecr, self.functions, self.requests, workdir, fleet_switch_seconds,
             self.function_timeout,
         )  # fmt: skip
+
+    def serve_api(self, url: str | None) -> None:
+        """The local CloudFormation API in front of this driver answers at `url` (None: no longer).
+
+        Functions then reach it as boto3 reaches CloudFormation (the provider's DescribeStacks), signed with
+        their role's key, which the API checks against the role's policies. The driver alone has no API:
+        the variable stays unset and such a call fails.
+        """
+        self.runner.set_variable(CLOUDFORMATION_ENDPOINT, url)
 
     def function_timeout(self, timeout: float) -> float:
         """A function's Timeout, or the override this Cloud was made with."""

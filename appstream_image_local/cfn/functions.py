@@ -1,8 +1,9 @@
 """Lambda, offline: functions registered from templates, invoked with their role's credentials.
 
 Each function gets its own access key; before every invocation its role's policies (inline and
-AWS::IAM::Policy, as the stack holds them now) are registered with the local AppStream service,
-which then checks every call the function makes against them, as IAM would.
+AWS::IAM::Policy, as the stack holds them now) are registered with the local AppStream service
+and in `Functions.iam` (which the local CloudFormation API reads), which then check every call the
+function makes against them, as IAM would.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from appstream_image_local.cfn.invoker import AsyncInvoker
 from appstream_image_local.cfn.lambda_runner import Function, Invocation, LambdaRunner
 from appstream_image_local.cfn.model import ACCOUNT, REGION, Stack
+from appstream_image_local.iam import IamGate
 
 EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18  # moto keeps a record of the function; the code runs from the asset
 
@@ -32,6 +34,8 @@ class Functions:
         self._appstream_url = appstream_url
         self._stacks = stacks
         self._role = ""
+        #: each invoked function's role (its access key, principal and policies): the local CloudFormation API's IAM
+        self.iam = IamGate()
         #: Lambda's asynchronous invocation (the queue, retries and EventInvokeConfig), for every invoke below.
         self.invoker = AsyncInvoker(self._start)
 
@@ -81,13 +85,10 @@ class Functions:
         policies = self.role_policies(function)
         if policies is not None:
             role = function.role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/")
+            key, principal = function.environment["AWS_ACCESS_KEY_ID"], f"{role}/{function.name}"
+            self.iam.register(key, principal, policies)
             self.appstream_control(
-                "/_local/iam/principals",
-                {
-                    "access_key": function.environment["AWS_ACCESS_KEY_ID"],
-                    "arn": f"{role}/{function.name}",
-                    "policies": policies,
-                },
+                "/_local/iam/principals", {"access_key": key, "arn": principal, "policies": policies}
             )
         return self.runner.invoke(function, event)
 

@@ -166,6 +166,17 @@ class LambdaRunner:
     def log_path(self, function: Function) -> Path:
         return self.log_dir / f"{function.name}.log"
 
+    def set_variable(self, name: str, value: str | None) -> None:
+        """A variable of every function's environment (None: unset); idle environments, made without it, go."""
+        with self._lock:
+            if value is None:
+                self._base_env.pop(name, None)
+            else:
+                self._base_env[name] = value
+            stale, self._idle = self._idle, []
+        for environment in stale:
+            environment.discard()
+
     def invoke(self, function: Function, event: dict[str, Any]) -> Invocation:
         """One invocation in an idle environment of the function, or in a new one (a cold start)."""
         signature = function.signature()

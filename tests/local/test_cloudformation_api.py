@@ -24,7 +24,7 @@ TEMPLATE = {
         "Copy": {"Value": {"Ref": "Setting"}},  # the same value, not exported
     },
 }
-ROLE = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}}
+ROLE: dict[str, Any] = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}}
 
 
 @pytest.fixture
@@ -61,6 +61,22 @@ def test_a_missing_stack_is_a_validation_error_naming_it(cfn: Any) -> None:
         cfn.describe_stacks(StackName="Nowhere")
     assert caught.value.response["Error"]["Code"] == "ValidationError"
     assert caught.value.response["Error"]["Message"] == "Stack with id Nowhere does not exist"
+
+
+def test_a_deleted_stack_is_gone_by_name_and_described_by_its_id(cfn: Any) -> None:
+    cfn.create_stack(StackName="Settings", TemplateBody=json.dumps(TEMPLATE))
+    stack_id = _settled(cfn, "Settings")["StackId"]
+    cfn.delete_stack(StackName="Settings")
+    assert _settled(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"  # by StackId, deleted stacks too
+    with pytest.raises(ClientError) as caught:
+        cfn.describe_stacks(StackName="Settings")  # by name, live stacks only (API reference, DescribeStacks)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert caught.value.response["Error"] == {
+        "Type": "Sender",
+        "Code": "ValidationError",
+        "Message": "Stack with id Settings does not exist",
+    }
+    assert stack_id not in [s["StackId"] for s in cfn.describe_stacks()["Stacks"]]
 
 
 def test_create_by_change_set_then_describe_outputs_exports_and_events(cfn: Any) -> None:

@@ -101,6 +101,9 @@ def test_the_template_needs_no_cdk_bootstrap_and_takes_its_settings_as_parameter
     assert imports["Condition"] == "ImportsImages"
     [passing] = [s for s in imports["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "iam:PassRole"]
     assert passing["Resource"] == {"Ref": "ImportRoleArn"}
+    # Consumer stacks own their images (tests/e2e/test_standalone_import.py imports through it): any stack's tag.
+    [importing] = [s for s in imports["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid")]
+    assert importing["Condition"] == {"StringLike": {f"aws:RequestTag/{OWNER_TAG}": "*/*"}}
     (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     assert function["Properties"]["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
     assert template["Outputs"]["ServiceToken"]["Export"] == {"Name": {"Ref": "ServiceTokenExportName"}}
@@ -128,7 +131,7 @@ class Published:
 
 
 @pytest.fixture
-def published(offline_cloud, dist_dir: Path):
+def published(offline_cloud: OfflineCloud, dist_dir: Path) -> Published:
     """The zip uploaded to the user's bucket, as the README's `aws s3 cp` does."""
     bucket = BUCKET
     offline_cloud.cloud.s3.create_bucket(Bucket=bucket)
@@ -141,7 +144,9 @@ def _deploy_provider(published: Published, dist_dir: Path, tag: str) -> dict[str
     return published.offline.deploy_template("AppStreamImageProvider", dist_dir / TEMPLATE, parameters)
 
 
-def test_the_template_deploys_offline_and_serves_a_plain_template(published, dist_dir: Path, tmp_path: Path) -> None:
+def test_the_template_deploys_offline_and_serves_a_plain_template(
+    published: Published, dist_dir: Path, tmp_path: Path
+) -> None:
     outputs = _deploy_provider(published, dist_dir, tag="euc")
     assert outputs["ServiceToken"].startswith("arn:aws:lambda:")
     published.offline.add_image("team-base")
@@ -157,7 +162,9 @@ def test_the_template_deploys_offline_and_serves_a_plain_template(published, dis
     published.offline.delete_stack("AppStreamImageProvider")
 
 
-def test_with_a_required_tag_the_role_refuses_images_without_it(published, dist_dir: Path, tmp_path: Path) -> None:
+def test_with_a_required_tag_the_role_refuses_images_without_it(
+    published: Published, dist_dir: Path, tmp_path: Path
+) -> None:
     _deploy_provider(published, dist_dir, tag="euc")
     published.offline.add_image("team-base")
     images = tmp_path / "images.yaml"
@@ -166,7 +173,7 @@ def test_with_a_required_tag_the_role_refuses_images_without_it(published, dist_
         published.offline.deploy_template("Images", images, {"ScopeTag": "other-team"})
 
 
-def test_without_a_required_tag_images_need_none(published, dist_dir: Path, tmp_path: Path) -> None:
+def test_without_a_required_tag_images_need_none(published: Published, dist_dir: Path, tmp_path: Path) -> None:
     _deploy_provider(published, dist_dir, tag="")
     published.offline.add_image("team-base")
     images = tmp_path / "images.yaml"
@@ -176,14 +183,16 @@ def test_without_a_required_tag_images_need_none(published, dist_dir: Path, tmp_
     assert REQUIRED_TAG_KEY not in published.offline.images()["team-golden"]["Tags"]
 
 
-def test_the_code_bucket_must_hold_the_zip(offline_cloud, dist_dir: Path) -> None:
+def test_the_code_bucket_must_hold_the_zip(offline_cloud: OfflineCloud, dist_dir: Path) -> None:
     bucket = BUCKET
     offline_cloud.cloud.s3.create_bucket(Bucket=bucket)
     with pytest.raises(StackFailed, match="NoSuchKey"):
         offline_cloud.deploy_template("AppStreamImageProvider", dist_dir / TEMPLATE, {"CodeBucket": bucket})
 
 
-def test_a_tag_value_appstream_would_reject_is_refused_by_the_template(offline_cloud, dist_dir: Path) -> None:
+def test_a_tag_value_appstream_would_reject_is_refused_by_the_template(
+    offline_cloud: OfflineCloud, dist_dir: Path
+) -> None:
     model = botocore.session.get_session().get_service_model("appstream")
     assert model.shape_for("TagValue").metadata["pattern"] == TAG_VALUE_PATTERN  # the template's AllowedPattern
     with pytest.raises(ClientError, match="RequiredTagValue"):

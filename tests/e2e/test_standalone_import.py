@@ -1,0 +1,73 @@
+"""Source Type Import through the standalone provider (issue 30, item 4): the template `make dist` writes,
+deployed offline with ImportRoleArn, serves a plain CloudFormation template that imports an AMI; the local
+AppStream service checks every call against the function role's policies, as IAM would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appstream_image_local.kit import OfflineCloud
+from appstream_image_provider.standalone import LAMBDA_ZIP, TEMPLATE
+from provider.contract import OWNER_TAG
+from tests.conftest import ROOT
+
+BUCKET = "platform-artifacts"
+AMI = "ami-0123456789abcdef0"
+IMPORT_ROLE = "arn:aws:iam::123456789012:role/appstream-import"
+
+# A consumer stack, as a CloudFormation user writes it: its images are owned by it, not by the provider's stack.
+IMAGES = f"""
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Imported:
+    Type: Custom::AppStreamImage
+    Properties:
+      ServiceToken: !ImportValue AppStreamImageProvider-ServiceToken
+      ServiceTimeout: 600
+      ImageName: team-imported
+      Source: {{Type: Import, SourceAmiId: {AMI}, IamRoleArn: "{IMPORT_ROLE}", DisplayName: Imported}}
+Outputs:
+  ImportedArn:
+    Value: !GetAtt Imported.Arn
+"""
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Lambda zip and the standalone template, as `make dist` writes them (in a process of their own: jsii)."""
+    out = tmp_path_factory.mktemp("standalone-dist")
+    command = [sys.executable, "-m", "appstream_image_provider.standalone", str(out)]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    return out
+
+
+def test_a_consumer_stack_imports_an_ami_through_the_standalone_provider_and_deletes_it(
+    offline_cloud: OfflineCloud, dist: Path, tmp_path: Path
+) -> None:
+    s3 = offline_cloud.cloud.s3
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=LAMBDA_ZIP, Body=(dist / LAMBDA_ZIP).read_bytes())
+    parameters = {"CodeBucket": BUCKET, "ImageNamePrefix": "team-", "ImportRoleArn": IMPORT_ROLE}
+    offline_cloud.deploy_template("AppStreamImageProvider", dist / TEMPLATE, parameters)
+    offline_cloud.add_ami(AMI)
+    images = tmp_path / "images.yaml"
+    images.write_text(IMAGES)
+
+    outputs = offline_cloud.deploy_template("Images", images)
+
+    assert outputs["ImportedArn"].endswith(":image/team-imported")
+    imported = offline_cloud.images()["team-imported"]
+    assert imported["State"] == "AVAILABLE"
+    assert imported["Tags"][OWNER_TAG].startswith("Images/Imported/")  # the consumer's, not AppStreamImageProvider/
+    assert [c["error"] for c in offline_cloud.audit("CreateImportedImage")] == [None]
+
+    offline_cloud.delete_stack("Images")
+    assert "team-imported" not in offline_cloud.images()
+    assert [c["error"] for c in offline_cloud.audit("DeleteImage")] == [None]
+    assert offline_cloud.local.appstream is not None
+    assert offline_cloud.local.appstream.iam.denials == []
+    offline_cloud.delete_stack("AppStreamImageProvider")
