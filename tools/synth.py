@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("app.py", "cdk.json", "requirements.txt", "stacks/*.py", "provider/*.py", "provider/requirements.txt")
+SOURCES = ("app.py", "cdk.json", "requirements.txt", "stacks/*.py", "provider/*.py", "provider/requirements.txt",
+           "appstream_image_provider/*.py")  # fmt: skip
 CACHE = Path(tempfile.gettempdir()) / "appstream-image-provider-synth"
 
 

@@ -37,6 +37,7 @@ from appstream_image_local.moto_tls import MotoTls
 
 __all__ = ["Cloud", "ResourceFailed", "Stack", "StackFailed"]
 CLOUDFORMATION_ENDPOINT = "AWS_ENDPOINT_URL_CLOUDFORMATION"  # boto3's per-service endpoint setting
+NO_API = "http://127.0.0.1:9"  # the driver alone: a closed loopback port, so a function never reaches AWS's own
 BOOTSTRAP_VERSION = "33"  # node_modules/aws-cdk/lib/api/bootstrap/bootstrap-template.yaml (CLI 2.1148)
 
 
@@ -93,7 +94,9 @@ class Cloud(Rollbacks, Scopes):
         # Lambda sets both region variables (developer guide, "Defined runtime environment variables"); boto3 reads
         # AWS_DEFAULT_REGION.
         region = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
-        env = default_environment({**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, **region})
+        env = default_environment(
+            {**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, CLOUDFORMATION_ENDPOINT: NO_API, **region}
+        )
         self.runner = LambdaRunner(env, workdir / "logs")
         self.functions = Functions(self.runner, lambda_client, iam, appstream_url, self.stacks)
         self.functions.invoker.queue_delay, self.functions.invoker.retry_scale = queue_delay, retry_scale
@@ -110,9 +113,9 @@ class Cloud(Rollbacks, Scopes):
 
         Functions then reach it as boto3 reaches CloudFormation (the provider's DescribeStacks), signed with
         their role's key, which the API checks against the role's policies. The driver alone has no API:
-        the variable stays unset and such a call fails.
+        the variable names a closed loopback port and such a call fails (never reaching AWS).
         """
-        self.runner.set_variable(CLOUDFORMATION_ENDPOINT, url)
+        self.runner.set_variable(CLOUDFORMATION_ENDPOINT, url or NO_API)
 
     def function_timeout(self, timeout: float) -> float:
         """A function's Timeout, or the override this Cloud was made with."""

@@ -9,6 +9,7 @@ import pytest
 
 from appstream_image_local.appstream import LocalAppStream, load_scenario
 from appstream_image_local.appstream.scenario import read_scenario_file
+from appstream_image_local.cfn.api import LocalCloudFormation
 from appstream_image_local.cfn.driver import Cloud
 from appstream_image_local.moto_tls import MotoTls
 from appstream_image_local.tls import make_certificate
@@ -40,6 +41,7 @@ def moto_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoTls]:
 def make_cloud(moto_tls: MotoTls, tmp_path: Path) -> Iterator[Callable[..., tuple[Cloud, LocalAppStream, list[str]]]]:
     services: list[LocalAppStream] = []
     clouds: list[Cloud] = []
+    apis: list[LocalCloudFormation] = []
 
     def make(scenario: dict[str, object] | None = None, **options: float) -> tuple[Cloud, LocalAppStream, list[str]]:
         # A quarter of the scenario's durations: the same lifecycle, sooner.
@@ -49,9 +51,12 @@ def make_cloud(moto_tls: MotoTls, tmp_path: Path) -> Iterator[Callable[..., tupl
         lines: list[str] = []
         cloud = Cloud(appstream_url=service.url, moto=moto_tls, workdir=tmp_path, printer=lines.append, **options)
         clouds.append(cloud)
+        apis.append(LocalCloudFormation(cloud).start())  # the provider asks it whether its stack is rolling back
         return cloud, service, lines
 
     yield make
+    for api in apis:
+        api.stop()
     for cloud in clouds:
         cloud.close()
     for service in services:

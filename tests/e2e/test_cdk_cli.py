@@ -35,8 +35,8 @@ def test_the_cli_deploys_rolls_back_and_destroys_offline(offline_cloud) -> None:
     assert "no-such-base" in str(failed.value)
     assert offline_cloud.status(STACK) == "ROLLBACK_COMPLETE"
     assert "golden-2026-11" not in offline_cloud.images()
-    if "builder-output-2026-11" not in offline_cloud.images():  # the rollback deleted the image it adopted
-        offline_cloud.add_image("builder-output-2026-11")
+    # The image the stack adopted is given back, whether or not its adoption had finished: never deleted.
+    assert offline_cloud.images()["builder-output-2026-11"]["Tags"] == {}
 
     # The next deploy replaces the rolled-back stack (the CLI deletes it first) and succeeds.
     outputs = offline_cloud.deploy_assembly(_assembly(), STACK)
@@ -66,7 +66,10 @@ def test_the_cli_deploys_rolls_back_and_destroys_offline(offline_cloud) -> None:
     assert "golden-2026-11" not in offline_cloud.images()
 
     offline_cloud.destroy(STACK)
-    assert set(offline_cloud.images()) == {"golden-base"}
+    # The copies are deleted; the adopted image is released (OnDelete's default for an adoption): kept, untagged.
+    assert set(offline_cloud.images()) == {"golden-base", "builder-output-2026-11"}
+    assert offline_cloud.images()["builder-output-2026-11"]["Tags"] == {}
+    offline_cloud.assert_clean(STACK)
     with pytest.raises(ClientError, match="does not exist"):
         offline_cloud.status(STACK)
 

@@ -15,7 +15,7 @@ import pytest
 from appstream_image_local.appstream import LocalAppStream
 from appstream_image_local.audit import mutated_images, outside
 from appstream_image_local.cfn.driver import Cloud, Stack, StackFailed
-from provider.contract import OWNER_TAG
+from provider.contract import OWNER_TAG, PROVIDER_TAGS
 from provider.ownership import owner_value
 from tests.conftest import ROOT
 
@@ -97,7 +97,9 @@ def test_example_app_deploy_update_in_place_rotate_and_destroy(
 
     cloud.destroy(EXAMPLE)
     owned = {"builder-output-2026-11", "golden-2026-11", "golden-2026-12"}
-    assert not owned & set(backend.images)
+    assert not {"golden-2026-11", "golden-2026-12"} & set(backend.images)
+    # The adopted image is released, not deleted (OnDelete's default for Source Existing): kept, without our tags.
+    assert not set(PROVIDER_TAGS) & set(backend.images["builder-output-2026-11"].tags)
     assert {"golden-base", "unrelated-team-image", "AppStream-WinServer2022-11-01-2026"} <= set(backend.images)
     assert f"{EXAMPLE}-fleet" not in backend.fleets
     assert_clean(cloud, service, owned)
@@ -154,7 +156,10 @@ def test_a_failed_create_rolls_back_and_removes_what_it_made(
     assert any("ROLLBACK_COMPLETE" in line for line in lines)
     backend = service.backend
     assert "golden-2026-11" not in backend.images  # the failed copy was deleted by the rollback
-    assert "builder-output-2026-11" not in backend.images  # adopted by the stack, so rolled back with it
+    # The adoption had finished before the copy failed: the rollback gives the image back as it was found.
+    assert backend.images["builder-output-2026-11"].state == "AVAILABLE"
+    assert backend.images["builder-output-2026-11"].tags == {}
+    assert backend.accepted_permissions("builder-output-2026-11") == {}
     assert {"broken-base", "unrelated-team-image"} <= set(backend.images)
     assert "Images-fleet" not in backend.fleets
     changed = mutated_images(service.audit.entries())

@@ -137,10 +137,12 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
     assert set(by_sid) == {
         "logs",
         "ReadImagesAndUsers",
+        "ReadStacks",
         "PollingSchedule",
         "PollingPermission",
         "CreateFromSources",
         "ManageDeclaredImages",
+        "DeleteOwnedDeclaredImages",
         "TagDeclaredImages",
         "RetireImagesThisStackOwns",
     }
@@ -156,19 +158,24 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
         "appstream:DescribeFleets",
         "appstream:DescribeImageBuilders",
         "appstream:ListTagsForResource",
+        "appstream:ListExportImageTasks",
     ]
     assert by_sid["ReadImagesAndUsers"]["Resource"] == "*"
+    assert by_sid["ReadStacks"]["Action"] == "cloudformation:DescribeStacks"  # a rollback, an owner stack gone
+    assert by_sid["ReadStacks"]["Resource"]["Fn::Join"][1][-1] == ":stack/*/*"
     declared = ["builder-output-2026-11", "golden-2026-11", "golden-2026-12", "extra-0", "extra-1", "extra-2"]
     assert sorted(by_sid["ManageDeclaredImages"]["Action"]) == sorted(
         [
-            "appstream:DeleteImage",
             "appstream:DescribeImagePermissions",
             "appstream:UpdateImagePermissions",
             "appstream:DeleteImagePermissions",
             "appstream:UntagResource",
         ]
     )
-    for sid in ("ManageDeclaredImages", "TagDeclaredImages"):
+    delete = by_sid["DeleteOwnedDeclaredImages"]
+    assert delete["Action"] == "appstream:DeleteImage"
+    assert delete["Condition"] == {"StringLike": {"aws:ResourceTag/appstream-image-provider:owner": "Images/*"}}
+    for sid in ("ManageDeclaredImages", "DeleteOwnedDeclaredImages", "TagDeclaredImages"):
         assert sorted(json.dumps(r) for r in by_sid[sid]["Resource"]) == sorted(
             json.dumps(image_arn(n)) for n in declared
         )
@@ -191,6 +198,8 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
             "appstream:DescribeImagePermissions",
             "appstream:DeleteImagePermissions",
             "appstream:UpdateImagePermissions",  # a refused delete gives the sharing back
+            "appstream:UntagResource",  # released (OnDelete: Release) after its name left the template
+            "appstream:TagResource",  # given back: an adoption's tag values put back
         ]
     )
     assert retire["Resource"] == image_arn("*")

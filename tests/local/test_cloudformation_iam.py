@@ -16,7 +16,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from appstream_image_local.cfn.driver import Cloud
+from appstream_image_local.cfn.driver import NO_API, Cloud
 from appstream_image_local.cfn.lambda_runner import Function
 from appstream_image_local.cfn.model import ACCOUNT, REGION
 from appstream_image_local.cloud import LocalCloud
@@ -228,7 +228,7 @@ def handler(event, context):
 """
 
 
-def test_the_driver_alone_leaves_the_endpoint_unset_and_an_api_in_front_of_it_sets_it(
+def test_the_driver_alone_points_the_endpoint_at_nothing_and_an_api_in_front_of_it_sets_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", "https://cloudformation.example")  # never leaks in
@@ -245,11 +245,11 @@ def test_the_driver_alone_leaves_the_endpoint_unset_and_an_api_in_front_of_it_se
             return (tmp_path / name).read_text()
 
         try:
-            assert endpoint("alone") == "unset"
+            assert endpoint("alone") == NO_API  # a closed loopback port: never AWS's own endpoint
             cloud.serve_api("http://127.0.0.1:4581")
             assert endpoint("served") == "http://127.0.0.1:4581"  # the warm environment lacked it: a new one
             cloud.serve_api(None)
-            assert endpoint("stopped") == "unset"
+            assert endpoint("stopped") == NO_API
         finally:
             cloud.close()
 
