@@ -1,0 +1,146 @@
+"""Nothing lost that the user did not ask to lose, through the local CloudFormation and the provider's asset:
+renamed resources keep their image on every path, and a rolled-back Create gives an adopted image back even
+when the user asked for deletion on the stack's Delete."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appstream_image_local.appstream import LocalAppStream
+from appstream_image_local.cfn.driver import Cloud, StackFailed
+from provider.contract import MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS
+from provider.ownership import owner_value
+
+PROVIDER = "AppStreamImageProvider"
+TOKEN = {"Fn::ImportValue": "AppStreamImageProvider-ServiceToken"}
+MakeCloud = Callable[..., tuple[Cloud, LocalAppStream, list[str]]]
+SCENARIO: dict[str, Any] = {
+    "durations": {"copy": 1, "delete": 1},
+    "images": [
+        {"name": "golden-base"},
+        {"name": "builder-output-2026-11", "tags": {"made-by": "image-builder"}},
+    ],
+}
+
+
+def image(logical_id: str = "Golden", name: str = "golden-2026-11", **props: Any) -> dict[str, Any]:
+    source = {"Type": "Copy", "SourceImageName": "golden-base"}
+    body = {"ServiceToken": TOKEN, "ServiceTimeout": 300, "ImageName": name, "Source": source, **props}
+    return {logical_id: {"Type": "Custom::AppStreamImage", "Properties": body}}
+
+
+BROKEN = {  # an unrelated resource that fails once the others are done
+    "Broken": {
+        "Type": "Custom::AppStreamImage",
+        "Properties": {
+            "ServiceToken": TOKEN,
+            "ServiceTimeout": 300,
+            "ImageName": "broken-2026-11",
+            "Source": {"Type": "Copy", "SourceImageName": "no-such-base"},
+        },
+    }
+}
+
+
+def template(tmp_path: Path, name: str, *resources: dict[str, Any], after: str = "") -> Path:
+    merged: dict[str, Any] = {k: v for r in resources for k, v in r.items()}
+    if after and "Broken" in merged:
+        merged["Broken"] = {**merged["Broken"], "DependsOn": after}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"Resources": merged}))
+    return path
+
+
+def deletes_of(service: LocalAppStream, name: str) -> int:
+    return len([c for c in service.audit.calls("DeleteImage", Name=name) if c["error"] is None])
+
+
+def test_a_renamed_resource_keeps_its_image_through_a_rollback_an_update_and_the_stack_delete(
+    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
+) -> None:
+    cloud, service, _ = make_cloud(SCENARIO)
+    backend = service.backend
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    stack = cloud.deploy("Images", template(tmp_path, "v1", image("Golden")))
+    first = owner_value(stack.stack_id, "Golden")
+    assert backend.images["golden-2026-11"].tags[OWNER_TAG] == first
+
+    # The construct renamed, beside a resource that fails: the rollback gives the image back, deletes nothing.
+    failing = template(tmp_path, "renamed-failing", image("GoldenRenamed"), BROKEN, after="GoldenRenamed")
+    with pytest.raises(StackFailed, match="no-such-base"):
+        cloud.deploy("Images", failing)
+    assert cloud.stacks["Images"].status == "UPDATE_ROLLBACK_COMPLETE"
+    tags = backend.images["golden-2026-11"].tags
+    assert tags[OWNER_TAG] == first
+    assert MOVED_FROM_TAG not in tags
+    assert deletes_of(service, "golden-2026-11") == 0
+
+    # The rename itself: the new logical id takes the image; CloudFormation's cleanup of the old one leaves it.
+    stack = cloud.deploy("Images", template(tmp_path, "renamed", image("GoldenRenamed")))
+    assert stack.status == "UPDATE_COMPLETE"
+    assert stack.resources["GoldenRenamed"].physical_id == "golden-2026-11"
+    tags = backend.images["golden-2026-11"].tags
+    assert tags[OWNER_TAG] == owner_value(stack.stack_id, "GoldenRenamed")
+    assert MOVED_FROM_TAG not in tags
+    assert deletes_of(service, "golden-2026-11") == 0
+    assert service.audit.calls("CopyImage", DestinationImageName="golden-2026-11")[1:] == []  # copied once
+
+    # The stack's Delete removes it, exactly once.
+    cloud.destroy("Images")
+    assert "golden-2026-11" not in backend.images
+    assert deletes_of(service, "golden-2026-11") == 1
+    cloud.destroy(PROVIDER)
+    assert cloud.leaks == []
+    assert cloud.violations == []
+
+
+def test_a_rolled_back_create_gives_an_adopted_image_back_even_with_on_delete_delete(
+    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
+) -> None:
+    cloud, service, _ = make_cloud(SCENARIO)
+    backend = service.backend
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    adopted = {
+        "Adopted": {
+            "Type": "Custom::AppStreamImage",
+            "Properties": {
+                "ServiceToken": TOKEN,
+                "ImageName": "builder-output-2026-11",
+                "OnDelete": "Delete",  # asked for on the stack's Delete, never on a rollback
+                "Tags": [{"Key": "made-by", "Value": "platform-team"}, {"Key": "stage", "Value": "prod"}],
+                "SharedWith": [{"AccountId": "210987654321"}],
+            },
+        }
+    }
+    with pytest.raises(StackFailed, match="no-such-base"):
+        cloud.deploy("Images", template(tmp_path, "adopt-failing", adopted, BROKEN, after="Adopted"))
+    assert "Images" not in cloud.stacks
+    found = backend.images["builder-output-2026-11"]
+    assert found.state == "AVAILABLE"
+    assert found.tags == {"made-by": "image-builder"}  # as it was found: values put back, added tags removed
+    assert backend.accepted_permissions("builder-output-2026-11") == {}
+    assert deletes_of(service, "builder-output-2026-11") == 0
+
+    # Deployed for good, then deleted: OnDelete Delete is what the user asked for, and now it applies.
+    cloud.deploy("Images", template(tmp_path, "adopt", adopted))
+    cloud.destroy("Images")
+    assert "builder-output-2026-11" not in backend.images
+
+
+def test_an_image_the_stack_made_is_kept_untagged_with_on_delete_release(
+    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
+) -> None:
+    cloud, service, _ = make_cloud(SCENARIO)
+    backend = service.backend
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    cloud.deploy("Images", template(tmp_path, "release", image("Golden", OnDelete="Release")))
+    cloud.destroy("Images")
+    kept = backend.images["golden-2026-11"]
+    assert kept.state == "AVAILABLE"
+    assert not set(PROVIDER_TAGS) & set(kept.tags)
+    assert deletes_of(service, "golden-2026-11") == 0
