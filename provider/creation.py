@@ -212,6 +212,14 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
         except ClientError as err:
             if images.error_code(err) == "ResourceAlreadyExistsException":  # not visible to our look before
                 return Progress(True, ALREADY_EXISTS, phase=Phase.START)
+            if images.error_code(err) == images.NOT_FOUND and source.type in ("Copy", "Update"):
+                raise InvalidProperties(
+                    f"Invalid property Source.SourceImageName: image {source.source_image_name} does not exist in "
+                    f"this account and region, so there is nothing to {verb} into image {name}. Name an image "
+                    "DescribeImages lists (aws appstream describe-images --type PRIVATE)",
+                    "Source.SourceImageName",
+                    f"image {source.source_image_name} does not exist",
+                ) from err
             if images.error_code(err) != "LimitExceededException":
                 raise
             # LimitExceeded names no quota; only a running copy or update frees a slot by waiting.

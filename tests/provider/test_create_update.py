@@ -62,6 +62,16 @@ def test_create_of_a_missing_existing_image_fails_with_the_marker_id(provider: P
     assert response["PhysicalResourceId"] == FAILED_CREATE_ID
 
 
+def test_a_copy_from_a_missing_source_names_the_property_not_botocore(provider: Provider) -> None:
+    props = {"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "no-such-base"}}
+    response = provider.invoke(provider.event("create", props=props))
+    assert response is not None
+    assert response["Status"] == "FAILED"
+    assert response["Reason"].startswith("Invalid property Source.SourceImageName: image no-such-base does not exist")
+    assert "An error occurred" not in response["Reason"]
+    assert response["PhysicalResourceId"] == FAILED_CREATE_ID
+
+
 def test_invalid_properties_fail_create_with_a_reason_naming_them(
     provider: Provider, appstream: LocalAppStream
 ) -> None:
