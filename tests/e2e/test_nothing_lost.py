@@ -144,3 +144,25 @@ def test_an_image_the_stack_made_is_kept_untagged_with_on_delete_release(
     assert kept.state == "AVAILABLE"
     assert not set(PROVIDER_TAGS) & set(kept.tags)
     assert deletes_of(service, "golden-2026-11") == 0
+
+
+def test_a_retained_image_is_adopted_again_once_its_stack_is_gone_with_adopt_if_owner_gone(
+    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
+) -> None:
+    cloud, service, _ = make_cloud(SCENARIO)
+    backend = service.backend
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    retained = image("Golden")
+    retained["Golden"]["DeletionPolicy"] = "Retain"  # CloudFormation sends no Delete: the tag stays
+    old = cloud.deploy("Old", template(tmp_path, "old", retained))
+    cloud.destroy("Old")
+    assert backend.images["golden-2026-11"].tags[OWNER_TAG] == owner_value(old.stack_id, "Golden")
+
+    adopting = {"Type": "Custom::AppStreamImage", "Properties": {"ServiceToken": TOKEN, "ImageName": "golden-2026-11"}}
+    with pytest.raises(StackFailed, match="aws appstream untag-resource --resource-arn"):
+        cloud.deploy("New", template(tmp_path, "new", {"Golden": adopting}))
+    adopting["Properties"]["Adopt"] = "IfOwnerGone"  # CloudFormation says stack Old is gone
+    new = cloud.deploy("New", template(tmp_path, "new-if-gone", {"Golden": adopting}))
+    assert backend.images["golden-2026-11"].tags[OWNER_TAG] == owner_value(new.stack_id, "Golden")
+    cloud.destroy("New")  # adopted, so released: kept without the provider's tags
+    assert not set(PROVIDER_TAGS) & set(backend.images["golden-2026-11"].tags)
