@@ -1,7 +1,7 @@
 """The whole offline cloud for the real CDK CLI: `python -m appstream_image_local.cloud`.
 
-It starts the local AppStream service, moto over TLS (STS, S3, SSM, IAM, ECR, EventBridge, Lambda)
-and the local CloudFormation API in front of the driver, and stays up until interrupted. Once every
+It starts the local AppStream service, moto over TLS (STS, S3, SSM, IAM, ECR, EventBridge, EventBridge Scheduler,
+Lambda) and the local CloudFormation API in front of the driver, and stays up until interrupted. Once every
 endpoint answers it writes `--env-file` (atomically: the file appears complete or not at all) with
 one `export NAME=VALUE` line per variable the CLI and boto3 need, and prints the same lines:
 
@@ -110,6 +110,7 @@ class LocalCloud:
             "AWS_ENDPOINT_URL_CLOUDFORMATION": self.cloudformation.url,
             "AWS_ENDPOINT_URL_CLOUDTRAIL": self.cloudformation.url,
             "AWS_ENDPOINT_URL_APPSTREAM": self.appstream.url,
+            "AWS_ENDPOINT_URL_SCHEDULER": moto,  # EventBridge Scheduler (moto; schedules fire offline)
             "AWS_CA_BUNDLE": str(self.moto.cert),
             "NODE_EXTRA_CA_CERTS": str(self.moto.cert),
         }

@@ -25,6 +25,8 @@ from appstream_image_local.appstream import AppStreamBackend, Fault
 from appstream_image_local.audit import mutated_images, outside
 from appstream_image_local.cfn.driver import Cloud
 from appstream_image_local.cfn.model import StackFailed
+from appstream_image_local.cfn.scheduler import REFUSED as RULE_REFUSED
+from appstream_image_local.cfn.schedules import REFUSED
 from appstream_image_local.cloud import LocalCloud
 from appstream_image_provider._shared import contract
 
@@ -171,8 +173,10 @@ class OfflineCloud:
 
     def assert_clean(self, stack: str, *, also_touched: Iterable[str] = (), kept: Iterable[str] = ()) -> None:
         """After the stack is gone: nothing it owned is left, no image outside it was changed (`also_touched`
-        names images the test changed itself), no polling rule or permission is left, and every answer the
-        provider sent was one CloudFormation accepts. Raises AssertionError saying what is wrong.
+        names images the test changed itself), no polling rule, schedule (in any group) or permission is left,
+        every rule and schedule could invoke its target, and every answer the provider sent was one CloudFormation
+        accepts.
+        Raises AssertionError saying what is wrong.
 
         Images that stay on purpose are not left behind: those named in `kept` (retained by RemovalPolicy.RETAIN,
         or released by OnDelete: Release), and images the stack adopted and released (OnDelete's default for
@@ -188,7 +192,13 @@ class OfflineCloud:
         problems += [f"image {name} was changed, but {stack} does not own it: {ops}" for name, ops in touched.items()]
         problems += [f"left behind: {leak}" for leak in self.cloud.leaks]
         problems += [f"rule {rule['Name']} is still scheduled" for rule in self.cloud.scheduler.rules()]
-        problems += [f"CloudFormation would reject an answer: {v}" for v in self.cloud.violations]
+        schedules = self.client("scheduler").get_paginator("list_schedules").paginate()
+        problems += [
+            f"schedule {s['GroupName']}/{s['Name']} is still scheduled" for p in schedules for s in p["Schedules"]
+        ]
+        refused = [v for v in self.cloud.violations if v.startswith((REFUSED, RULE_REFUSED))]  # no invocation
+        problems += [f"CloudFormation would reject an answer: {v}" for v in self.cloud.violations if v not in refused]
+        problems += refused
         if problems:
             raise AssertionError(f"{stack} did not leave the account clean:\n- " + "\n- ".join(problems))
 

@@ -1,4 +1,5 @@
-"""moto on loopback over TLS: S3 (presigned response URLs), EventBridge and Lambda (crhelper's polling).
+"""moto on loopback over TLS: S3 (presigned response URLs), EventBridge and Lambda (crhelper's polling),
+EventBridge Scheduler (one-time schedules, fired by appstream_image_local/cfn/schedules.py).
 
 crhelper always PUTs its response over HTTPS, so the response endpoint must speak TLS with a
 certificate the provider process trusts (SSL_CERT_FILE for the PUT, AWS_CA_BUNDLE for botocore).
@@ -40,6 +41,7 @@ class MotoTls(Background):
     def reset() -> None:
         """Forget every resource: moto keeps its state per process, so a new offline cloud starts empty."""
         moto_api_backend.reset()
+        moto_strict.forget_updates()
 
     @property
     def url(self) -> str:
@@ -52,6 +54,7 @@ class MotoTls(Background):
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.url,
             "AWS_ENDPOINT_URL_LAMBDA": self.url,
             "AWS_ENDPOINT_URL_IAM": self.url,
+            "AWS_ENDPOINT_URL_SCHEDULER": self.url,  # boto3's variable for service "scheduler"
             "AWS_CA_BUNDLE": str(self.cert),
             "SSL_CERT_FILE": str(self.cert),
         }

@@ -1,15 +1,23 @@
-"""A loopback HTTPS endpoint that takes CloudFormation responses (PUT) and keeps them per path."""
+"""A loopback HTTPS endpoint that takes CloudFormation responses (PUT) and keeps them per path.
+
+A URL may carry an expiry as a wait condition handle's does (SigV4 X-Amz-Date + X-Amz-Expires): a PUT after it
+answers 403 AccessDenied "Request has expired", as S3 answers it.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
 import ssl
 import threading
 import time
+import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from appstream_image_local.moto_strict import expired_answer, url_expiry
 from appstream_image_local.serving import Background
 
 
@@ -24,6 +32,8 @@ class ResponseEndpoint(Background):
         self.arrivals: dict[str, float] = {}  # path -> time.monotonic() of its first response
         self._failures = 0
         self._hangs: list[float] = []
+        self.wall_clock: Callable[[], float] = time.time  #: epoch seconds an expiry is checked against
+        self.expired: list[str] = []  # paths of PUTs refused because their URL had expired
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -31,10 +41,17 @@ class ResponseEndpoint(Background):
         self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
         super().__init__(self._http, "response-endpoint")
 
-    def url(self, name: str) -> str:
-        """A presigned-looking URL whose path is `name`."""
+    def url(self, name: str, *, expires_in: int | None = None, signed_at: float | None = None) -> str:
+        """A presigned-looking URL whose path is `name`; with `expires_in`, it carries X-Amz-Date (`signed_at`, epoch
+        seconds, default now) and X-Amz-Expires, and a PUT after that expiry is refused."""
         port = self._http.server_address[1]
-        return f"https://127.0.0.1:{port}/{name}?X-Amz-Signature=secret-signature&X-Amz-Credential=secret-key"
+        expiry = ""
+        if expires_in is not None:
+            when = self.wall_clock() if signed_at is None else signed_at
+            signed = datetime.datetime.fromtimestamp(when, datetime.UTC)
+            query = {"X-Amz-Date": signed.strftime("%Y%m%dT%H%M%SZ"), "X-Amz-Expires": str(expires_in)}
+            expiry = f"&{urllib.parse.urlencode(query)}"
+        return f"https://127.0.0.1:{port}/{name}?X-Amz-Signature=secret-signature&X-Amz-Credential=secret-key{expiry}"
 
     def hang_next(self, count: int, seconds: float) -> None:
         """Hold the next `count` PUTs for `seconds` before answering (a response URL that times out)."""
@@ -69,6 +86,17 @@ class ResponseEndpoint(Background):
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 name = self.path.split("?", 1)[0].lstrip("/")
+                expiry, now = url_expiry(self.path), endpoint.wall_clock()
+                if expiry is not None and now > expiry:
+                    with endpoint._lock:
+                        endpoint.expired.append(name)
+                    status, headers, answer = expired_answer(expiry, now)
+                    self.send_response(status)
+                    for header, value in {**headers, "Content-Length": str(len(answer))}.items():
+                        self.send_header(header, value)
+                    self.end_headers()
+                    self.wfile.write(answer.encode())
+                    return
                 with endpoint._lock:
                     failing = endpoint._failures > 0
                     if failing:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream, load_scenario
+from appstream_image_local.cfn.api import LocalCloudFormation
 from appstream_image_local.cfn.driver import Cloud, StackFailed
 from appstream_image_local.cfn.lambda_bootstrap import Context as LambdaContext
 from appstream_image_local.cfn.lambda_runner import Function
@@ -137,12 +138,14 @@ def offline_cloud(scenario: dict[str, Any], **options: Any) -> Iterator[tuple[Cl
         cert, key = make_certificate(work / "tls")
         with LocalAppStream(backend, faults) as service, MotoTls(cert, key) as moto:
             cloud = Cloud(appstream_url=service.url, moto=moto, workdir=work, printer=lambda _: None, **options)
+            api = LocalCloudFormation(cloud).start()  # the provider asks it whether its stack is rolling back
             try:
                 cloud.deploy(PROVIDER_STACK, synth_provider())
                 yield cloud, service, work
                 faults.clear()
                 cloud.destroy(PROVIDER_STACK)
             finally:
+                api.stop()
                 cloud.close()
 
 

@@ -15,6 +15,7 @@ TEMPLATE = """Resources:
     Properties:
       ServiceToken: !ImportValue AppStreamImageProvider-ServiceToken
       ImageName: {name}
+      OnDelete: Delete  # adopted images are released by default; this benchmark measures deletion
       Tags:
         - Key: stack
           Value: {stack}

@@ -54,7 +54,8 @@ def template(copies: int, updates: int, adoptions: int) -> dict[str, Any]:
     for n in range(adoptions):
         resources[f"Adopted{n:03d}"] = {
             "Type": "Custom::AppStreamImage",
-            "Properties": {"ServiceToken": token, "ImageName": f"adopted-{n:03d}"},
+            # Adopted images are released by default; here the stack's Delete deletes them too.
+            "Properties": {"ServiceToken": token, "ImageName": f"adopted-{n:03d}", "OnDelete": "Delete"},
         }
     return {"Resources": resources}
 

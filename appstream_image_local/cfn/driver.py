@@ -2,7 +2,8 @@
 
 It orders resources by their dependencies, resolves intrinsics, creates, updates and deletes them
 through their handlers (handlers.py), sends custom resources CloudFormation's events and checks
-their answers (protocol.py), fires polling rules (scheduler.py), runs functions with their roles
+their answers (protocol.py), fires polling rules (scheduler.py) and EventBridge Scheduler's one-time
+schedules (schedules.py), runs functions with their roles
 (functions.py), honours ServiceTimeout and the Retain policies, and rolls back failed deployments.
 The stack model lives in model.py.
 """
@@ -30,6 +31,7 @@ from appstream_image_local.cfn.model import ACCOUNT, REGION, Live, RequestStats,
 from appstream_image_local.cfn.protocol import Requests
 from appstream_image_local.cfn.rollback import Rollbacks
 from appstream_image_local.cfn.scheduler import Scheduler
+from appstream_image_local.cfn.schedules import Schedules
 from appstream_image_local.cfn.scopes import Scopes
 from appstream_image_local.cfn.services import Services
 from appstream_image_local.cfn.template import Template, TemplateError
@@ -101,7 +103,10 @@ class Cloud(Rollbacks, Scopes):
         self.functions = Functions(self.runner, lambda_client, iam, appstream_url, self.stacks)
         self.functions.invoker.queue_delay, self.functions.invoker.retry_scale = queue_delay, retry_scale
         self.scheduler = Scheduler(self.events, schedule_scale)
-        self.requests = Requests(self.s3, self.functions, self.scheduler, self.runner, printer)
+        self.schedules = Schedules(self.stacks, scale=schedule_scale)
+        self.requests = Requests(
+            self.s3, self.functions, self.scheduler, self.runner, printer, schedules=self.schedules
+        )
         #: what resource handlers may use (not this engine)
         self.services = Services(
             self.s3, self.ssm, self.ecr, self.functions, self.requests, workdir, fleet_switch_seconds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from moto.core.exceptions import JsonRESTError
 
 from appstream_image_local.cfn.invoker import DEFAULT_MAX_AGE, DEFAULT_RETRIES, InvokeConfig
 from appstream_image_local.cfn.model import ACCOUNT, REGION, Live, ResourceFailed, Stack, suffix
+from appstream_image_local.cfn.schedules import backend as scheduler_backend
 from appstream_image_local.cfn.wait_conditions import WaitConditionHandleHandler, WaitConditionHandler
 
 if TYPE_CHECKING:
@@ -277,6 +280,50 @@ class RepositoryHandler(ResourceHandler):
                 raise ResourceFailed(error.response["Error"]["Message"]) from error
 
 
+class ScheduleGroupHandler(ResourceHandler):
+    """AWS::Scheduler::ScheduleGroup in moto's EventBridge Scheduler: Ref is its name; Arn, CreationDate,
+    LastModificationDate and State are its attributes (CloudFormation user guide: AWS::Scheduler::ScheduleGroup).
+    Deleting a group deletes its schedules (EventBridge Scheduler API reference: DeleteScheduleGroup)."""
+
+    def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
+        name = str(props.get("Name") or f"{stack.name}-{logical_id}-{suffix()}"[:64])
+        tags = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in props.get("Tags") or []]
+        try:
+            group = scheduler_backend().create_schedule_group(name, tags)
+        except JsonRESTError as error:  # a taken or invalid name (moto_strict)
+            raise ResourceFailed(f'Resource handler returned message: "{error.message}"') from error
+        return name, self._attributes(group.arn, group.created_on, group.last_modified)
+
+    def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
+        if str(props.get("Name") or live.physical_id) != live.physical_id:  # Name: "Update requires: Replacement"
+            return self.create(services, stack, live.logical_id, live.type, props)
+        try:
+            group = scheduler_backend().get_schedule_group(live.physical_id)
+        except JsonRESTError as error:  # deleted outside the stack
+            raise ResourceFailed(f'Resource handler returned message: "{error.message}"', live.physical_id) from error
+        tags = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in props.get("Tags") or []]
+        old = [str(t["Key"]) for t in live.properties.get("Tags") or []]
+        if old:
+            scheduler_backend().untag_resource(group.arn, old)
+        if tags:
+            scheduler_backend().tag_resource(group.arn, tags)
+        return live.physical_id, self._attributes(group.arn, group.created_on, group.last_modified)
+
+    def delete(self, services: Services, stack: Stack, live: Live) -> None:
+        try:
+            scheduler_backend().delete_schedule_group(live.physical_id)
+        except JsonRESTError as error:
+            if error.error_type != "ResourceNotFoundException":  # already gone counts as deleted
+                raise ResourceFailed(f'Resource handler returned message: "{error.message}"') from error
+
+    @staticmethod
+    def _attributes(arn: str, created: float | None, modified: float | None) -> dict[str, str]:
+        def stamp(epoch: float | None) -> str:
+            return datetime.datetime.fromtimestamp(epoch or 0, datetime.UTC).isoformat()
+
+        return {"Arn": arn, "CreationDate": stamp(created), "LastModificationDate": stamp(modified), "State": "ACTIVE"}
+
+
 HANDLERS: dict[str, ResourceHandler] = {
     "AWS::S3::Bucket": BucketHandler(),
     "AWS::SSM::Parameter": ParameterHandler(),
@@ -285,6 +332,7 @@ HANDLERS: dict[str, ResourceHandler] = {
     "AWS::Lambda::Function": FunctionHandler(),
     "AWS::Lambda::EventInvokeConfig": EventInvokeConfigHandler(),
     "AWS::AppStream::Fleet": FleetHandler(),
+    "AWS::Scheduler::ScheduleGroup": ScheduleGroupHandler(),
     "AWS::CloudFormation::WaitConditionHandle": WaitConditionHandleHandler(),  # type: ignore[dict-item]
     "AWS::CloudFormation::WaitCondition": WaitConditionHandler(),  # type: ignore[dict-item]
 }

@@ -16,10 +16,11 @@ from botocore.exceptions import ClientError
 from appstream_image_local.cfn.functions import Functions
 from appstream_image_local.cfn.lambda_runner import Function, LambdaRunner
 from appstream_image_local.cfn.model import RequestStats, ResourceFailed, Stack, suffix
-from appstream_image_local.cfn.scheduler import Scheduler
+from appstream_image_local.cfn.scheduler import REFUSED, Scheduler, allows_invoke
+from appstream_image_local.cfn.schedules import Schedules
 
 BUCKET = "cloudformation-custom-resource-responses"
-PUMP_EVERY = 0.1  # seconds between the background rounds of Lambda's queue and EventBridge's schedule
+PUMP_EVERY = 0.1  # seconds between the background rounds of Lambda's queue and EventBridge's schedules
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY = 30.0  # seconds: a long wait for a response prints that it is still waiting
 MAX_RESPONSE = 4096
@@ -120,20 +121,32 @@ class Requests:
     """Sends custom resources CloudFormation's events and waits for their answers, as CloudFormation does:
     a presigned S3 ResponseURL, the ServiceTimeout, the response checks.
 
-    Lambda's asynchronous queue and EventBridge's schedule run on their own thread, as those services run
-    beside CloudFormation: polling that goes on after an answer keeps firing between stack operations, and
-    requests sent at once (independent resources) all wait at once.
+    Lambda's asynchronous queue, EventBridge's rules and EventBridge Scheduler's schedules run on their own
+    thread, as those services run beside CloudFormation: polling that goes on after an answer keeps firing
+    between stack operations, and requests sent at once (independent resources) all wait at once.
     """
 
     def __init__(
-        self, s3: Any, functions: Functions, scheduler: Scheduler, runner: LambdaRunner, printer: Callable[[str], None]
+        self,
+        s3: Any,
+        functions: Functions,
+        scheduler: Scheduler,
+        runner: LambdaRunner,
+        printer: Callable[[str], None],
+        *,
+        schedules: Schedules | None = None,
     ) -> None:
+        """`schedules`: EventBridge Scheduler's side (default: one over the stacks `functions` reads roles from,
+        on the rules' scale)."""
         self.leaks: list[str] = []
         self.violations: list[str] = []
         self.stats: list[RequestStats] = []
         self._s3 = s3
         self._functions = functions
         self._scheduler = scheduler
+        self.schedules = schedules if schedules is not None else Schedules({}, scale=scheduler.scale)
+        self.schedules.report = self._refused
+        self._refused_rules: set[str] = set()  # rules whose invocation was refused (reported once each)
         self._runner = runner
         self._print = printer
         self._bucket_ready = False
@@ -208,6 +221,11 @@ class Requests:
         if response["Status"] == "FAILED":
             raise ResourceFailed(str(response.get("Reason") or "no reason given"), new_id)
         return new_id, {str(k): str(v) for k, v in (response.get("Data") or {}).items()}
+
+    @property
+    def schedule_scale(self) -> float:
+        """How much shorter EventBridge's periods run here (and the waits measured in them, like a handle's life)."""
+        return self._scheduler.scale
 
     def validate(self, body: bytes, event: dict[str, Any]) -> dict[str, Any]:
         """The response, if CloudFormation would accept it; otherwise the resource fails (and it is recorded)."""
@@ -286,18 +304,44 @@ class Requests:
                 logger.exception("Lambda/EventBridge round failed")
 
     def pump_once(self) -> None:
-        """One round: kill timed-out invocations, start due deliveries and retries, fire due rules."""
+        """One round: kill timed-out invocations, start due deliveries and retries, fire due rules and schedules."""
         self._runner.reap()
         self._functions.invoker.pump()
-        for arn, scheduled in self._scheduler.due_targets():
-            function = self._functions.find(arn)
-            if function is None:
-                continue
-            self._functions.invoke(function, scheduled)
-            with self._lock:
-                stats = self._open.get(str(scheduled.get("RequestId", "")))
-            if stats is not None:
-                stats.scheduled += 1
+        for rule, arn, scheduled in self._scheduler.due():
+            if self._permitted(rule, arn):
+                self._deliver(arn, scheduled)
+        self.schedules.fire(self._deliver)
+
+    def _permitted(self, rule: str, arn: str) -> bool:
+        """Whether EventBridge may invoke the target function for the rule: its resource-based policy says so."""
+        function = self._functions.find(arn)
+        if function is None or allows_invoke(self._functions.policy_statements(function), function.arn, rule):
+            return True
+        if rule not in self._refused_rules:
+            self._refused_rules.add(rule)
+            self._refused(
+                f"{REFUSED} rule {rule.rsplit('/', 1)[-1]}: the resource-based policy of {function.name} does not let "
+                "events.amazonaws.com invoke it for this rule"
+            )
+        return False
+
+    def _deliver(self, arn: str, scheduled: dict[str, Any]) -> bool:
+        """A scheduled event to its function, invoked asynchronously (False: no such function)."""
+        function = self._functions.find(arn)
+        if function is None:
+            return False
+        self._functions.invoke(function, scheduled)
+        with self._lock:
+            stats = self._open.get(str(scheduled.get("RequestId", "")))
+        if stats is not None:
+            stats.scheduled += 1
+        return True
+
+    def _refused(self, problem: str) -> None:
+        """An invocation AWS would refuse (a rule's or a schedule's): printed, and kept with the violations."""
+        self._print(f"        ! {problem}")
+        with self._lock:
+            self.violations.append(problem)
 
     def cancel(self, stack: str) -> None:
         """A resource of `stack` failed: CloudFormation cancels what is still in progress there."""
@@ -316,19 +360,26 @@ class Requests:
         self._runner.close()
 
     def _check_cleanup(self, function: Function, request_id: str) -> None:
-        """After an answer, no polling rule of that request may remain, unless its work goes on after the answer."""
+        """After an answer, no polling rule or schedule of that request may remain, unless its work goes on after
+        the answer."""
         found = [
-            f"rule {name} left behind"
-            for name, scheduled in self._scheduler.targets().items()
+            f"{kind} {name} left behind"
+            for kind, targets in (("rule", self._scheduler.targets()), ("schedule", self.schedules.targets()))
+            for name, scheduled in targets.items()
             if scheduled.get("RequestId") == request_id and not _after_answer(scheduled)
         ]
         self._report(found)
 
     def check_quiet(self) -> None:
-        """At the end of a stack operation: every rule left is polling after an answer, and every permission on
-        a function belongs to a rule that exists."""
+        """At the end of a stack operation: every rule and schedule left is polling after an answer, and every
+        permission on a function belongs to a rule that exists."""
         targets = self._scheduler.targets()
         found = [f"rule {name} left behind" for name, scheduled in targets.items() if not _after_answer(scheduled)]
+        found += [
+            f"schedule {name} left behind"
+            for name, scheduled in self.schedules.targets().items()
+            if not _after_answer(scheduled)
+        ]
         found += [f"rule {r['Name']} has no target" for r in self._scheduler.rules() if r["Name"] not in targets]
         for function in list(self._functions.by_arn.values()):
             found += [

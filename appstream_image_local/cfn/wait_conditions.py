@@ -1,7 +1,10 @@
 """AWS::CloudFormation::WaitConditionHandle and AWS::CloudFormation::WaitCondition, as CloudFormation runs them.
 
 (CloudFormation user guide: AWS::CloudFormation::WaitCondition, WaitConditionHandle.) A handle has no
-properties; its Ref is a presigned S3 PUT URL, so anyone holding it can signal. A wait condition waits for `Count`
+properties; its Ref is a presigned S3 PUT URL, so anyone holding it can signal. The URL is SigV4-signed as AWS
+signs it, X-Amz-Expires=86399 from X-Amz-Date: a signal later than that gets 403 (moto_strict). Its life is
+shortened by the rules' scale (Cloud's `schedule_scale`), by signing it as of earlier: the URL still says when
+it expires, as a provider reads it. A wait condition waits for `Count`
 SUCCESS signals (default 1) within `Timeout` seconds (at most 43200); a FAILURE signal, or the
 timeout, fails it with the signal's Reason. Its `Data` attribute is a JSON object of the signals'
 UniqueId -> Data. Signals are JSON PUTs to the handle URL: the bucket keeps every version, so two
@@ -12,8 +15,12 @@ fails (give it a new logical id, and a new handle).
 from __future__ import annotations
 
 import contextlib
+import datetime
+import hashlib
+import hmac
 import json
 import time
+import urllib.parse
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +33,9 @@ if TYPE_CHECKING:
 BUCKET = f"cloudformation-waitcondition-{REGION}"
 MAX_TIMEOUT = 43200
 SIGNAL_LOOK_EVERY = 1.0  # seconds
-HANDLE_LIFETIME = 7 * 24 * 3600  # seconds the presigned URL stays valid (S3's SigV4 maximum)
+# Seconds a handle URL stays valid: the X-Amz-Expires of the URLs CloudFormation hands out, from the handle's making
+# (cloudformation-lambda-rules.md, "Quotas and concurrency": seen on real stacks).
+HANDLE_LIFETIME = 86399
 Made = tuple[str, dict[str, str]]
 
 
@@ -45,15 +54,51 @@ def _key(url: str) -> str:
     return key
 
 
+def presigned_put(endpoint: str, path: str, signed_at: datetime.datetime, expires: int, *, key: str = "local") -> str:
+    """A SigV4 query-signed PUT URL of `path` (path-style S3), signed as of `signed_at` (botocore signs as of now).
+
+    Amazon S3 API reference, "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)"; the
+    secret is moto's, which checks no signature.
+    """
+    parts = urllib.parse.urlsplit(endpoint)
+    stamp, day = signed_at.strftime("%Y%m%dT%H%M%SZ"), signed_at.strftime("%Y%m%d")
+    scope = f"{day}/{REGION}/s3/aws4_request"
+    query = urllib.parse.urlencode(
+        {
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Credential": f"{key}/{scope}",
+            "X-Amz-Date": stamp,
+            "X-Amz-Expires": str(expires),
+            "X-Amz-SignedHeaders": "host",
+        },
+        quote_via=urllib.parse.quote,
+        safe="-_.~",
+    )
+    resource = urllib.parse.quote(path, safe="/-_.~")
+    canonical = f"PUT\n{resource}\n{query}\nhost:{parts.netloc}\n\nhost\nUNSIGNED-PAYLOAD"
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    signing = f"AWS4{key}".encode()
+    for part in (day, REGION, "s3", "aws4_request"):
+        signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(signing, f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{digest}".encode(), hashlib.sha256)
+    return f"{endpoint}{resource}?{query}&X-Amz-Signature={signature.hexdigest()}"
+
+
+def handle_url(endpoint: str, key: str, *, scale: float = 1.0, now: datetime.datetime | None = None) -> str:
+    """A presigned PUT of the handle's object that expires HANDLE_LIFETIME * scale seconds from `now` (a scale
+    below 1 signs it as of that much earlier; X-Amz-Expires stays AWS's)."""
+    made = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
+    signed_at = made - datetime.timedelta(seconds=HANDLE_LIFETIME * max(1.0 - scale, 0.0))
+    return presigned_put(endpoint, f"/{BUCKET}/{key}", signed_at, HANDLE_LIFETIME)
+
+
 class WaitConditionHandleHandler:
     def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         if props:
             raise ResourceFailed(f"Properties validation failed: {kind} takes no properties, got {sorted(props)}")
         _bucket(services)
         key = f"{stack.stack_id.split('/')[-1]}/{logical_id}/{uuid.uuid4()}"
-        params = {"Bucket": BUCKET, "Key": key}
-        url = str(services.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=HANDLE_LIFETIME))
-        return url, {}
+        return handle_url(str(services.s3.meta.endpoint_url), key, scale=services.requests.schedule_scale), {}
 
     def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         return live.physical_id, live.attributes
