@@ -44,6 +44,7 @@ def make_cloud(moto_tls: MotoTls, tmp_path: Path) -> Iterator[Callable[..., tupl
     apis: list[LocalCloudFormation] = []
 
     def make(scenario: dict[str, object] | None = None, **options: float) -> tuple[Cloud, LocalAppStream, list[str]]:
+        moto_tls.reset()  # the session's moto starts empty for each cloud: no schedule of an earlier test fires here
         # A quarter of the scenario's durations: the same lifecycle, sooner.
         backend, faults = load_scenario(scenario or read_scenario_file(SCENARIO), time_scale=0.25)
         service = LocalAppStream(backend, faults).start()
