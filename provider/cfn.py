@@ -1,16 +1,28 @@
 """A thin crhelper subclass that fixes its traps for this provider (crhelper==2.0.12, pinned).
 
-Built by crhelper's own constructor; tests pin the set of methods it overrides.
+Built by crhelper's own constructor (with sleep_on_delete=0: no sleep before Delete responses). It overrides six
+of crhelper's methods, and tests pin that set:
 
-- no sleep before Delete responses;
-- a function that finished inline answers at once; only a None result hands over to polling;
-- rule and statement names fit 64 characters for any logical id; the polling input stays
-  within 8192 characters; a half-made schedule is removed; cleanup never raises;
-- exactly one answer per invocation is owned by one place, `_send` (the handler's and the timer's
-  answers both go through it; a lock lets the first through), as the CDK provider framework's
-  safeHandler owns its one response;
-- every response is at most 4096 bytes, keeps the event's physical id (never a random one),
-  leaves out private Data, and is retried on HTTP errors; no presigned URL is logged.
+- `_polling_init`: scheduled polling is a chain of EventBridge Scheduler one-time schedules (provider/schedule.py),
+  not crhelper's rate rule with a Lambda permission per request (the function's policy is capped at 20 KB, a
+  concurrent AddPermission answers 409, a rule's Input is frozen, its runs overlap). A run that does not finish makes
+  its successor, whose Input carries the run's current state; a finished one answers, and an answer whose work goes
+  on after it (a wait condition to signal) schedules that work first (if it cannot, the answer is FAILED, naming the
+  image). A function that finished inline answers at once. A run that still comes from an old rule removes the rule
+  and its permission statement, then goes on with schedules. Schedule names fit 64 characters and the Input 8192 for
+  any event; a duplicate delivery's chain stops where it meets its twin's schedule;
+- `_remove_polling`: removes what this invocation made (its successor) and an old rule with its permission; it
+  never raises (the answer must go out);
+- `generate_physical_id`: a failed Create answers with the image it made (the rollback deletes it), else a fixed
+  marker, never a random id;
+- `_set_timeout` and `_timeout`: a timer started early enough for the answer; a timeout answers first (naming a
+  Create's image), then removes the schedule the invocation made (crhelper does neither);
+- `_send`: exactly one answer per invocation, owned here (the handler's and the timer's answers both go through it;
+  a lock lets the first through), as the CDK provider framework's safeHandler owns its one response; every response
+  is at most 4096 bytes, keeps the event's physical id, leaves out private Data, and is retried on HTTP errors; no
+  presigned URL is logged.
+
+`__call__` checks the envelope before crhelper reads it. crhelper's rule-making `_setup_polling` is left unused.
 """
 
 from __future__ import annotations
@@ -18,8 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
-import string
+import random
 import threading
 import time
 import types
@@ -31,14 +42,29 @@ from botocore.exceptions import BotoCoreError, ClientError
 from crhelper import CfnResource, resource_helper
 
 from . import response
-from .contract import FAILED_CREATE_ID
+from .contract import FAILED_CREATE_ID, SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV
 from .request import envelope_problem
-from .schedule import SUFFIX, image_rule, polling_input, rule_name
+from .schedule import (
+    RETRY_POLICY,
+    at_expression,
+    image_chain,
+    image_rule,
+    polling_input,
+    request_chain,
+    schedule_name,
+    successor,
+)
 
 PRIVATE_DATA = ("CrHelperPoll", "CrHelperRule", "CrHelperPermission", "PhysicalResourceId")
+SCHEDULE = "CrHelperSchedule"  # in the polling input: the name of the schedule that ran it (its successor follows)
 RESPONSE_RESERVE = 0.5  # seconds of the Lambda's time kept back when sending the response
 # crhelper's timer fires 0.5 s before the end: ours fires early enough for the PUT and its retries.
 TIMER_RESERVE = 6.0
+# Lambda answers RemovePermission with ResourceConflictException (409) while another update of the function is in
+# progress (cloudformation-lambda-rules.md, "Quotas and concurrency"): tried again after these delays, each up to
+# twice as long (a jitter), at most 2.8 s in all, well inside the hand-over's margin; then the statement is left
+# (it names a rule that is gone) and logged.
+PERMISSION_RETRY_DELAYS = (0.2, 0.4, 0.8)
 # Lambda's Python runtime (awslambdaric) reads AWS_LAMBDA_LOG_LEVEL with TRACE as DEBUG; Python knows the rest.
 LAMBDA_LOG_LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR",
                      "FATAL": "CRITICAL"}  # fmt: skip
@@ -57,7 +83,7 @@ def _text(value: Any) -> str:
 
 class _LazyClient:
     """A boto3 client made on its first use: crhelper's constructor makes three at import (lambda, events,
-    logs), and a request needs the first two only when it polls, the third never."""
+    logs), and a request needs them (and EventBridge Scheduler's) only when it polls or stops polling."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args, self._kwargs = args, kwargs
@@ -82,20 +108,27 @@ def _lazy_clients() -> Iterator[None]:
 
 
 class ImageResource(CfnResource):
-    """crhelper's CfnResource, built by its own constructor; each override below fixes one trap (reason inline)."""
+    """crhelper's CfnResource, built by its own constructor; each override below fixes one trap (reason inline).
+
+    `clock` gives "now" for the schedules' times; `sleep` waits between tries of a removal Lambda refuses meanwhile.
+    """
 
     _lambda_client: Any  # built by crhelper's constructor
     _events_client: Any
     _init_failed: Exception | None
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
         with _lazy_clients():
             self._build()
+        self._scheduler_client: Any = _LazyClient("scheduler", region_name=os.environ.get("AWS_REGION"))
+        self._clock, self._sleep = clock, sleep
         self._claimed = ""
         self._answered = threading.Lock()  # exactly one answer per invocation: the timer's or the handler's
-        self._polling = threading.Lock()  # the schedule's setup and the timer's removal of it, one at a time
+        self._polling = threading.Lock()  # the successor's making and the timer's removal of it, one at a time
         self._timed_out = threading.Event()
         self._after_answer, self._signal_url = False, ""  # see response.after_answer
+        self._made = ""  # the schedule this invocation made
+        self._stopping: set[str] = set()  # the chains this invocation stopped: stopped again at its end
 
     def _build(self) -> None:
         super().__init__(
@@ -119,7 +152,7 @@ class ImageResource(CfnResource):
         self._response_url = url if isinstance(url := self._event.get("ResponseURL"), str) else ""
         self.PhysicalResourceId, self.Status, self.Reason, self.Data = "", "", "", {}
         self.StackId = self.RequestId = self.LogicalResourceId = ""
-        self._claimed = ""
+        self._claimed, self._made, self._stopping = "", "", set()
         self._answered = threading.Lock()
         self._polling, self._timed_out = threading.Lock(), threading.Event()
         self._after_answer, self._signal_url = response.after_answer(self._event)
@@ -134,132 +167,178 @@ class ImageResource(CfnResource):
             self._event = event
         super().__call__(event, context)
         if self._init_failed is not None and "CrHelperPoll" in event:
-            self._remove_polling()  # crhelper answered its init failure; the schedule must not fire again
+            self._remove_polling()  # crhelper answered its init failure; an old rule must not fire again
+        for prefix in sorted(self._stopping):  # a run under way when its chain was stopped made a successor since
+            self._stop_again(prefix)
 
-    # -- deciding whether to poll -------------------------------------------------------------------
-
-    def _poll_enabled(self) -> bool:
-        """Override: crhelper polls whenever a poll function exists, even when the request finished inline."""
-        if not getattr(self, f"_poll_{str(self._event.get('RequestType', '')).lower()}_func", None):
-            return False
-        if "CrHelperPoll" in self._event:
-            return True
-        return not self.PhysicalResourceId and self.Status != "FAILED"
+    # -- the hand-over: a chain of one-time schedules ----------------------------------------------
 
     def generate_physical_id(self, event: Any) -> str:
         """A failed Create answers with the image it made (the rollback deletes it), else a fixed marker."""
         return self._claimed or FAILED_CREATE_ID
 
-    def _cfn_response(self, event: Any) -> None:
-        """Override: an answer whose work goes on after it (a wait condition to signal) schedules that work first;
-        if the schedule cannot be made, the answer is FAILED instead (naming the image, so the rollback removes it)."""
-        state = (self.Data or {}).get("_Resume")
-        if (
-            isinstance(state, dict)
-            and state.get("answered")
-            and "CrHelperPoll" not in event
-            and self.Status != "FAILED"
-        ):
+    def _polling_init(self, event: Any) -> None:
+        """Override: a run that does not finish makes its successor (crhelper's rule fired again with the Input it
+        was made with); a finished one answers, scheduling first the work that goes on after the answer."""
+        self._retire_rule()
+        if not self.PhysicalResourceId and self.Status != "FAILED":
+            self._schedule_next()
+            return
+        found = (self.Data or {}).get("_Resume")
+        state: dict[str, Any] = found if isinstance(found, dict) else {}
+        if state.get("answered") and "CrHelperPoll" not in event and self.Status != "FAILED":
             try:
-                self._setup_polling()
-            except (ClientError, BotoCoreError, ValueError) as err:
-                self.Status, self.Reason = (
-                    "FAILED",
-                    f"Could not schedule the wait for image {state.get('image')}: {err}",
-                )
+                self._schedule_next()
+            except (ClientError, BotoCoreError, ValueError) as err:  # no schedule, no wait: fail, naming the image
+                self.Status = "FAILED"
+                self.Reason = f"Could not schedule the wait for image {state.get('image')}: {err}"
                 self._claimed = self._claimed or str(self.PhysicalResourceId or "")
-        super()._cfn_response(event)  # type: ignore[misc]  # crhelper's own method; its stubs leave it out
+        self._send_response = True
 
-    def stop_polling(self, image: str) -> bool:
-        """Stop the polling that outlives the answer for `image` of this resource; True if it was running.
-
-        Only calls the provider's role may make anyway (RemoveTargets first: a missing rule answers not found)."""
-        stack_id, logical_id = str(self._event.get("StackId", "")), str(self._event.get("LogicalResourceId", ""))
-        name = image_rule(stack_id, logical_id, image)
-        try:
-            self._events_client.remove_targets(Rule=name, Ids=["1"])
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return False
-            raise
-        logger.info("stopped the polling that waited for image %s (rule %s)", image, name)
-        self._remove_rule(name, name)
-        return True
-
-    # -- the schedule ------------------------------------------------------------------------------
-
-    def _suffix(self) -> str:
-        return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(SUFFIX))
-
-    def _setup_polling(self) -> None:
-        """Override: bounded rule names and input, a half-made schedule removed (crhelper leaks it), and none made
-        once the timer has answered (its removal waits for a setup under way, so the two cannot interleave)."""
+    def _schedule_next(self) -> None:
+        """The successor, unless the timer has answered (its removal waits for a making under way: no interleaving)."""
         with self._polling:
             if self._timed_out.is_set():
-                logger.error("not setting up polling: the invocation timed out and answered FAILED")
+                logger.error("not scheduling the next run: the invocation timed out and answered FAILED")
                 return
             self._make_schedule()
 
     def _make_schedule(self) -> None:
+        """One one-time schedule whose Input is this run's event with its current state; a taken name means a
+        duplicate delivery of this request polls already, and this chain stops there."""
+        group, role = _setting(SCHEDULE_GROUP_ENV), _setting(SCHEDULER_ROLE_ENV)
+        own = self._event.get(SCHEDULE)
+        name = successor(own) if isinstance(own, str) else self._first_name()
         self._event["CrHelperData"] = self.Data
         self._event["CrHelperPoll"] = True
-        logical_id = str(self._event.get("LogicalResourceId", ""))
-        state = self.Data.get("_Resume") if isinstance(self.Data, dict) else None
-        named = isinstance(state, dict) and self._event.get("RequestType") in ("Create", "Update")
-        if named and isinstance(state, dict):
-            name = image_rule(str(self._event.get("StackId", "")), logical_id, str(state.get("image", "")))
-        else:  # a Delete's own polling
-            name = rule_name(logical_id, self._suffix())
-        function = self._context.function_name
+        self._event[SCHEDULE] = name
+        expression = at_expression(self._clock())
+        description = f"Custom::AppStreamImage {self._event.get('RequestType')} of {self.LogicalResourceId}"
+        target = {
+            "Arn": self._function_arn(),
+            "RoleArn": role,
+            "Input": polling_input(self._event),
+            "RetryPolicy": dict(RETRY_POLICY),
+        }
         try:
-            rule_arn = self._events_client.put_rule(Name=name, ScheduleExpression="rate(1 minute)", State="ENABLED")[
-                "RuleArn"
-            ]
-            self._event["CrHelperRule"] = rule_arn
-            try:
-                self._lambda_client.add_permission(
-                    FunctionName=function,
-                    StatementId=name,
-                    Action="lambda:InvokeFunction",
-                    Principal="events.amazonaws.com",
-                    SourceArn=rule_arn,
-                )
-            except ClientError as err:  # a duplicate delivery of the same request: its schedule is this one
-                if not named or err.response.get("Error", {}).get("Code") != "ResourceConflictException":
-                    raise
-            self._event["CrHelperPermission"] = name
-            self._events_client.put_targets(
-                Rule=name,
-                Targets=[{"Id": "1", "Arn": self._function_arn(), "Input": polling_input(self._event)}],
+            self._scheduler_client.create_schedule(
+                Name=name,
+                GroupName=group,
+                ScheduleExpression=expression,
+                ScheduleExpressionTimezone="UTC",
+                FlexibleTimeWindow={"Mode": "OFF"},  # one-time schedules run within the minute they name
+                ActionAfterCompletion="DELETE",  # the schedule goes once it has invoked the function
+                Target=target,
+                Description=description[:512],  # CreateSchedule: Description is at most 512 characters
             )
-        except (ClientError, BotoCoreError, ValueError):
-            logger.exception("could not set up polling; removing what was made")
-            self._remove_polling()
-            raise
-        logger.info("polling every minute with rule %s", name)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ConflictException":  # a name taken: ConflictException
+                raise
+            logger.warning("schedule %s exists already: another delivery of this request polls; this one stops", name)
+            return
+        self._made = name
+        logger.info("the next run is scheduled: %s, %s UTC", name, expression)
+
+    def _first_name(self) -> str:
+        """A chain's first schedule: a Create's or Update's by its image (a Delete finds it), a Delete's by request."""
+        stack_id, logical_id = str(self._event.get("StackId", "")), str(self._event.get("LogicalResourceId", ""))
+        request_id = str(self._event.get("RequestId", ""))
+        state = self.Data.get("_Resume") if isinstance(self.Data, dict) else None
+        if isinstance(state, dict) and self._event.get("RequestType") in ("Create", "Update"):
+            prefix = image_chain(stack_id, logical_id, str(state.get("image", "")))
+        else:  # a Delete's own polling
+            prefix = request_chain(stack_id, logical_id, request_id)
+        return schedule_name(prefix, request_id, 1)
 
     def _function_arn(self) -> str:
-        """The unqualified function ARN, which the permission above covers."""
+        """The unqualified function ARN, which the scheduler role may invoke."""
         return ":".join(str(self._context.invoked_function_arn).split(":")[:7])
 
+    def stop_polling(self, image: str) -> bool:
+        """Stop the polling of `image` by this resource (a chain of schedules, or an old rule): True, it may have run.
+
+        A pending schedule is deleted. None pending is also how a run under way looks (its schedule went once it
+        ran), and that run may still make a successor: the caller waits out such a run, as for a stopped one, and
+        the chain is stopped again when this invocation ends. Only calls the provider's role may make anyway."""
+        stack_id, logical_id = str(self._event.get("StackId", "")), str(self._event.get("LogicalResourceId", ""))
+        prefix = image_chain(stack_id, logical_id, image)
+        self._stopping.add(prefix)
+        stopped = self._stop_chain(prefix)
+        if stopped:
+            logger.info("stopped the polling that waited for image %s (schedules %s)", image, ", ".join(stopped))
+        self._stop_rule(image)
+        return True
+
+    def _stop_chain(self, prefix: str) -> list[str]:
+        """Delete every schedule of the chain (ListSchedules NamePrefix in the provider's group); one that ran
+        meanwhile (not found) is gone already."""
+        group = _setting(SCHEDULE_GROUP_ENV)
+        pages = self._scheduler_client.get_paginator("list_schedules").paginate(GroupName=group, NamePrefix=prefix)
+        names = [str(found["Name"]) for page in pages for found in page.get("Schedules", [])]
+        for name in names:
+            self._delete_schedule(group, name, strict=True)
+        return names
+
+    def _stop_again(self, prefix: str) -> None:
+        try:
+            stopped = self._stop_chain(prefix)
+        except (ClientError, BotoCoreError, ValueError) as err:
+            logger.error("could not stop polling schedules %s* again: %s", prefix, err)
+            return
+        if stopped:
+            logger.info("stopped the successor a run under way made: %s", ", ".join(stopped))
+
+    def _delete_schedule(self, group: str, name: str, *, strict: bool = False) -> None:
+        """DeleteSchedule; not found is done. Other failures raise when `strict`, else are logged."""
+        try:
+            self._scheduler_client.delete_schedule(Name=name, GroupName=group)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return
+            if strict:
+                raise
+            logger.error("polling cleanup: could not delete schedule %s: %s", name, err)
+        except BotoCoreError as err:
+            if strict:
+                raise
+            logger.error("polling cleanup: could not delete schedule %s: %s", name, err)
+
+    def _stop_rule(self, image: str) -> None:
+        """An old rule of this image's polling (named by image: its statement id is the same name), if one is left."""
+        name = image_rule(str(self._event.get("StackId", "")), str(self._event.get("LogicalResourceId", "")), image)
+        try:
+            self._events_client.remove_targets(Rule=name, Ids=["1"])
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return
+            raise
+        logger.info("stopped the old polling rule %s of image %s", name, image)
+        self._remove_rule(name, name)
+
     def _remove_polling(self) -> None:
-        """Override: remove target, permission and rule; log failures, never raise (the response must go out)."""
-        self._event.pop("CrHelperData", None)
-        self.Data.pop("PhysicalResourceId", None)
-        rule_arn = self._event.get("CrHelperRule")
-        sid = self._event.get("CrHelperPermission")
-        self._remove_rule(str(rule_arn).split("/")[-1] if rule_arn else None, sid)
+        """Override: an invocation that ends early (a timeout, a load failure) leaves no polling: its old rule and
+        the schedule it made go; failures are logged, never raised (the answer must go out)."""
+        self._retire_rule()
+        if self._made:
+            with contextlib.suppress(ValueError):  # no group configured: nothing was made
+                self._delete_schedule(_setting(SCHEDULE_GROUP_ENV), self._made)
+            self._made = ""
+
+    def _retire_rule(self) -> None:
+        """A run that still comes from an old EventBridge rule (crhelper's scheme, before the upgrade): its rule and
+        its permission statement go, so that the rule never fires again and the function's policy only shrinks."""
+        rule_arn, sid = self._event.pop("CrHelperRule", None), self._event.pop("CrHelperPermission", None)
+        if rule_arn or sid:
+            rule = str(rule_arn).split("/")[-1] if rule_arn else None
+            logger.info("removing the old polling rule %s and its permission %s", rule, sid)
+            self._remove_rule(rule, sid)
 
     def _remove_rule(self, rule: str | None, sid: Any) -> None:
         """Target, permission and rule, each if named; failures are logged, never raised."""
         function = self._context.function_name if self._context is not None else ""
         steps: list[tuple[str, Callable[[], object], object]] = [
             ("remove targets", lambda: self._events_client.remove_targets(Rule=rule, Ids=["1"]), rule),
-            (
-                "remove permission",
-                lambda: self._lambda_client.remove_permission(FunctionName=function, StatementId=sid),
-                sid,
-            ),
+            ("remove permission", lambda: self._remove_statement(function, str(sid)), sid),
             ("delete rule", lambda: self._events_client.delete_rule(Name=rule), rule),
         ]
         for what, call, needed in steps:
@@ -273,6 +352,17 @@ class ImageResource(CfnResource):
             except BotoCoreError as err:
                 logger.error("polling cleanup: could not %s: %s", what, err)
 
+    def _remove_statement(self, function: str, sid: str) -> None:
+        """RemovePermission, tried again while Lambda answers that another update of the function is in progress."""
+        for delay in (*PERMISSION_RETRY_DELAYS, None):
+            try:
+                self._lambda_client.remove_permission(FunctionName=function, StatementId=sid)
+                return
+            except ClientError as err:
+                if delay is None or err.response.get("Error", {}).get("Code") != "ResourceConflictException":
+                    raise
+                self._sleep(delay * (1 + random.random()))  # apart: the other updates may be retrying too
+
     def _set_timeout(self) -> None:
         """Override: fire TIMER_RESERVE seconds before the end, not 0.5 s: the answer needs time to get out."""
         seconds = max(0.0, self._context.get_remaining_time_in_millis() / 1000 - TIMER_RESERVE)
@@ -281,11 +371,11 @@ class ImageResource(CfnResource):
         self._timer.start()
 
     def _timeout(self) -> None:
-        """Override: answer first (with the claimed image), then remove the schedule (crhelper does neither)."""
+        """Override: answer first (with the claimed image), then remove the schedule made (crhelper does neither)."""
         logger.error("the invocation is about to time out; answering FAILED")
         self._timed_out.set()
         self._send("FAILED", "Execution timed out before the provider could finish")
-        with self._polling:  # a setup under way finishes first, so what it made is removed here
+        with self._polling:  # a successor being made is made first, so that it is removed here
             if "CrHelperPoll" in self._event:
                 self._remove_polling()
 
@@ -343,3 +433,11 @@ class ImageResource(CfnResource):
         body = response.signal_body(success=success, unique_id=image, data=image if success else "", reason=reason)
         logger.info("signalling the wait condition: %s for image %s", "SUCCESS" if success else "FAILURE", image)
         response.put(handle, body, deadline=self._send_deadline())
+
+
+def _setting(name: str) -> str:
+    """One of the provider function's environment variables that polling needs (its template sets them)."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise ValueError(f"the provider function has no {name} environment variable: deploy the provider again")
+    return value

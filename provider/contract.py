@@ -22,9 +22,13 @@ ADOPTED_TAG = "appstream-image-provider:adopted"
 # until CloudFormation's cleanup Delete of the old logical id; a rollback's Delete gives the image back to it.
 MOVED_FROM_TAG = "appstream-image-provider:moved-from"
 PROVIDER_TAGS = (OWNER_TAG, SOURCE_TAG, ADOPTED_TAG, MOVED_FROM_TAG)  # reserved: users' Tags cannot set them
-RULE_PREFIX = "AppStreamImagePoll-"  # every polling rule's name starts with it (IAM scopes rules by it)
+RULE_PREFIX = "AppStreamImagePoll-"  # every old polling rule's name starts with it (IAM scopes rules by it)
 FAILED_CREATE_ID = "AppStreamImage::CREATE_FAILED"
 SCOPE_ENV = "APPSTREAM_IMAGE_SCOPE"  # the provider function's env var: which images its role may manage
+# The provider function's env vars for scheduled polling: its EventBridge Scheduler schedule group (the provider's
+# role may manage schedules in it only), and the execution role its schedules invoke the function with.
+SCHEDULE_GROUP_ENV = "APPSTREAM_IMAGE_SCHEDULE_GROUP"
+SCHEDULER_ROLE_ENV = "APPSTREAM_IMAGE_SCHEDULER_ROLE"
 
 # botocore appstream model, shape Name.
 IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")

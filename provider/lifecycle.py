@@ -29,6 +29,7 @@ from .errors import AccessDenied, DeadlineExceeded, InvalidProperties, ProviderE
 from .properties import ImageProperties, Signal, parse, service_timeout, signal, url_expiry
 from .request import Request
 from .resume import RESUME, Resume, resume_of
+from .schedule import LATEST_RUN
 from .stacks import StackLookup, Unknown
 
 __all__ = ["RESUME", "SIGNAL", "Resume", "Timing", "access_denied", "deadline_for", "handle", "resume_of"]
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 HAND_OVER_MARGIN = 15.0  # seconds kept back to set up polling (9 s before the timer answers) and send the response
 POLL_SLICE = SLOT_SLICE  # a scheduled invocation waits at most this long, well inside the 1-minute rate
-POLL_PERIOD = 60.0  # the polling rule's rate(1 minute)
+POLL_PERIOD = LATEST_RUN  # a successor schedule runs at most this long after the hand-over (schedule.py)
 NEXT_RUN_SLACK = 10.0  # EventBridge's delivery and the next invocation's start, on top of the period
 # ServiceTimeout runs from CloudFormation's send, not from the handler's start (AWS::CloudFormation::CustomResource):
 # asynchronous queueing and a cold start come first, so the deadline keeps back up to a minute for them.

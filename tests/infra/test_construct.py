@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import App, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk.assertions import Match, Template
 
+from appstream_image_local.iam import action_definition
 from appstream_image_provider import Adopt, ImportedApplication, OnDelete, ProviderOptions
 from appstream_image_provider.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
 from provider.properties import parse
@@ -138,8 +139,12 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
         "logs",
         "ReadImagesAndUsers",
         "ReadStacks",
-        "PollingSchedule",
-        "PollingPermission",
+        "PollingSchedules",
+        "FindPollingSchedules",
+        "PassTheSchedulerRole",
+        "RemoveOldPollingRules",
+        "RemoveOldPollingPermissions",
+        "InvokeTheProvider",
         "CreateFromSources",
         "ManageDeclaredImages",
         "DeleteOwnedDeclaredImages",
@@ -184,13 +189,51 @@ def test_every_iam_statement_is_scoped(stack_and_template: tuple[Stack, Template
     assert sorted(json.dumps(r) for r in by_sid["CreateFromSources"]["Resource"]) == sorted(
         json.dumps(image_arn(n)) for n in [*declared, "golden-base"]
     )
-    assert sorted(by_sid["PollingSchedule"]["Action"]) == sorted(
-        ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"]
-    )
-    assert by_sid["PollingSchedule"]["Resource"]["Fn::Join"][1][-1] == ":rule/AppStreamImagePoll-*"
-    assert sorted(by_sid["PollingPermission"]["Action"]) == ["lambda:AddPermission", "lambda:RemovePermission"]
+    # Scheduled polling: one-time schedules in the provider's own schedule group, invoking it through their role.
+    [group_id] = template.find_resources("AWS::Scheduler::ScheduleGroup")
     [function_id] = template.find_resources("AWS::Lambda::Function")
-    assert by_sid["PollingPermission"]["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    [scheduler_role_id] = [
+        lid
+        for lid, role in template.find_resources("AWS::IAM::Role").items()
+        if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "scheduler.amazonaws.com"}
+    ]
+    assert sorted(by_sid["PollingSchedules"]["Action"]) == ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
+    assert by_sid["PollingSchedules"]["Resource"]["Fn::Join"][1][-3:] == [":schedule/", {"Ref": group_id}, "/*"]
+    assert by_sid["PollingSchedules"]["Resource"]["Fn::Join"][1][2] == ":scheduler:"
+    assert action_definition("scheduler", "ListSchedules") == (False, frozenset())  # no resource-level permissions
+    assert by_sid["FindPollingSchedules"]["Action"] == "scheduler:ListSchedules"
+    assert by_sid["FindPollingSchedules"]["Resource"] == "*"
+    assert by_sid["PassTheSchedulerRole"] == {
+        "Sid": "PassTheSchedulerRole",
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": {"Fn::GetAtt": [scheduler_role_id, "Arn"]},
+        "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+    }
+    assert by_sid["InvokeTheProvider"]["Action"] == "lambda:InvokeFunction"
+    assert by_sid["InvokeTheProvider"]["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    [invoke] = [p for p in template.find_resources("AWS::IAM::Policy").values() if "InvokeTheProvider" in json.dumps(p)]
+    assert invoke["Properties"]["Roles"] == [{"Ref": scheduler_role_id}]  # the scheduler role's only permission
+    trust = template.find_resources("AWS::IAM::Role")[scheduler_role_id]["Properties"]["AssumeRolePolicyDocument"]
+    [trusted] = trust["Statement"]
+    assert trusted["Action"] == "sts:AssumeRole"
+    assert trusted["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert trusted["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Join"][1][-2:] == [
+        ":schedule-group/",
+        {"Ref": group_id},
+    ]
+    # The old scheme's rules and permissions are only removed now (a run from an old rule): no PutRule, PutTargets,
+    # AddPermission.
+    assert sorted(by_sid["RemoveOldPollingRules"]["Action"]) == ["events:DeleteRule", "events:RemoveTargets"]
+    assert by_sid["RemoveOldPollingRules"]["Resource"]["Fn::Join"][1][-1] == ":rule/AppStreamImagePoll-*"
+    assert by_sid["RemoveOldPollingPermissions"]["Action"] == "lambda:RemovePermission"
+    assert by_sid["RemoveOldPollingPermissions"]["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    granted = {a for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    assert granted.isdisjoint({"events:PutRule", "events:PutTargets", "lambda:AddPermission"})
+    variables = template.find_resources("AWS::Lambda::Function")[function_id]["Properties"]["Environment"]["Variables"]
+    assert variables["APPSTREAM_IMAGE_SCHEDULE_GROUP"] == {"Ref": group_id}
+    assert variables["APPSTREAM_IMAGE_SCHEDULER_ROLE"] == {"Fn::GetAtt": [scheduler_role_id, "Arn"]}
     retire = by_sid["RetireImagesThisStackOwns"]
     assert sorted(retire["Action"]) == sorted(
         [
@@ -511,10 +554,13 @@ def test_provider_options_set_the_function_its_role_and_logs() -> None:
         {"Fn::GetAtt": [next(iter(template.find_resources("AWS::EC2::SecurityGroup"))), "GroupId"]}
     ]
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 7})
-    [role] = template.find_resources("AWS::IAM::Role").values()
-    assert role["Properties"]["PermissionsBoundary"] == {
-        "Ref": next(iter(template.find_resources("AWS::IAM::ManagedPolicy")))
-    }
+    roles = template.find_resources("AWS::IAM::Role").values()
+    [role] = [r for r in roles if "lambda.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+    assert len(roles) == 2  # the function's, and the one its schedules invoke it with
+    for made in roles:
+        assert made["Properties"]["PermissionsBoundary"] == {
+            "Ref": next(iter(template.find_resources("AWS::IAM::ManagedPolicy")))
+        }
     assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(role["Properties"]["ManagedPolicyArns"])
 
 
@@ -528,8 +574,12 @@ def test_a_role_and_log_group_of_your_own_get_the_provider_s_policies() -> None:
     role = iam.Role(stack, "Mine", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     group = logs.LogGroup(stack, "MyLogs")
     AppStreamImage(stack, "I", image_name="ok", provider_options=ProviderOptions(role=role, log_group=group))
+    from appstream_image_provider import ImageProvider
+
     template = Template.from_stack(stack)
-    assert list(template.find_resources("AWS::IAM::Role")) == [stack.get_logical_id(role.node.default_child)]  # type: ignore[arg-type]
+    mine = stack.get_logical_id(role.node.default_child)  # type: ignore[arg-type]
+    scheduler_role = stack.get_logical_id(ImageProvider.of(stack).scheduler_role.node.default_child)  # type: ignore[arg-type]
+    assert sorted(template.find_resources("AWS::IAM::Role")) == sorted([mine, scheduler_role])  # and the schedules'
     [function] = template.find_resources("AWS::Lambda::Function").values()
     assert function["Properties"]["Role"]["Fn::GetAtt"][0] == stack.get_logical_id(role.node.default_child)  # type: ignore[arg-type]
     assert function["Properties"]["LoggingConfig"]["LogGroup"] == {
@@ -537,7 +587,7 @@ def test_a_role_and_log_group_of_your_own_get_the_provider_s_policies() -> None:
     }  # type: ignore[arg-type]
     roles = [p["Properties"]["Roles"] for p in template.find_resources("AWS::IAM::Policy").values()]
     assert roles
-    assert all(r == [{"Ref": stack.get_logical_id(role.node.default_child)}] for r in roles)  # type: ignore[arg-type]
+    assert sorted(json.dumps(r) for r in roles if r != [{"Ref": mine}]) == [json.dumps([{"Ref": scheduler_role}])]
 
 
 def test_an_existing_provider_by_service_token_makes_no_function() -> None:
@@ -696,9 +746,10 @@ def test_an_imported_image_renders_its_source_and_may_pass_only_its_role_to_apps
         for p in template.find_resources("AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    [passing] = [s for s in statements if s["Action"] == "iam:PassRole"]
-    assert passing["Resource"] == role
-    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "appstream.amazonaws.com"}}
+    passing = [s for s in statements if s["Action"] == "iam:PassRole"]
+    passed = {s["Condition"]["StringEquals"]["iam:PassedToService"]: s for s in passing}
+    assert set(passed) == {"appstream.amazonaws.com", "scheduler.amazonaws.com"}  # the import's, the schedules'
+    assert passed["appstream.amazonaws.com"]["Resource"] == role
     [importing] = [s for s in statements if s["Action"] == "appstream:CreateImportedImage"]
     assert importing["Condition"] == {"StringLike": {"aws:RequestTag/appstream-image-provider:owner": "Imports/*"}}
 

@@ -1,5 +1,6 @@
 """Provider fixtures: the handler run in-process against the local AppStream service, a local
-HTTPS response endpoint, and moto (EventBridge, Lambda) for crhelper's scheduled polling."""
+HTTPS response endpoint, and moto (EventBridge Scheduler for scheduled polling; EventBridge and Lambda for the
+rules of the old scheme, which the provider only removes)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from appstream_image_local.appstream import AppStreamBackend, Durations, FaultIn
 from appstream_image_local.cfn.lambda_bootstrap import Context
 from appstream_image_local.response_endpoint import ResponseEndpoint
 from appstream_image_local.tls import make_certificate
-from provider.contract import OWNER_TAG, SOURCE_TAG
+from provider.contract import OWNER_TAG, SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV, SOURCE_TAG
 from provider.ownership import owner_value
 from tests.conftest import EVENTS
 
@@ -32,6 +33,9 @@ FUNCTION = "AppStreamImageProvider"
 ACCOUNT = "123456789012"
 STACK_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/images/5b6c1e30-a1b2-11ef-9f00-0a1b2c3d4e5f"
 OWNER = owner_value(STACK_ID, "GoldenImage")  # the sample events' stack instance and logical id
+GROUP = "AppStreamImageProviderSchedules"  # the provider stack's schedule group
+SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/AppStreamImageProviderScheduler"
+FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +45,27 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResponseEndpo
     server = ResponseEndpoint(cert, key).start()
     yield server
     server.stop()
+
+
+class _Ticking:
+    """A clock that moves a second at each reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def _function_updates_settle(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto_strict refuses an update of a function while the last one is in progress (409, as Lambda does): on this
+    clock each update has settled by the next call. A test of that refusal holds the clock itself."""
+    moto_strict.forget_updates()  # none in progress from another test's clock
+    monkeypatch.setattr(moto_strict, "clock", _Ticking())
+    yield
+    moto_strict.forget_updates()
 
 
 @pytest.fixture(scope="session")
@@ -54,14 +79,23 @@ def moto_url() -> Iterator[str]:
     os.environ["AWS_ENDPOINT_URL_LAMBDA"] = url
     os.environ["AWS_ENDPOINT_URL_IAM"] = url
     os.environ["AWS_ENDPOINT_URL_CLOUDFORMATION"] = url  # the provider's DescribeStacks: moto knows no such stack
+    os.environ["AWS_ENDPOINT_URL_SCHEDULER"] = url
+    os.environ[SCHEDULE_GROUP_ENV] = GROUP  # as the provider stack sets them on its function
+    os.environ[SCHEDULER_ROLE_ENV] = SCHEDULER_ROLE
     ensure_function()
     yield url
     server.stop()
 
 
 def ensure_function() -> None:
-    """The provider's function in moto (crhelper adds its polling permissions to it). moto keeps one state per
-    process, which an offline cloud started by another test in this worker resets: made again when missing."""
+    """The provider's function and schedule group in moto (old rules' permissions were on the function). moto keeps
+    one state per process, which an offline cloud started by another test in this worker resets: made again when
+    missing."""
+    scheduler = boto3.client("scheduler")
+    try:
+        scheduler.get_schedule_group(Name=GROUP)
+    except scheduler.exceptions.ResourceNotFoundException:
+        scheduler.create_schedule_group(Name=GROUP)
     lambda_ = boto3.client("lambda")
     try:
         lambda_.get_function(FunctionName=FUNCTION)
@@ -168,12 +202,48 @@ def policy_statements() -> list[dict[str, Any]]:
         return []
 
 
-def scheduled_input(rule: str) -> dict[str, Any]:
-    """What EventBridge would pass to the function when `rule` fires."""
+def rule_input(rule: str) -> dict[str, Any]:
+    """What EventBridge would pass to the function when an old `rule` fires."""
     targets = boto3.client("events").list_targets_by_rule(Rule=rule)["Targets"]
     assert len(targets) == 1
-    assert targets[0]["Arn"] == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}"
+    assert targets[0]["Arn"] == FUNCTION_ARN
     return dict(json.loads(targets[0]["Input"]))
+
+
+def schedules_left(prefix: str = "") -> list[str]:
+    """The schedules in the provider's group (moto lists the newest first)."""
+    pages = boto3.client("scheduler").get_paginator("list_schedules").paginate(GroupName=GROUP)
+    return sorted(s["Name"] for page in pages for s in page["Schedules"] if s["Name"].startswith(prefix))
+
+
+def scheduled_input(name: str) -> dict[str, Any]:
+    """What EventBridge Scheduler would pass to the function when schedule `name` runs (as it is now)."""
+    found = boto3.client("scheduler").get_schedule(GroupName=GROUP, Name=name)
+    assert found["Target"]["Arn"] == FUNCTION_ARN
+    assert found["Target"]["RoleArn"] == SCHEDULER_ROLE
+    assert found["ScheduleExpression"].startswith("at(")
+    assert found["ActionAfterCompletion"] == "DELETE"
+    return dict(json.loads(found["Target"]["Input"]))
+
+
+def fire(name: str) -> dict[str, Any]:
+    """Schedule `name` runs: its Input, and the schedule deleted after its invocation (ActionAfterCompletion)."""
+    event = scheduled_input(name)
+    boto3.client("scheduler").delete_schedule(GroupName=GROUP, Name=name)
+    return event
+
+
+def next_run() -> dict[str, Any]:
+    """The one schedule pending fires: its Input."""
+    [name] = schedules_left()
+    return fire(name)
+
+
+def clear_schedules() -> None:
+    """No schedule left for the next test (a failed test must not leave its chain behind)."""
+    scheduler = boto3.client("scheduler")
+    for name in schedules_left():
+        scheduler.delete_schedule(GroupName=GROUP, Name=name)
 
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -210,4 +280,16 @@ def owned_image(backend: AppStreamBackend, name: str, owner: str = OWNER, **attr
     backend.add_image(name, tags=tags, **attrs)
 
 
-__all__ = ["ACCOUNT", "MADE_BY_COPY", "OWNER", "STACK_ID", "Provider", "lambda_context", "owned_image"]
+__all__ = [
+    "ACCOUNT",
+    "GROUP",
+    "MADE_BY_COPY",
+    "OWNER",
+    "STACK_ID",
+    "Provider",
+    "fire",
+    "lambda_context",
+    "next_run",
+    "owned_image",
+    "schedules_left",
+]

@@ -21,6 +21,7 @@ from provider.creation import Made
 from provider.errors import AccessDenied, DeadlineExceeded, ImageInUse, NotOwned, NotPermitted, QuotaExceeded
 from provider.ownership import owner_value
 from provider.properties import Source
+from provider.schedule import LATEST_RUN
 from provider.states import Budget
 from tests.conftest import FakeClock
 from tests.provider.conftest import OWNER, STACK_ID, Provider, event, handle, owned_image
@@ -366,6 +367,14 @@ def test_a_first_invocation_whose_deadline_falls_after_its_end_answers_before_ha
     assert (far.deadline, far.hand_over_at) == (3000.0, last_moment)
     scheduled = lifecycle.Timing(now=0.0, remaining_ms=900_000, polling=True).budget(deadline=3000.0)
     assert scheduled.hand_over_at == lifecycle.POLL_SLICE
+
+
+def test_a_deadline_before_the_latest_a_successor_schedule_can_run_is_waited_for_not_handed_over() -> None:
+    """A one-time schedule runs anywhere in the minute it names, up to schedule.LATEST_RUN after the hand-over."""
+    timing = lifecycle.Timing(now=0.0, remaining_ms=900_000, polling=True)
+    gap = lifecycle.POLL_SLICE + LATEST_RUN + lifecycle.NEXT_RUN_SLACK
+    assert timing.budget(deadline=gap - 1).hand_over_at == float("inf")
+    assert timing.budget(deadline=gap + 1).hand_over_at == lifecycle.POLL_SLICE
 
 
 def test_budget_inline_never_hands_over_and_ends_by_the_last_moment() -> None:

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import crhelper
+import pytest
 from crhelper import CfnResource
 
+from provider import cfn
 from provider.cfn import ImageResource
 from provider.contract import FAILED_CREATE_ID
-from provider.schedule import MAX_RULE_NAME, MAX_TARGET_INPUT, polling_input, rule_name
-from tests.provider.conftest import load_event
+from provider.schedule import (
+    LATEST_RUN,
+    MAX_NAME,
+    MAX_TARGET_INPUT,
+    NAME,
+    at_expression,
+    image_chain,
+    polling_input,
+    request_chain,
+    rule_name,
+    schedule_name,
+    successor,
+)
+from tests.provider.conftest import STACK_ID, load_event
 
 
 def test_pinned_crhelper_version() -> None:
@@ -32,23 +47,66 @@ def test_the_overridden_crhelper_methods_are_exactly_these() -> None:
     """An upgrade of crhelper must re-check each of these against its new version (tests pin each behaviour)."""
     overridden = {name for name in vars(ImageResource) if name in dir(CfnResource) and not name.startswith("__")}
     assert overridden == {
-        "_poll_enabled",
-        "generate_physical_id",
-        "_setup_polling",
+        "_polling_init",
         "_remove_polling",
+        "generate_physical_id",
         "_set_timeout",
         "_timeout",
         "_send",
-        "_cfn_response",
     }
     assert "__call__" in vars(ImageResource)  # the envelope check, before crhelper reads the event
+    doc = cfn.__doc__ or ""
+    assert "six" in doc
+    assert all(f"`{name}`" in doc for name in overridden)  # the module docstring says what each fixes
+    # crhelper's rule-making is left alone, and never called.
+    assert {"_setup_polling", "_poll_enabled", "_cfn_response"}.isdisjoint(vars(ImageResource))
 
 
-def test_rule_names_fit_64_characters_for_a_200_character_logical_id() -> None:
+def test_old_rule_names_fit_64_characters_for_a_200_character_logical_id() -> None:
     name = rule_name("L" * 200, "ABCDEFGH")
-    assert len(name) <= MAX_RULE_NAME
+    assert len(name) <= MAX_NAME
     assert name.startswith("AppStreamImagePoll-L")
     assert name.endswith("-ABCDEFGH")
+
+
+@pytest.mark.parametrize("logical_id", ["L" * 200, "GoldenImage", "", "Ünïcode9"])
+def test_schedule_names_fit_scheduler_s_pattern_for_any_logical_id(logical_id: str) -> None:
+    prefix = image_chain(STACK_ID, logical_id, "golden-2026-11")
+    last = schedule_name(prefix, "5c2a1d3e-request", 999_999)
+    assert NAME.match(last)
+    assert len(last) == len(prefix) + 6 + 1 + 6 <= MAX_NAME
+    assert successor(schedule_name(prefix, "r", 41)) == schedule_name(prefix, "r", 42)
+    with pytest.raises(ValueError, match="outside 1-999999"):
+        successor(last)
+
+
+def test_a_chain_s_prefix_is_no_other_chain_s() -> None:
+    """ListSchedules NamePrefix finds one chain only: another image, resource, stack instance or a Delete's own."""
+    prefixes = [
+        image_chain(STACK_ID, "GoldenImage", "golden-2026-11"),
+        image_chain(STACK_ID, "GoldenImage", "golden-2026-1"),
+        image_chain(STACK_ID, "GoldenImage2", "golden-2026-11"),
+        image_chain(STACK_ID.replace("5b6c", "aaaa"), "GoldenImage", "golden-2026-11"),
+        request_chain(STACK_ID, "GoldenImage", "golden-2026-11"),
+    ]
+    names = [schedule_name(p, "request", 1) for p in prefixes]
+    assert [sum(n.startswith(p) for n in names) for p in prefixes] == [1] * len(prefixes)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        ("2026-12-07T20:13:30", "at(2026-12-07T20:15:00)"),
+        ("2026-12-07T20:13:00", "at(2026-12-07T20:14:00)"),
+        ("2026-12-31T23:59:59", "at(2027-01-01T00:01:00)"),
+    ],
+)
+def test_a_successor_runs_at_least_a_period_later_in_the_minute_it_names(now: str, expected: str) -> None:
+    moment = datetime.datetime.fromisoformat(now).replace(tzinfo=datetime.UTC).timestamp()
+    assert at_expression(moment) == expected
+    named = datetime.datetime.fromisoformat(expected[3:-1]).replace(tzinfo=datetime.UTC).timestamp()
+    assert moment + 60 <= named
+    assert named + 60 <= moment + LATEST_RUN  # AWS runs it within that minute
 
 
 def test_polling_input_drops_what_polling_does_not_need() -> None:
@@ -77,13 +135,16 @@ def test_failed_create_gets_a_fixed_marker_not_a_random_id() -> None:
 def test_polling_clients_honour_the_endpoint_settings(monkeypatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:8")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", "http://127.0.0.1:7")
     resource = ImageResource()
     assert resource._events_client.meta.endpoint_url == "http://127.0.0.1:9"
     assert resource._lambda_client.meta.endpoint_url == "http://127.0.0.1:8"
+    assert resource._scheduler_client.meta.endpoint_url == "http://127.0.0.1:7"
 
 
 def test_crhelpers_clients_are_made_on_first_use_not_at_import(monkeypatch) -> None:
-    """A cold start makes only the AppStream client; crhelper's lambda/events/logs clients wait for polling."""
+    """A cold start makes only the AppStream client; crhelper's lambda/events/logs clients and EventBridge
+    Scheduler's wait for polling."""
     import boto3
 
     made: list[str] = []
@@ -97,4 +158,5 @@ def test_crhelpers_clients_are_made_on_first_use_not_at_import(monkeypatch) -> N
     resource = ImageResource()
     assert made == []  # crhelper's own constructor ran (its log setup too), and made no client
     resource._events_client.meta  # noqa: B018 - first use
-    assert made == ["events"]
+    resource._scheduler_client.meta  # noqa: B018 - first use
+    assert made == ["events", "scheduler"]

@@ -20,20 +20,23 @@ from provider import lifecycle
 from provider.errors import DeadlineExceeded, InvalidProperties, ProviderError
 from provider.logs import redact
 from provider.properties import parse, url_expiry
-from provider.schedule import image_rule
+from provider.schedule import image_chain, image_rule, schedule_name
 from tests.conftest import FakeClock
 from tests.provider.conftest import (
     FUNCTION,
     OWNER,
     STACK_ID,
     Provider,
+    clear_schedules,
     ensure_function,
     event,
+    fire,
     handle,
+    next_run,
     owned_image,
     policy_statements,
     rules_left,
-    scheduled_input,
+    schedules_left,
 )
 
 AWS_HANDLE = (
@@ -48,8 +51,9 @@ def _no_rules_left(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "provider" not in request.fixturenames:
         return
+    clear_schedules()  # a failed test must not leave its chain to the next one
     events = boto3.client("events")
-    for rule in rules_left():  # a failed test must not leave its schedule to the next one
+    for rule in rules_left():  # nor an old rule
         events.remove_targets(Rule=rule, Ids=["1"])
         events.delete_rule(Name=rule)
     for statement in policy_statements():
@@ -110,7 +114,19 @@ def test_a_wait_condition_handle_url_is_redacted_from_logs() -> None:
     assert "abc" not in text.replace("<presigned-url>", "")
 
 
-# -- the whole protocol, in-process against the local service and moto's EventBridge ------------------------
+# -- the whole protocol, in-process against the local service and moto's EventBridge Scheduler ---------------
+
+
+def first_schedule(request: dict[str, Any]) -> str:
+    """The name of the first schedule of a Create's polling (by image: a Delete finds it)."""
+    prefix = image_chain(STACK_ID, "GoldenImage", "golden-2026-11")
+    return schedule_name(prefix, request["RequestId"], 1)
+
+
+def run_until_done(provider: Provider, scheduled: dict[str, Any]) -> None:
+    """EventBridge Scheduler runs each schedule of the chain, which each run that does not finish extends."""
+    while provider.invoke(scheduled) is None and schedules_left():
+        scheduled = next_run()
 
 
 def test_a_copy_answers_once_started_and_signals_success_once_available(
@@ -129,14 +145,12 @@ def test_a_copy_answers_once_started_and_signals_success_once_available(
     assert answer["Data"]["Arn"].endswith(":image/golden-2026-11")
     assert not any(key.startswith(("_", "CrHelper")) for key in answer["Data"])
     assert "handle-success" not in provider.endpoint.received  # no signal yet
-    rule = image_rule(STACK_ID, "GoldenImage", "golden-2026-11")
-    assert rules_left() == [rule]
+    assert schedules_left() == [first_schedule(request)]
+    assert policy_statements() == []
     assert not live_backend.accepted_permissions("golden-2026-11")  # sharing waits for AVAILABLE
 
     finish_soon(live_backend, "golden-2026-11")
-    scheduled = scheduled_input(rule)
-    while provider.invoke(scheduled) is None and rules_left():  # EventBridge fires every minute
-        pass
+    run_until_done(provider, fire(first_schedule(request)))
     [signal] = provider.endpoint.wait_for("handle-success")
     assert signal == {
         "Status": "SUCCESS",
@@ -146,7 +160,7 @@ def test_a_copy_answers_once_started_and_signals_success_once_available(
     }
     assert len(provider.endpoint.received[provider.response_key(request)]) == 1  # never a second response
     assert live_backend.accepted_permissions("golden-2026-11")
-    assert rules_left() == []
+    assert schedules_left() == []
     assert policy_statements() == []
     assert "ik1twT6hpS4cgNAw7wyOoRejVoo" not in caplog.text
     assert "secret-signature" not in caplog.text  # the handle (and the ResponseURL) never logged
@@ -162,7 +176,7 @@ def test_an_available_image_is_signalled_with_the_answer(provider: Provider, liv
     assert answer["Data"]["State"] == "AVAILABLE"
     [signal] = provider.endpoint.wait_for("handle-now")
     assert signal["Status"] == "SUCCESS"
-    assert rules_left() == []
+    assert schedules_left() == []
 
 
 def test_a_copy_that_fails_after_the_answer_signals_failure_with_its_errors_and_keeps_the_image(
@@ -181,17 +195,14 @@ def test_a_copy_that_fails_after_the_answer_signals_failure_with_its_errors_and_
         image.next_state = "FAILED"
         image.next_reason = {"Code": "IMAGE_COPY_FAILURE", "Message": "The image could not be copied."}
         image.next_errors = [{"ErrorCode": "INTERNAL_SERVICE_ERROR", "ErrorMessage": "snapshot failed"}]
-    rule = image_rule(STACK_ID, "GoldenImage", "golden-2026-11")
-    scheduled = scheduled_input(rule)
-    while provider.invoke(scheduled) is None and rules_left():
-        pass
+    run_until_done(provider, fire(first_schedule(request)))
     [signal] = provider.endpoint.wait_for("handle-failed")
     assert signal["Status"] == "FAILURE"
     assert "IMAGE_COPY_FAILURE" in signal["Reason"]
     assert "snapshot failed" in signal["Reason"]
     assert live_backend.images["golden-2026-11"].state == "FAILED"  # the rollback's Delete removes it
     assert len(provider.endpoint.received[provider.response_key(request)]) == 1
-    assert rules_left() == []
+    assert schedules_left() == []
 
 
 def test_a_delete_stops_the_wait_that_outlives_the_answer_and_removes_the_image(
@@ -201,16 +212,17 @@ def test_a_delete_stops_the_wait_that_outlives_the_answer_and_removes_the_image(
     live_backend.durations.copy = LONG_COPY
     handle_url = provider.endpoint.url("handle-deleted")
     props = copy_props(handle_url)
-    answer = provider.invoke(provider.event("create", props=props))
+    request = provider.event("create", props=props)
+    answer = provider.invoke(request)
     assert answer is not None
-    assert rules_left() == [image_rule(STACK_ID, "GoldenImage", "golden-2026-11")]
+    assert schedules_left() == [first_schedule(request)]
     assert live_backend.images["golden-2026-11"].state == "COPYING"
     finish_soon(live_backend, "golden-2026-11", 2.0)  # AppStream deletes it only once the copy has settled
     deletion = provider.event("delete", props=props)  # the rollback, or a stack deletion, while COPYING
     response = provider.invoke(deletion)
     assert response is not None
     assert response["Status"] == "SUCCESS"
-    assert rules_left() == []  # the wait that outlived the answer is over
+    assert schedules_left() == []  # the wait that outlived the answer is over
     assert policy_statements() == []
     assert "golden-2026-11" not in live_backend.images
     assert "handle-deleted" not in provider.endpoint.received  # nothing signalled for a deleted image
@@ -223,13 +235,14 @@ def test_a_duplicate_delivery_reuses_the_same_schedule(provider: Provider, live_
     live_backend.add_image("golden-base")
     live_backend.durations.copy = 60.0
     props = copy_props(provider.endpoint.url("handle-twice"))
-    first = provider.invoke(provider.event("create", props=props))
-    second = provider.invoke(provider.event("create", props=props))  # Lambda delivered the same event twice
+    request = provider.event("create", props=props)
+    first = provider.invoke(request)
+    second = provider.invoke(provider.event("create", props=props))  # the same request again: its schedule is taken
     assert first is not None
     assert second is not None
     assert [first["Status"], second["Status"]] == ["SUCCESS", "SUCCESS"]
-    assert rules_left() == [image_rule(STACK_ID, "GoldenImage", "golden-2026-11")]
-    assert len(policy_statements()) == 1
+    assert schedules_left() == [first_schedule(request)]
+    assert policy_statements() == []
     assert len(live_backend.images) == 2  # one copy
 
 
@@ -353,7 +366,8 @@ def test_a_delete_without_a_signal_makes_no_eventbridge_call(
 
 
 def _after_answer_schedule(provider: Provider, name: str, handle_url: str) -> dict[str, Any]:
-    """A scheduled event of the polling that outlived its answer, with its rule and permission in place."""
+    """A scheduled event of the polling that outlived its answer, from an old rule (made before the upgrade to
+    EventBridge Scheduler), with its rule and permission in place."""
     ensure_function()
     events, lambda_ = boto3.client("events"), boto3.client("lambda")
     rule = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")

@@ -19,7 +19,7 @@ from appstream_image_local.cfn.driver import StackFailed
 from appstream_image_local.kit import OfflineCloud
 from appstream_image_provider import __version__, asset
 from appstream_image_provider.standalone import LAMBDA_ZIP, REQUIRED_TAG_KEY, TEMPLATE
-from provider.contract import OWNER_TAG, TAG_VALUE_PATTERN
+from provider.contract import OWNER_TAG, SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV, TAG_VALUE_PATTERN
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -112,6 +112,53 @@ def test_the_template_needs_no_cdk_bootstrap_and_takes_its_settings_as_parameter
     (config,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
     assert config["Properties"]["MaximumRetryAttempts"] == 0
     assert config["Properties"]["Qualifier"] == "$LATEST"
+
+
+def test_the_template_polls_through_eventbridge_scheduler_with_least_privilege(dist_dir: Path) -> None:
+    """Issue 29: one-time schedules in the provider's own group, invoking the function through their own role; the
+    function's resource policy never changes (no AddPermission, no rules made)."""
+    template = json.loads((dist_dir / TEMPLATE).read_text())
+    resources = template["Resources"]
+    [group] = [lid for lid, r in resources.items() if r["Type"] == "AWS::Scheduler::ScheduleGroup"]
+    [function] = [lid for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Function"]
+    [scheduler_role] = [
+        lid
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role"
+        and r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "scheduler.amazonaws.com"}
+    ]
+    [trust] = resources[scheduler_role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert trust["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Join"][1][-2:] == [":schedule-group/", {"Ref": group}]
+    statements = {
+        s["Sid"]: (s, r["Properties"]["Roles"])
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if isinstance(s, dict) and "Sid" in s
+    }
+    invoke, invoke_roles = statements["InvokeTheProvider"]
+    assert (invoke["Action"], invoke["Resource"]) == ("lambda:InvokeFunction", {"Fn::GetAtt": [function, "Arn"]})
+    assert invoke_roles == [{"Ref": scheduler_role}]
+    schedules, _ = statements["PollingSchedules"]
+    assert schedules["Action"] == ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
+    assert schedules["Resource"]["Fn::Join"][1][-3:] == [":schedule/", {"Ref": group}, "/*"]
+    assert statements["FindPollingSchedules"][0]["Resource"] == "*"  # ListSchedules: no resource-level permissions
+    passing, _ = statements["PassTheSchedulerRole"]
+    assert passing["Resource"] == {"Fn::GetAtt": [scheduler_role, "Arn"]}
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    removing, _ = statements["RemoveOldPollingRules"]
+    assert sorted(removing["Action"]) == ["events:DeleteRule", "events:RemoveTargets"]
+    assert removing["Resource"]["Fn::Join"][1][-1] == ":rule/AppStreamImagePoll-*"
+    assert statements["RemoveOldPollingPermissions"][0]["Resource"] == {"Fn::GetAtt": [function, "Arn"]}
+    text = json.dumps(resources)
+    assert "events:PutRule" not in text
+    assert "events:PutTargets" not in text
+    assert "lambda:AddPermission" not in text
+    variables = resources[function]["Properties"]["Environment"]["Variables"]
+    assert variables[SCHEDULE_GROUP_ENV] == {"Ref": group}
+    assert variables[SCHEDULER_ROLE_ENV] == {"Fn::GetAtt": [scheduler_role, "Arn"]}
 
 
 def test_the_template_is_cfn_lint_clean(dist_dir: Path) -> None:

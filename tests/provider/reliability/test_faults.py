@@ -22,7 +22,15 @@ from provider import response
 from provider.contract import FAILED_CREATE_ID
 from provider.images import RETRY_CONFIG
 from tests.conftest import FakeClock
-from tests.provider.conftest import Provider, event, handle, owned_image, policy_statements, rules_left
+from tests.provider.conftest import (
+    Provider,
+    event,
+    handle,
+    owned_image,
+    policy_statements,
+    rules_left,
+    schedules_left,
+)
 
 
 def delete_once(provider: Provider, tally: Counter[str], faults: int) -> dict[str, object]:
@@ -112,21 +120,22 @@ def test_the_debug_log_never_holds_the_presigned_signature(
     importlib.reload(provider.module)
 
 
-def test_a_failing_add_permission_leaves_no_rule(
+def test_a_failing_create_schedule_answers_failed_and_leaves_nothing(
     provider: Provider, live_backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch, tally: Counter[str]
 ) -> None:
     owned_image(live_backend, "golden-2026-11", delete_seconds=30)
-    lambda_client = provider.module.helper._lambda_client
+    scheduler = provider.module.helper._scheduler_client
 
     def refuse(**kwargs: object) -> None:
-        raise ClientError({"Error": {"Code": "PolicyLengthExceededException", "Message": "full"}}, "AddPermission")
+        raise ClientError({"Error": {"Code": "ServiceQuotaExceededException", "Message": "full"}}, "CreateSchedule")
 
-    monkeypatch.setattr(lambda_client, "add_permission", refuse)
+    monkeypatch.setattr(scheduler, "create_schedule", refuse)
     response = provider.invoke(provider.event("delete"), timeout_s=16.5)
     tally["faults injected"] += 1
     assert response is not None
     assert response["Status"] == "FAILED"
-    assert "AddPermission" in response["Reason"]
+    assert "CreateSchedule" in response["Reason"]
+    assert schedules_left() == []
     assert rules_left() == []
     assert policy_statements() == []
 
