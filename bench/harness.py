@@ -26,7 +26,7 @@ from appstream_image_local.response_endpoint import ResponseEndpoint
 from appstream_image_local.tls import make_certificate
 from appstream_image_provider import asset
 from appstream_image_provider.asset import HANDLER
-from provider.contract import OWNER_TAG
+from provider.contract import OWNER_TAG, SOURCE_TAG
 from provider.ownership import owner_value
 from tools.synth import cached_synth
 
@@ -73,7 +73,9 @@ def delete_event(name: str, url: str, logical_id: str = "Image", **props: Any) -
 
 
 def owned(backend: AppStreamBackend, name: str, delete_seconds: float, logical_id: str = "Image") -> None:
-    backend.add_image(name, delete_seconds=delete_seconds, tags={OWNER_TAG: owner_value(STACK_ID, logical_id)})
+    """An image the resource made (a copy's source tag): its Delete deletes it."""
+    tags = {OWNER_TAG: owner_value(STACK_ID, logical_id), SOURCE_TAG: "Copy/golden-base/0123456789abcdef"}
+    backend.add_image(name, delete_seconds=delete_seconds, tags=tags)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A deletion that outlasts one invocation, completed through crhelper's scheduled polling."""
+"""A deletion that outlasts one invocation, completed through scheduled polling (EventBridge Scheduler)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ TEMPLATE = """Resources:
     Properties:
       ServiceToken: !ImportValue AppStreamImageProvider-ServiceToken
       ImageName: long-goodbye
+      OnDelete: Delete  # adopted, so released by default; this measures a deletion
       ServiceTimeout: 300
 """
 

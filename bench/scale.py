@@ -29,6 +29,8 @@ def template(images: int) -> dict[str, Any]:
         props: dict[str, Any] = {"ServiceToken": token, "ImageName": f"scale-{n:03d}", "ServiceTimeout": 3600}
         if n % 2 == 0:
             props |= {"Source": {"Type": "Copy", "SourceImageName": "golden-base"}, "WaitForAvailable": False}
+        else:  # adopted: released by default; the stack's Delete deletes it here too
+            props |= {"OnDelete": "Delete"}
         resources[f"Image{n:03d}"] = {"Type": "Custom::AppStreamImage", "Properties": props}
     return {"Resources": resources}
 

@@ -20,7 +20,7 @@ from appstream_image_local.appstream.scenario import read_scenario_file
 from appstream_image_local.audit import mutated_images, outside
 from appstream_image_local.cloud import LocalCloud
 from appstream_image_local.kit import CdkNotFound, find_cdk
-from provider.contract import OWNER_TAG
+from provider.contract import OWNER_TAG, PROVIDER_TAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "appstream_image_local" / "scenarios" / "demo.json"
@@ -99,12 +99,16 @@ def run(workdir: Path, time_scale: float) -> int:
     entries = service.audit.entries()
     changed = mutated_images(entries)
     strays = outside(entries, owned)
-    left = sorted(n for n in owned if n in backend.images)
+    # An adopted image (there before the demo) is released by the stack's Delete: kept, without the provider's tags.
+    released = sorted(n for n in owned & set(untouched_before) if n in backend.images
+                      and not set(backend.images[n].tags) & set(PROVIDER_TAGS))  # fmt: skip
+    left = sorted(n for n in owned if n in backend.images and n not in released)
     others = sorted(set(untouched_before) - owned)
     print("== what the audit log says")
     for name, operations in sorted(changed.items()):
         print(f"    {name:<36} {', '.join(operations)}")
     print(f"    images the stack owned: {', '.join(sorted(owned))}; still there: {', '.join(left) or 'none'}")
+    print(f"    adopted and released (kept without the provider's tags): {', '.join(released) or 'none'}")
     print(f"    other images, untouched: {', '.join(n for n in others if n not in changed) or 'none'}")
     requests = len(cloud.stats)
     print(

@@ -27,6 +27,7 @@ def test_the_demo_deploys_rotates_destroys_and_finds_nothing_else_touched() -> N
     assert "UPDATE_COMPLETE_CLEANUP" in out
     assert "AppStreamImageExample: destroyed" in out
     assert "still there: none" in out
+    assert "adopted and released (kept without the provider's tags): builder-output-2026-11" in out
     assert "other images, untouched: AppStream-WinServer2022-11-01-2026, golden-base, unrelated-team-image" in out
     assert "0 polling rules or permissions left, 0 invalid responses" in out
     assert "\nOK: demo finished" in out

@@ -168,6 +168,7 @@ def role_policies(template: dict[str, Any], parameters: dict[str, str] | None = 
         parameters={k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
         | (parameters or {}),
         attributes=lambda logical_id, name: f"arn:aws:local:{REGION}:{ACCOUNT}:{logical_id}/{name}",
+        refs={logical_id: f"{logical_id}-physical" for logical_id in template["Resources"]},  # e.g. the schedule group
     )
     for name, condition in template.get("Conditions", {}).items():
         scope.conditions[name] = evaluate(condition, scope)
