@@ -70,8 +70,8 @@ def run(
     copy_slots: int = 2,
     update_slots: int = 5,
 ) -> dict[str, Any]:
-    """`time_scale` runs the service's clock faster (0.02: a 20-minute copy in 24 s); `schedule_scale` shortens
-    EventBridge's rate(1 minute) (1.0: AWS's minute, so a scheduled run's 40 s of waiting never overlaps the next)."""
+    """`time_scale` runs the service's clock faster (0.02: a 20-minute copy in 24 s); `schedule_scale` shortens the
+    delay of EventBridge Scheduler's one-time schedules (1.0: AWS's, a successor runs 1 to 3 minutes later)."""
     adopted = [f"adopted-{n:03d}" for n in range(adoptions)]
     scenario = {
         "durations": {"copy": COPY_SECONDS, "update": UPDATE_SECONDS, "delete": DELETE_SECONDS},
@@ -92,6 +92,8 @@ def run(
         destroyed = timed(lambda: cloud.destroy("LongScale"), failures) if "LongScale" in cloud.stacks else 0.0
         until = len(service.audit.entries())
         rules_left = len(cloud.scheduler.rules())
+        schedules_left = len(cloud.schedules.targets())
+        statements_left = sum(len(cloud.functions.policy_statements(f)) for f in cloud.functions.by_arn.values())
         leaks = len(cloud.leaks)
     entries = service.audit.entries()[since:until]
     errors = Counter(str(e["error"]) for e in entries if e["error"])
@@ -126,6 +128,9 @@ def run(
         "images_left": sum(1 for n in names if n in service.backend.images),
         "bystander_untouched": "bystander" in service.backend.images and "bystander" not in outside(entries, names),
         "rules_left": rules_left,
+        "schedules_left": schedules_left,
+        "permissions_left": statements_left,
+        "waiting_at_once": copies + updates,  # each answers once started or queued and hands over at once
         "leaks": leaks,
         "invalid_responses": len(cloud.violations),
     }
