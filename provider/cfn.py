@@ -44,7 +44,9 @@ from crhelper import CfnResource, resource_helper
 from . import response
 from .contract import FAILED_CREATE_ID, SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV
 from .request import envelope_problem
+from .response import SIGNAL_PUT_TIME, url_expiry
 from .schedule import (
+    LATEST_RUN,
     RETRY_POLICY,
     at_expression,
     image_chain,
@@ -54,6 +56,7 @@ from .schedule import (
     schedule_name,
     successor,
 )
+from .states import Phase
 
 PRIVATE_DATA = ("CrHelperPoll", "CrHelperRule", "CrHelperPermission", "PhysicalResourceId")
 SCHEDULE = "CrHelperSchedule"  # in the polling input: the name of the schedule that ran it (its successor follows)
@@ -426,13 +429,33 @@ class ImageResource(CfnResource):
             logger.info("finished the work on image %s that went on after the answer", image)
         else:
             logger.error("the work on image %s that went on after the answer failed: %s", image, reason)
-        if self._signal_url:
-            self._signal(self._signal_url, success=success, image=image, reason=reason or f"Image {image} is AVAILABLE")
+        if not self._signal_url:
+            return
+        reason = reason or f"Image {image} is AVAILABLE"
+        if not self._signal(self._signal_url, success=success, image=image, reason=reason):
+            self._signal_later(state, success=success, reason=reason)
 
-    def _signal(self, handle: str, *, success: bool, image: str, reason: str) -> None:
+    def _signal_later(self, state: dict[str, Any], *, success: bool, reason: str) -> None:
+        """A signal that could not be delivered is tried again by a next run, while the handle's URL still takes it
+        (it expires: properties.url_expiry); after that, nothing can deliver it and the wait condition times out."""
+        expires = url_expiry(self._signal_url)
+        if expires is not None and expires < self._clock() + LATEST_RUN + SIGNAL_PUT_TIME:
+            logger.error("the signal could not be delivered, and the handle's URL expires before a next run")
+            return
+        retry = {**state, "phase": Phase.SIGNAL.value, "outcome": "SUCCESS" if success else "FAILURE",
+                 "reason": reason}  # fmt: skip
+        self.Data = {**(self.Data or {}), "_Resume": retry}
+        try:
+            self._schedule_next()
+        except (ClientError, BotoCoreError, ValueError) as err:
+            logger.error("the signal could not be delivered, nor its next try scheduled: %s", err)
+            return
+        logger.warning("the signal could not be delivered: a next run tries again")
+
+    def _signal(self, handle: str, *, success: bool, image: str, reason: str) -> bool:
         body = response.signal_body(success=success, unique_id=image, data=image if success else "", reason=reason)
         logger.info("signalling the wait condition: %s for image %s", "SUCCESS" if success else "FAILURE", image)
-        response.put(handle, body, deadline=self._send_deadline())
+        return response.put(handle, body, deadline=self._send_deadline())
 
 
 def _setting(name: str) -> str:

@@ -26,8 +26,9 @@ from .contract import (
     SHARED_ON_DELETE_MODES,
 )
 from .errors import AccessDenied, DeadlineExceeded, InvalidProperties, ProviderError
-from .properties import ImageProperties, Signal, parse, service_timeout, signal, url_expiry
+from .properties import ImageProperties, Signal, parse, service_timeout, signal
 from .request import Request
+from .response import SIGNAL_PUT_TIME, url_expiry
 from .resume import RESUME, Resume, resume_of
 from .schedule import LATEST_RUN
 from .stacks import StackLookup, Unknown
@@ -49,7 +50,6 @@ SEND_MARGIN = 60.0
 SHORT_MARGIN = 20.0
 # A wait condition handle's URL expires (properties.url_expiry): the last answer goes out this long before, time
 # for the run that notices the deadline to hand its FAILURE signal over and for the PUT's retries.
-SIGNAL_PUT_TIME = 60.0
 EXPIRY_MARGIN = HAND_OVER_MARGIN + SIGNAL_PUT_TIME
 # A scheduled run stopped under way ends within its slice, plus the longest inline wait it may be in.
 IN_FLIGHT = POLL_SLICE + creation.RACE_PATIENCE + HAND_OVER_MARGIN
@@ -121,6 +121,10 @@ def handle(
     # botocore's retries sleep on the real clock: they end by this invocation's hand-over time.
     images.CALL_DEADLINE.set(time.time() + remaining_ms / 1000 - HAND_OVER_MARGIN)
     try:
+        if resume is not None and resume.phase is Phase.SIGNAL:  # only the signal is left to deliver
+            if resume.outcome != "SUCCESS":
+                raise ProviderError(resume.reason or f"The work on image {resume.image} failed")
+            return resume.image, {}
         if request.request_type == "Delete":
             return _delete(client, request, timing, stop_polling, stacks)
         if resume is not None and resume.phase is Phase.DISCARD:

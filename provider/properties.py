@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime
 import hashlib
 import json
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -48,6 +46,7 @@ from .contract import (
     tag_value_problem,
 )
 from .errors import InvalidProperties
+from .response import url_expiry
 
 
 @dataclass(frozen=True)
@@ -90,24 +89,6 @@ class Signal:
     def expires(self) -> float | None:
         """When the handle's URL stops accepting signals (epoch seconds), or None when it does not say."""
         return url_expiry(self.handle)
-
-
-def url_expiry(url: str) -> float | None:
-    """A presigned URL's expiry: SigV4 `X-Amz-Date` + `X-Amz-Expires`, or SigV2 `Expires` (epoch seconds).
-
-    CloudFormation signs a wait condition handle for 86399 s from when the stack operation started, not from
-    when its wait condition starts: a signal later than that gets 403.
-    """
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
-    try:
-        if "X-Amz-Date" in query and "X-Amz-Expires" in query:
-            signed = datetime.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
-            return signed.replace(tzinfo=datetime.UTC).timestamp() + int(query["X-Amz-Expires"][0])
-        if "Expires" in query:
-            return float(int(query["Expires"][0]))
-    except ValueError:
-        return None
-    return None
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,12 @@ forever on exceptions; these two functions replace that part of it.
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import json
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -104,6 +106,10 @@ def after_answer(fields: Mapping[str, Any]) -> tuple[bool, str]:
     return True, str(state.get("signal") or "")
 
 
+# A signal's PUT with its retries: the last answer leaves this long before a handle's URL expires.
+SIGNAL_PUT_TIME = 60.0
+
+
 def put(
     url: str,
     body: bytes,
@@ -195,3 +201,21 @@ def remove_schedule(fields: Mapping[str, Any], context: Any) -> None:
             boto3.client("lambda").remove_permission(FunctionName=context.function_name, StatementId=str(sid))
     except Exception as exc:
         logger.error("could not remove the polling schedule %s: %s: %s", rule, type(exc).__name__, exc)
+
+
+def url_expiry(url: str) -> float | None:
+    """A presigned URL's expiry: SigV4 `X-Amz-Date` + `X-Amz-Expires`, or SigV2 `Expires` (epoch seconds).
+
+    CloudFormation signs a wait condition handle for 86399 s from when the stack operation started, not from
+    when its wait condition starts: a signal later than that gets 403.
+    """
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    try:
+        if "X-Amz-Date" in query and "X-Amz-Expires" in query:
+            signed = datetime.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+            return signed.replace(tzinfo=datetime.UTC).timestamp() + int(query["X-Amz-Expires"][0])
+        if "Expires" in query:
+            return float(int(query["Expires"][0]))
+    except ValueError:
+        return None
+    return None

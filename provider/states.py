@@ -25,6 +25,7 @@ class Phase(enum.StrEnum):
     SETTLE = "settle"  # waiting for AVAILABLE, then sharing
     DELETE = "delete"  # waiting until the image is gone
     DISCARD = "discard"  # a rollback Update removes the image a failed replacement made
+    SIGNAL = "signal"  # the work is done; its signal to the wait condition could not be delivered yet
 
 
 class Action(enum.Enum):

@@ -560,3 +560,25 @@ def test_a_handle_url_about_to_expire_fails_at_once_and_starts_nothing(
     with pytest.raises(ProviderError, match=r"URL expires at .* too soon to wait for image golden-2026-11"):
         handle(client, clock, body)
     assert service.audit.mutations() == []
+
+
+def test_a_signal_that_could_not_be_delivered_is_tried_again_by_a_next_run(
+    provider: Provider, live_backend: AppStreamBackend
+) -> None:
+    live_backend.add_image("golden-base")
+    live_backend.durations.copy = LONG_COPY
+    handle_url = provider.endpoint.url("handle-later")
+    request = provider.event("create", props=copy_props(handle_url))
+    assert provider.invoke(request) is not None  # answered at once; the wait goes on
+    finish_soon(live_backend, "golden-2026-11")
+    provider.endpoint.fail_next(100)  # S3 answers errors to every try of this run's signal PUT
+    provider.invoke(fire(first_schedule(request)), timeout_s=60)  # AVAILABLE within its inline wait
+    assert "handle-later" not in provider.endpoint.received
+    retry = next_run()
+    assert retry["CrHelperData"]["_Resume"]["phase"] == "signal"
+    assert retry["CrHelperData"]["_Resume"]["outcome"] == "SUCCESS"
+    provider.endpoint.fail_next(0)
+    provider.invoke(retry)
+    [signal] = provider.endpoint.wait_for("handle-later")
+    assert signal["Status"] == "SUCCESS"
+    assert schedules_left() == []
