@@ -12,11 +12,14 @@ from typing import Any, Literal
 import jsii
 from aws_cdk import (
     Annotations,
+    Aspects,
+    CfnResource,
     CfnWaitCondition,
     CfnWaitConditionHandle,
     CustomResource,
     Duration,
     Fn,
+    IAspect,
     IResolvable,
     IResolveContext,
     ITaggable,
@@ -340,6 +343,9 @@ class AppStreamImage(Construct):
             )
             # Its Timeout starts when it is created: after the resource has answered (user guide, wait conditions).
             self.wait_condition.node.add_dependency(self.resource)
+            # The handle's URL expires 24 hours after the handle is made: made as late as it can be, just before the
+            # resource, it depends on what the resource depends on (once the app has added every dependency).
+            Aspects.of(self).add(_HandleAfterInputs(self.resource, handle, properties))
         self.node.add_validation(_TagsAllowed(self._tags, self.node.path))
 
     # -- attributes ---------------------------------------------------------------------------
@@ -500,6 +506,51 @@ def _provider_accepts(properties: dict[str, Any], seconds: int, path: str) -> No
             rules.parse({**json.loads(json.dumps(sent)), "ServiceTimeout": str(seconds)})
     except errors.InvalidProperties as err:
         raise ValueError(f"{path}: {_in_construct_terms(err)}") from err
+
+
+def _references(value: Any, found: set[str]) -> set[str]:
+    """The logical ids a resolved template value refers to (Ref and Fn::GetAtt)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str):
+            found.add(value["Ref"])
+        attribute = value.get("Fn::GetAtt")
+        if isinstance(attribute, list) and attribute and isinstance(attribute[0], str):
+            found.add(attribute[0])
+        for item in value.values():
+            _references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _references(item, found)
+    return found
+
+
+@jsii.implements(IAspect)
+class _HandleAfterInputs:
+    """At synth: the wait condition handle depends on what its image depends on, explicitly (the app's
+    dependencies on the AppStreamImage) and through references in its properties (another image's name, say), so
+    that CloudFormation makes it only once the resource could start. The provider is left out (a policy may name
+    this image's source, itself behind the handle's wait condition)."""
+
+    def __init__(self, resource: CustomResource, handle: CfnWaitConditionHandle, properties: dict[str, Any]) -> None:
+        self._resource = resource
+        self._handle = handle
+        self._properties = properties
+        self._done = False
+
+    def visit(self, node: Any) -> None:
+        if self._done or node is not self._resource:
+            return
+        self._done = True
+        stack = Stack.of(self._handle)
+        # Not the provider (its function and policies): a policy may name this very chain's images.
+        referred = _references(stack.resolve({k: v for k, v in self._properties.items() if k != "ServiceToken"}), set())
+        referred.discard(stack.get_logical_id(self._handle))
+        for construct in stack.node.find_all():
+            if isinstance(construct, CfnResource) and stack.get_logical_id(construct) in referred:
+                self._handle.add_dependency(construct)
+        scope = self._resource.node.scope
+        for dependency in scope.node.dependencies if scope is not None else []:  # the app's own, on the image
+            self._handle.node.add_dependency(dependency)
 
 
 @jsii.implements(IValidation)

@@ -124,3 +124,37 @@ def test_available_timeout_goes_with_every_source_that_makes_an_image(source: Im
         Stack(App(), "S"), "I", image_name="made", source=source, available_timeout=Duration.hours(2)
     )
     assert image.wait_condition is not None
+
+
+def test_a_handle_is_made_only_once_its_image_could_start_since_its_url_expires_24_hours_later() -> None:
+    """A chain of long images (B copied from A, once A is AVAILABLE), and an input another resource gives B: B's
+    handle waits for them too, instead of being made (and its URL signed) when the stack operation starts."""
+    from aws_cdk import CfnResource, Token
+
+    from appstream_image_provider.props import ImageShare
+
+    stack = Stack(App(), "Chain")
+    a = AppStreamImage(
+        stack, "A", image_name="patched-a", source=ImageSource.updated_from("golden-base"),
+        available_timeout=Duration.hours(12),
+    )  # fmt: skip
+    account = CfnResource(stack, "Account", type="Custom::AccountLookup")
+    b = AppStreamImage(
+        stack, "B", image_name="copied-b", source=ImageSource.copy_of("patched-a"),
+        available_timeout=Duration.hours(12),
+        shared_with=[ImageShare(Token.as_string(account.get_att("Id")))],
+    )  # fmt: skip
+    b.node.add_dependency(a.available)  # added after the construct was made: still followed
+    resources = Template.from_stack(stack).to_json()["Resources"]
+
+    def only(kind: str, prefix: str) -> str:
+        [found] = [k for k, r in resources.items() if r["Type"] == kind and k.startswith(prefix)]
+        return found
+
+    b_handle = only("AWS::CloudFormation::WaitConditionHandle", "BAvailableHandle")
+    a_condition = only("AWS::CloudFormation::WaitCondition", "AAvailable")
+    assert {a_condition, "Account"} <= set(resources[b_handle].get("DependsOn", []))
+    a_handle = only("AWS::CloudFormation::WaitConditionHandle", "AAvailableHandle")
+    assert "DependsOn" not in resources[a_handle]  # nothing to wait for: made at once
+    b_image = resources[only("Custom::AppStreamImage", "B")]
+    assert b_image["Properties"]["AvailableSignal"]["Handle"] == {"Ref": b_handle}  # no cycle: the image needs it
