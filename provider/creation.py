@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import handback, images, logs
-from .contract import ADOPTED_TAG, IMAGE_NAME, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
+from . import adoption, images, logs
+from .contract import IMAGE_NAME, OWNER_TAG, SOURCE_TAG
 from .errors import (
     DeadlineExceeded,
     ImageFailed,
@@ -19,7 +19,7 @@ from .errors import (
     QuotaExceeded,
 )
 from .ownership import moved_within, owner_of
-from .properties import ImageProperties, Source, parse
+from .properties import ImageProperties, parse
 from .states import (
     AVAILABLE_TABLE,
     DELETION_DELAYS,
@@ -48,11 +48,6 @@ VERBS = {"Copy": "copy", "Update": "update", "Import": "import"}
 ALREADY_EXISTS = "ALREADY_EXISTS"
 RACE_PATIENCE = 30.0  # seconds to wait for an image made meanwhile to show whose it is
 QUOTA_PROOF = 15.0  # seconds of "refused, yet nothing running" before concluding it is not a concurrency quota
-
-
-def provider_tags(source: Source, owner: str) -> dict[str, str]:
-    """The provider's own tags: who owns the image, and what it was made from."""
-    return {OWNER_TAG: owner, SOURCE_TAG: source.fingerprint()}
 
 
 def failure_reason(image: images.Image | None) -> str:
@@ -119,15 +114,17 @@ def create(
                 raise Made(str(err), name) from err
     elif made:
         claim(name)  # made by an earlier delivery of this same request
-    taken: Taken = None
+    taken: adoption.Taken = None
     try:
-        taken = _apply_tags(client, image, props, (), owner, gone_owner=_gone_owner(client, props, image, stacks))
+        taken = adoption.apply_tags(
+            client, image, props, (), owner, gone_owner=adoption.gone_owner(client, props, image, stacks)
+        )
         return settle(client, props, budget, first=image)
     except (ProviderError, ClientError, BotoCoreError) as err:
         if made:
             raise Made(str(err), name) from err
         if taken is not None:
-            _undo(client, image, taken)
+            adoption.undo(client, image, taken)
         raise
 
 
@@ -151,14 +148,15 @@ def _existing(  # noqa: PLR0917 - the request's parts
         if kind != "Existing" and current.get(SOURCE_TAG) not in (None, props.source.fingerprint()):
             raise InvalidProperties(
                 f"Invalid property Source: image {name} moves from {found} to {owner} (a renamed resource), but it "
-                f"was made from {_described(current.get(SOURCE_TAG, ''))}, not from {_described(props.source)}. "
+                f"was made from {adoption.described(current.get(SOURCE_TAG, ''))}, "
+                f"not from {adoption.described(props.source)}. "
                 "Keep the Source as it was, or give the new Source a new ImageName"
             )
         logs.event(f"moving from {found} (a renamed or moved resource of this stack)", image=name, phase="create")
         return image
     if kind == "Existing":
-        if found not in (None, owner) and _gone_owner(client, props, image, stacks) != found:
-            raise NotOwned(adoption_refused(name, str(image["Arn"]), found or "", owner, props.adopt))
+        if found not in (None, owner) and adoption.gone_owner(client, props, image, stacks) != found:
+            raise NotOwned(adoption.refused(name, str(image["Arn"]), found or "", owner, props.adopt))
         return image
     if found is None and str(image.get("State")) in MAKING:
         # CopyImage cannot tag: a duplicate delivery's fresh copy is untagged until it tags it (at least once).
@@ -195,14 +193,14 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
             if source.type == "Copy":
                 images.copy(client, source.source_image_name, name, source.description)
             elif source.type == "Import":
-                images.create_imported(client, name, source, {**props.tag_map, **provider_tags(source, owner)})
+                images.create_imported(client, name, source, {**props.tag_map, **adoption.provider_tags(source, owner)})
             elif not images.create_updated(
                 client,
                 source.source_image_name,
                 name,
                 display_name=source.display_name,
                 description=source.description,
-                tags={**props.tag_map, **provider_tags(source, owner)},
+                tags={**props.tag_map, **adoption.provider_tags(source, owner)},
             ):
                 raise ImageFailed(
                     f"AppStream will not update image {source.source_image_name} (canUpdateImage: false): it already "
@@ -287,7 +285,7 @@ def _appear(client: AppStreamClient, props: ImageProperties, owner: str, budget:
         try:
             image = images.describe(client, name)
             if image is not None and props.source.type == "Copy":  # CopyImage takes no tags: tag at once
-                images.tag(client, str(image["Arn"]), {**props.tag_map, **provider_tags(props.source, owner)})
+                images.tag(client, str(image["Arn"]), {**props.tag_map, **adoption.provider_tags(props.source, owner)})
         except ClientError as err:
             if images.error_code(err) not in images.TRANSIENT | {images.NOT_FOUND}:
                 raise
@@ -301,91 +299,6 @@ def _appear(client: AppStreamClient, props: ImageProperties, owner: str, budget:
 
     run(step, budget, delays(*DELETION_DELAYS), f"image {name} to appear after it was started")
     return found[-1]
-
-
-Taken = Literal["adopted", "moved"] | None  # how this Create came to own an image it did not make
-
-
-def _gone_owner(
-    client: AppStreamClient, props: ImageProperties, image: images.Image, stacks: StackLookup | None
-) -> str | None:
-    """With Adopt: IfOwnerGone, the image's owner when CloudFormation says its stack instance is gone."""
-    if props.adopt != "IfOwnerGone" or stacks is None:
-        return None
-    found = owner_of(images.tags_of(client, str(image["Arn"])))
-    if found is None or not stacks.owner_gone(found):
-        return None
-    return found
-
-
-def adoption_refused(name: str, arn: str, found: str, owner: str, adopt: str) -> str:
-    """The Reason of a refused adoption: whose the image is, and exactly how to release it or take it over."""
-    release = f"aws appstream untag-resource --resource-arn {arn} --tag-keys {' '.join(PROVIDER_TAGS)}"
-    if adopt == "IfOwnerGone":
-        return (
-            f"Image {name} is owned by {found} ({OWNER_TAG}), whose stack still exists (or CloudFormation could not "
-            f"say otherwise); it cannot be adopted by {owner} as well. Remove it from that stack, or release it "
-            f"with: {release}"
-        )
-    return (
-        f"Image {name} is owned by {found} ({OWNER_TAG}); it cannot be adopted by {owner} as well. If that stack "
-        "no longer manages it (kept by DeletionPolicy Retain, or its stack is gone), set Adopt: IfOwnerGone to "
-        f"take it over once that stack instance no longer exists, or release it with: {release}"
-    )
-
-
-def _described(source: Source | str) -> str:
-    """A Source for people: `Copy of plat-base`, without the source tag's digest."""
-    text = source.fingerprint() if isinstance(source, Source) else source
-    kind, _, rest = text.partition("/")
-    origin = rest.rsplit("/", 1)[0] if "/" in rest else rest
-    return f"{kind} of {origin}" if origin else kind
-
-
-def _apply_tags(  # noqa: PLR0917 - one call site passes what it already read
-    client: AppStreamClient,
-    image: images.Image,
-    props: ImageProperties,
-    old_keys: tuple[str, ...],
-    owner: str,
-    current: Mapping[str, str] | None = None,
-    *,
-    gone_owner: str | None = None,
-) -> Taken:
-    """The provider's and the user's tags; says how this call newly took the image (None: it was ours)."""
-    arn = str(image["Arn"])
-    current = images.tags_of(client, arn) if current is None else current
-    found = owner_of(current)
-    moving = found is not None and moved_within(found, owner)
-    if found not in (None, owner, gone_owner) and not moving:
-        raise NotOwned(adoption_refused(str(image["Name"]), arn, found or "", owner, props.adopt))
-    desired: dict[str, str] = {**props.tag_map, **provider_tags(props.source, owner)}
-    taken: Taken = None
-    if moving and found is not None:
-        desired[MOVED_FROM_TAG] = found
-        taken = "moved"
-    elif found != owner and props.source.type == "Existing":  # recorded before anything changes
-        before = handback.before_adoption(client, props, current, previous_owner=found)
-        if before.encode():
-            desired[ADOPTED_TAG] = before.encode()
-        taken = "adopted"
-    stale = [k for k in (ADOPTED_TAG, MOVED_FROM_TAG) if k in current and k not in desired and taken is not None]
-    images.untag(client, arn, [k for k in old_keys if k not in desired and k in current] + stale)
-    images.tag(client, arn, {k: v for k, v in desired.items() if current.get(k) != v})
-    return taken
-
-
-def _undo(client: AppStreamClient, image: images.Image, taken: Taken) -> None:
-    """A Create that took an image and then failed gives it back as it found it (logged, never raises)."""
-    try:
-        tags = images.tags_of(client, str(image["Arn"]))
-        moved_from = tags.get(MOVED_FROM_TAG)
-        if taken == "moved" and moved_from:
-            handback.return_to(client, image, moved_from, "the Create that moved it here failed")
-        else:
-            handback.give_back(client, image, tags, "the Create that adopted it failed")
-    except (ClientError, BotoCoreError):
-        logs.logger.exception("could not give image %s back after the failed Create", image["Name"])
 
 
 def update(
@@ -426,14 +339,14 @@ def update(
         raise NotOwned(f"Image {physical_id} is owned by {found or 'no resource'} ({OWNER_TAG}), not by {owner}")
     made_from = current.get(SOURCE_TAG)
     if new.source.fingerprint() != (made_from or old.source.fingerprint()):
-        was = _described(made_from or old.source)
+        was = adoption.described(made_from or old.source)
         raise InvalidProperties(
-            f"Invalid property Source: it changed from {was} to {_described(new.source)}, but ImageName stayed "
+            f"Invalid property Source: it changed from {was} to {adoption.described(new.source)}, but ImageName stayed "
             f"{physical_id}. An image cannot be made again under its own name: give the new Source a new "
             f"ImageName (CloudFormation then replaces the image), or put the Source back. Image {physical_id} is "
             "kept as it is"
         )
-    _apply_tags(client, image, new, tuple(k for k, _ in old.tags), owner, current)
+    adoption.apply_tags(client, image, new, tuple(k for k, _ in old.tags), owner, current)
     kept = {s.account_id for s in new.shared_with}
     for share in old.shared_with:
         if share.account_id not in kept:
