@@ -477,14 +477,14 @@ def test_the_provider_s_messages_name_the_construct_s_props(kwargs: dict[str, An
     ],
 )
 def test_every_resource_property_path_becomes_the_construct_s_prop(path: str, prop: str) -> None:
-    from appstream_image_provider.appstream_image import _in_construct_terms
+    from appstream_image_provider.at_synth import in_construct_terms as _in_construct_terms
     from provider.errors import InvalidProperties
 
     assert _in_construct_terms(InvalidProperties("", path, "is wrong")) == f"{prop}: is wrong"
 
 
 def test_only_the_resource_s_names_in_a_problem_change_not_the_user_s_values() -> None:
-    from appstream_image_provider.appstream_image import _in_construct_terms
+    from appstream_image_provider.at_synth import in_construct_terms as _in_construct_terms
     from provider.errors import InvalidProperties
 
     problem = "'ImageName' is listed twice; false does not go with AvailableSignal"
