@@ -117,6 +117,8 @@ class ImageProvider(Construct):
     `contract.owner_pattern(stack name)`; `owned_by_any_stack()` for a provider other stacks use).
     """
 
+    _own_sources: iam.PolicyStatement | None = None  # CreateFromOwnImages, made on the first chained source
+
     ID = "AppStreamImageProvider"
 
     @classmethod
@@ -453,6 +455,9 @@ class ImageProvider(Construct):
                     if statement is not None:
                         statement.add_resources(image_arn(stack, name))
         for source in sources or []:
+            if Token.is_unresolved(source):  # another image of this app (a chain): see _from_own_images
+                self._from_own_images()
+                continue
             arn = image_arn(stack, source)
             if f"source:{source}" not in self._granted and source not in self._granted:
                 self._granted.add(f"source:{source}")
@@ -462,3 +467,17 @@ class ImageProvider(Construct):
             self._images_policy.add_statements(self._create, self._manage, self._delete, self._tag)
             if self._tag_new is not None:
                 self._images_policy.add_statements(self._tag_new)
+        if self._images_policy is not None and self._own_sources is not None and "own-sources" not in self._granted:
+            self._images_policy.add_statements(self._own_sources)
+            self._granted.add("own-sources")
+
+    def _from_own_images(self) -> None:
+        """A source known only at deploy time (another AppStreamImage's `image_name`) is granted by its ownership
+        tag, not by its name: a reference would make this policy wait for that image, which waits for the policy."""
+        if self._own_sources is None:
+            self._own_sources = iam.PolicyStatement(
+                sid="CreateFromOwnImages",
+                actions=CREATE_ACTIONS,
+                resources=[image_arn(Stack.of(self), "*")],
+                conditions={"StringLike": {OWNER_CONDITION: self.owners}},
+            )

@@ -158,3 +158,22 @@ def test_a_handle_is_made_only_once_its_image_could_start_since_its_url_expires_
     assert "DependsOn" not in resources[a_handle]  # nothing to wait for: made at once
     b_image = resources[only("Custom::AppStreamImage", "B")]
     assert b_image["Properties"]["AvailableSignal"]["Handle"] == {"Ref": b_handle}  # no cycle: the image needs it
+
+
+def test_a_chain_copied_from_another_images_name_has_no_dependency_cycle_and_grants_by_ownership() -> None:
+    """`copy_of(a.image_name)`: naming a's token in the provider's policy made the policy wait for a, and a for
+    the policy (CloudFormation refuses the template: a circular dependency)."""
+    stack = Stack(App(), "Chain")
+    a = AppStreamImage(
+        stack, "A", image_name="patched-a", source=ImageSource.updated_from("golden-base"),
+        available_timeout=Duration.hours(12),
+    )  # fmt: skip
+    AppStreamImage(stack, "B", image_name="copied-b", source=ImageSource.copy_of(a.image_name))
+    resources = Template.from_stack(stack).to_json()["Resources"]  # raises on a cycle
+    statements = [
+        s for r in resources.values() if r["Type"] == "AWS::IAM::Policy" for s in r["Properties"]["PolicyDocument"][
+            "Statement"]
+    ]  # fmt: skip
+    [own] = [s for s in statements if s.get("Sid") == "CreateFromOwnImages"]
+    assert sorted(own["Action"]) == ["appstream:CopyImage", "appstream:CreateUpdatedImage"]
+    assert own["Condition"] == {"StringLike": {"aws:ResourceTag/appstream-image-provider:owner": "Chain/*"}}
