@@ -28,16 +28,12 @@ def provider_tags(source: Source, owner: str) -> dict[str, str]:
 Taken = Literal["adopted", "moved"] | None  # how this Create came to own an image it did not make
 
 
-def gone_owner(
-    client: AppStreamClient, props: ImageProperties, image: images.Image, stacks: StackLookup | None
-) -> str | None:
-    """With Adopt: IfOwnerGone, the image's owner when CloudFormation says its stack instance is gone."""
-    if props.adopt != "IfOwnerGone" or stacks is None:
+def gone_owner(found: str | None, owner: str, props: ImageProperties, stacks: StackLookup | None) -> str | None:
+    """With Adopt: IfOwnerGone, `found` (the image's owner, another stack's) when CloudFormation says its stack
+    instance is gone; None otherwise (CloudFormation is asked only then)."""
+    if props.adopt != "IfOwnerGone" or stacks is None or found in (None, owner) or moved_within(found or "", owner):
         return None
-    found = owner_of(images.tags_of(client, str(image["Arn"])))
-    if found is None or not stacks.owner_gone(found):
-        return None
-    return found
+    return found if stacks.owner_gone(str(found)) else None
 
 
 def refused(name: str, arn: str, found: str, owner: str, adopt: str) -> str:

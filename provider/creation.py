@@ -87,38 +87,30 @@ def create(
     """
     name, source = props.image_name, props.source
     image = images.describe(client, name)
-    moved = False
+    moved, gone, current = False, None, None  # the tags are read once: whose it is, and what it has
     if image is not None:
-        found = _existing(client, props, owner, image, budget, stacks)
+        current, moved, gone = _whose(client, props, owner, image, stacks)
+        found = _existing(client, props, owner, image, budget, current, gone)
         if isinstance(found, Progress):
             return found  # the failed image is still being deleted: a scheduled invocation starts over
+        if found is not image:  # made anew, or by another delivery: its tags are read again
+            current, moved = None, False
         image = found
-        moved = image is not None and moved_within(owner_of(images.tags_of(client, str(image["Arn"]))) or "", owner)
     if image is None and source.type == "Existing":
         raise ImageFailed(
             f"Image {name} does not exist. Source Type Existing adopts an image; use Copy or Update to make one"
         )
     made = image is None or (source.type != "Existing" and not moved)
     if image is None:
-        started = _start(client, props, owner, budget)
-        if not started.done:
+        started = _make(client, props, owner, budget, claim)
+        if isinstance(started, Progress):
             return started  # waiting for a copy or update slot continues in a scheduled invocation
-        if started.state == ALREADY_EXISTS:
-            image = _made_by_another_delivery(client, props, owner, budget.inline())
-            claim(name)
-        else:
-            claim(name)
-            try:
-                image = _appear(client, props, owner, budget.inline())
-            except (ProviderError, ClientError, BotoCoreError) as err:
-                raise Made(str(err), name) from err
+        image = started
     elif made:
         claim(name)  # made by an earlier delivery of this same request
     taken: adoption.Taken = None
     try:
-        taken = adoption.apply_tags(
-            client, image, props, (), owner, gone_owner=adoption.gone_owner(client, props, image, stacks)
-        )
+        taken = adoption.apply_tags(client, image, props, (), owner, current, gone_owner=gone)
         return settle(client, props, budget, first=image)
     except (ProviderError, ClientError, BotoCoreError) as err:
         if made:
@@ -128,21 +120,53 @@ def create(
         raise
 
 
+def _make(
+    client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget, claim: Claim
+) -> images.Image | Progress:
+    """CopyImage, CreateUpdatedImage or CreateImportedImage, then the new image once visible (claimed: a failure
+    names it, so the rollback deletes it); Progress while waiting for a slot."""
+    name = props.image_name
+    started = _start(client, props, owner, budget)
+    if not started.done:
+        return started
+    if started.state == ALREADY_EXISTS:
+        image = _made_by_another_delivery(client, props, owner, budget.inline())
+        claim(name)
+        return image
+    claim(name)
+    try:
+        return _appear(client, props, owner, budget.inline())
+    except (ProviderError, ClientError, BotoCoreError) as err:
+        raise Made(str(err), name) from err
+
+
+def _whose(
+    client: AppStreamClient, props: ImageProperties, owner: str, image: images.Image, stacks: StackLookup | None
+) -> tuple[Mapping[str, str], bool, str | None]:
+    """A private image's tags, whether it moves here from a renamed resource, and its owner if that one's stack is
+    gone (Adopt: IfOwnerGone); a public or shared image is refused."""
+    if image.get("Visibility") != "PRIVATE":
+        raise NotPermitted(
+            f"Image {props.image_name} is {image.get('Visibility')}: only PRIVATE images this account owns can be "
+            "managed"
+        )
+    current = images.tags_of(client, str(image["Arn"]))
+    found = owner_of(current)
+    return current, found is not None and moved_within(found, owner), adoption.gone_owner(found, owner, props, stacks)
+
+
 def _existing(  # noqa: PLR0917 - the request's parts
     client: AppStreamClient,
     props: ImageProperties,
     owner: str,
     image: images.Image,
     budget: Budget,
-    stacks: StackLookup | None,
+    current: Mapping[str, str],
+    gone_owner: str | None,
 ) -> images.Image | Progress | None:
-    """The image already there: adopt (Existing), pick up our own (a retry, a rename), or refuse. None: make it."""
+    """The image already there (a private one, with its tags `current`): adopt (Existing), take over from an owner
+    whose stack is gone (`gone_owner`), pick up our own (a retry, a rename), or refuse. None: make it."""
     name, kind = props.image_name, props.source.type
-    if image.get("Visibility") != "PRIVATE":
-        raise NotPermitted(
-            f"Image {name} is {image.get('Visibility')}: only PRIVATE images this account owns can be managed"
-        )
-    current = images.tags_of(client, str(image["Arn"]))
     found = owner_of(current)
     if found is not None and moved_within(found, owner):  # a renamed construct: same stack instance, same image
         if kind != "Existing" and current.get(SOURCE_TAG) not in (None, props.source.fingerprint()):
@@ -155,7 +179,7 @@ def _existing(  # noqa: PLR0917 - the request's parts
         logs.event(f"moving from {found} (a renamed or moved resource of this stack)", image=name, phase="create")
         return image
     if kind == "Existing":
-        if found not in (None, owner) and adoption.gone_owner(client, props, image, stacks) != found:
+        if found not in (None, owner, gone_owner):
             raise NotOwned(adoption.refused(name, str(image["Arn"]), found or "", owner, props.adopt))
         return image
     if found is None and str(image.get("State")) in MAKING:

@@ -106,15 +106,16 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
         )
         return True
     image = images.describe(client, physical_id)
-    found = _owner(client, image)
+    tags = _tags(client, image)  # read once: whose it is, and what the Delete keeps of it
+    found = owner_of(tags)
     if found != owner and budget.clock() < job.not_gone_before:
-        image, found = _appearing(client, job, owner, budget)
+        image, tags = _appearing(client, job, owner, budget)
+        found = owner_of(tags)
         if found != owner and budget.clock() < job.not_gone_before:
             return False  # the wait goes on in a scheduled invocation
     if image is None:
         logs.event("already gone", image=physical_id, phase="delete", state=GONE)
         return True
-    tags = images.tags_of(client, str(image["Arn"]))
     if found != owner:
         restore(client, job)  # an earlier step's revocations, should the image have changed hands meanwhile
         if tags.get(MOVED_FROM_TAG) == owner:  # CloudFormation's cleanup after a rename: the move is final
@@ -183,22 +184,23 @@ def _explained(err: DeadlineExceeded, name: str, owner: str) -> ProviderError:
     return err
 
 
-def _owner(client: AppStreamClient, image: images.Image | None) -> str | None:
-    return owner_of(images.tags_of(client, image["Arn"])) if image and image.get("Visibility") == "PRIVATE" else None
+def _tags(client: AppStreamClient, image: images.Image | None) -> dict[str, str]:
+    """A private image's tags ({} for none, or for a public or shared one: never this resource's)."""
+    return images.tags_of(client, image["Arn"]) if image and image.get("Visibility") == "PRIVATE" else {}
 
 
 def _appearing(
     client: AppStreamClient, job: Deletion, owner: str, budget: Budget
-) -> tuple[images.Image | None, str | None]:
+) -> tuple[images.Image | None, dict[str, str]]:
     """Until `not_gone_before`: a Create that may still run (stopped, or cancelled by CloudFormation) may yet make
     the image, or tag it as this resource's; look for that, stopping its polling each time."""
-    found: list[tuple[images.Image | None, str | None]] = [(None, None)]
+    found: list[tuple[images.Image | None, dict[str, str]]] = [(None, {})]
 
     def step() -> Progress:
         job.stop_polling()
         image = images.describe(client, job.name)
-        found[0] = (image, _owner(client, image))
-        waiting = found[0][1] != owner and budget.clock() < job.not_gone_before
+        found[0] = (image, _tags(client, image))
+        waiting = owner_of(found[0][1]) != owner and budget.clock() < job.not_gone_before
         return Progress(not waiting, "NOT_YET_MADE", "a Create that may still run may yet make it", phase=Phase.DELETE)
 
     logs.event("waiting until a Create that may still run could no longer make the image", image=job.name)
