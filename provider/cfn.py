@@ -414,7 +414,10 @@ class ImageResource(CfnResource):
         response.put(url, body, deadline=self._send_deadline())
         handle = (self.Data or {}).get("_Signal")
         if final_status == "SUCCESS" and isinstance(handle, str) and handle:  # done inline: signal too
-            self._signal(handle, success=True, image=str(physical_id), reason=f"Image {physical_id} is AVAILABLE")
+            reason = f"Image {physical_id} is AVAILABLE"
+            if not self._signal(handle, success=True, image=str(physical_id), reason=reason):
+                state = {"deadline": self._clock(), "image": str(physical_id), "answered": True, "signal": handle}
+                self._signal_later(handle, state, success=True, reason=reason)
 
     def _send_deadline(self) -> float:
         if self._context is None:
@@ -433,12 +436,12 @@ class ImageResource(CfnResource):
             return
         reason = reason or f"Image {image} is AVAILABLE"
         if not self._signal(self._signal_url, success=success, image=image, reason=reason):
-            self._signal_later(state, success=success, reason=reason)
+            self._signal_later(self._signal_url, state, success=success, reason=reason)
 
-    def _signal_later(self, state: dict[str, Any], *, success: bool, reason: str) -> None:
+    def _signal_later(self, handle: str, state: dict[str, Any], *, success: bool, reason: str) -> None:
         """A signal that could not be delivered is tried again by a next run, while the handle's URL still takes it
         (it expires: properties.url_expiry); after that, nothing can deliver it and the wait condition times out."""
-        expires = url_expiry(self._signal_url)
+        expires = url_expiry(handle)
         if expires is not None and expires < self._clock() + LATEST_RUN + SIGNAL_PUT_TIME:
             logger.error("the signal could not be delivered, and the handle's URL expires before a next run")
             return
@@ -455,7 +458,7 @@ class ImageResource(CfnResource):
     def _signal(self, handle: str, *, success: bool, image: str, reason: str) -> bool:
         body = response.signal_body(success=success, unique_id=image, data=image if success else "", reason=reason)
         logger.info("signalling the wait condition: %s for image %s", "SUCCESS" if success else "FAILURE", image)
-        return response.put(handle, body, deadline=self._send_deadline())
+        return response.put(handle, body, deadline=self._send_deadline(), sleep=self._sleep)
 
 
 def _setting(name: str) -> str:

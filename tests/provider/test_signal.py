@@ -563,8 +563,9 @@ def test_a_handle_url_about_to_expire_fails_at_once_and_starts_nothing(
 
 
 def test_a_signal_that_could_not_be_delivered_is_tried_again_by_a_next_run(
-    provider: Provider, live_backend: AppStreamBackend
+    provider: Provider, live_backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(provider.module.helper, "_sleep", lambda _: None)  # the PUT's retries, without waiting
     live_backend.add_image("golden-base")
     live_backend.durations.copy = LONG_COPY
     handle_url = provider.endpoint.url("handle-later")
@@ -580,5 +581,25 @@ def test_a_signal_that_could_not_be_delivered_is_tried_again_by_a_next_run(
     provider.endpoint.fail_next(0)
     provider.invoke(retry)
     [signal] = provider.endpoint.wait_for("handle-later")
+    assert signal["Status"] == "SUCCESS"
+    assert schedules_left() == []
+
+
+def test_a_signal_sent_with_the_answer_that_could_not_be_delivered_is_tried_again_by_a_next_run(
+    provider: Provider, live_backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(provider.module.helper, "_sleep", lambda _: None)
+    owned_image(live_backend, "golden-2026-11", tags={})  # adopted, already AVAILABLE: signalled with the answer
+    unreachable = "https://127.0.0.1:9/handle?X-Amz-Signature=x"  # S3 cannot be reached for this run's tries
+    props = {"ImageName": "golden-2026-11", "AvailableSignal": {"Handle": unreachable}}
+    answer = provider.invoke(provider.event("create", props=props))
+    assert answer is not None
+    assert answer["Status"] == "SUCCESS"
+    retry = next_run()
+    state = retry["CrHelperData"]["_Resume"]
+    assert (state["phase"], state["outcome"], state["signal"]) == ("signal", "SUCCESS", unreachable)
+    state["signal"] = provider.endpoint.url("handle-again")  # S3 answers again
+    provider.invoke(retry)
+    [signal] = provider.endpoint.wait_for("handle-again")
     assert signal["Status"] == "SUCCESS"
     assert schedules_left() == []
