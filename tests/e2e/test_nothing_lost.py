@@ -166,3 +166,30 @@ def test_a_retained_image_is_adopted_again_once_its_stack_is_gone_with_adopt_if_
     assert backend.images["golden-2026-11"].tags[OWNER_TAG] == owner_value(new.stack_id, "Golden")
     cloud.destroy("New")  # adopted, so released: kept without the provider's tags
     assert not set(PROVIDER_TAGS) & set(backend.images["golden-2026-11"].tags)
+
+
+def test_an_adoption_added_by_a_failed_update_is_given_back_by_its_rollback(
+    make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
+) -> None:
+    """CloudFormation deletes what a failed update created (UPDATE_ROLLBACK_*): an adopted image goes back as found."""
+    cloud, service, _ = make_cloud(SCENARIO)
+    backend = service.backend
+    cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
+    cloud.deploy("Images", template(tmp_path, "v1", image("Golden")))
+    adopted = {
+        "Adopted": {
+            "Type": "Custom::AppStreamImage",
+            "Properties": {
+                "ServiceToken": TOKEN,
+                "ImageName": "builder-output-2026-11",
+                "OnDelete": "Delete",
+                "Tags": [{"Key": "made-by", "Value": "platform-team"}],
+            },
+        }
+    }
+    with pytest.raises(StackFailed, match="no-such-base"):
+        cloud.deploy("Images", template(tmp_path, "v2", image("Golden"), adopted, BROKEN, after="Adopted"))
+    assert cloud.stacks["Images"].status == "UPDATE_ROLLBACK_COMPLETE"
+    assert backend.images["builder-output-2026-11"].tags == {"made-by": "image-builder"}
+    assert deletes_of(service, "builder-output-2026-11") == 0
+    assert backend.images["golden-2026-11"].state == "AVAILABLE"
