@@ -172,24 +172,26 @@ def test_an_adoption_added_by_a_failed_update_is_given_back_by_its_rollback(
     make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
 ) -> None:
     """CloudFormation deletes what a failed update created (UPDATE_ROLLBACK_*): an adopted image goes back as found."""
-    cloud, service, _ = make_cloud(SCENARIO)
+    # Its own image and stack names: no late call of another test's function can meet them (see the closing note).
+    scenario = {**SCENARIO, "images": [*SCENARIO["images"], {"name": "hand-built", "tags": {"made-by": "me"}}]}
+    cloud, service, _ = make_cloud(scenario)
     backend = service.backend
     cloud.deploy(PROVIDER, assemblies["v1"] / f"{PROVIDER}.template.json")
-    cloud.deploy("Images", template(tmp_path, "v1", image("Golden")))
+    cloud.deploy("Grow", template(tmp_path, "v1", image("Golden")))
     adopted = {
         "Adopted": {
             "Type": "Custom::AppStreamImage",
             "Properties": {
                 "ServiceToken": TOKEN,
-                "ImageName": "builder-output-2026-11",
+                "ImageName": "hand-built",
                 "OnDelete": "Delete",
                 "Tags": [{"Key": "made-by", "Value": "platform-team"}],
             },
         }
     }
     with pytest.raises(StackFailed, match="no-such-base"):
-        cloud.deploy("Images", template(tmp_path, "v2", image("Golden"), adopted, BROKEN, after="Adopted"))
-    assert cloud.stacks["Images"].status == "UPDATE_ROLLBACK_COMPLETE"
-    assert backend.images["builder-output-2026-11"].tags == {"made-by": "image-builder"}
-    assert deletes_of(service, "builder-output-2026-11") == 0
+        cloud.deploy("Grow", template(tmp_path, "v2", image("Golden"), adopted, BROKEN, after="Adopted"))
+    assert cloud.stacks["Grow"].status == "UPDATE_ROLLBACK_COMPLETE"
+    assert backend.images["hand-built"].tags == {"made-by": "me"}
+    assert deletes_of(service, "hand-built") == 0
     assert backend.images["golden-2026-11"].state == "AVAILABLE"
