@@ -24,6 +24,7 @@ from appstream_image_local.appstream.faults import COMMON_ERRORS, Fault, FaultIn
 from appstream_image_local.appstream.model import AppStreamBackend
 from appstream_image_local.appstream.operations import OPERATIONS, READ_ONLY
 from appstream_image_local.appstream.records import TokenBuckets
+from appstream_image_local.appstream.regions import Regions, region_of
 from appstream_image_local.appstream.validation import constraint_problems, validation_message
 from appstream_image_local.iam import IamGate, access_key_of
 from appstream_image_local.serving import Background
@@ -80,7 +81,8 @@ class LocalAppStream(Background):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.backend = backend or AppStreamBackend()
+        self.backend = backend or AppStreamBackend()  # the home region: unsigned calls and controls go here
+        self.regions = Regions(self.backend)
         self.faults = faults or FaultInjector()
         self.audit = AuditLog()
         self._model = _service_model()
@@ -115,11 +117,11 @@ class LocalAppStream(Background):
         if problems:
             raise ApiError("ValidationException", validation_message(problems))
 
-    def authorize(self, operation: str, params: dict[str, Any], access_key: str) -> None:
+    def authorize(self, backend: AppStreamBackend, operation: str, params: dict[str, Any], access_key: str) -> None:
         principal = self.iam.principal(access_key)
         if principal is None:
             return
-        decision = authorize(self.backend, principal, operation, params)
+        decision = authorize(backend, principal, operation, params)
         if not decision.allowed:
             self.iam.record(decision)
             raise ApiError("AccessDeniedException", denial_message(principal, decision))
@@ -131,8 +133,10 @@ class LocalAppStream(Background):
         errors = {e.name for e in self._model.operation_model(operation).error_shapes}
         return code in errors or code in COMMON_ERRORS
 
-    def handle(self, operation: str, params: Any, access_key: str = "") -> tuple[int, dict[str, Any]]:
-        """Run one operation and audit it; returns the status and the JSON body.
+    def handle(
+        self, operation: str, params: Any, access_key: str = "", region: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Run one operation in `region` (the home region by default) and audit it; returns the status and body.
 
         A call signed with a registered access key (a function's role, offline) is checked against
         that role's IAM policies first.
@@ -146,6 +150,7 @@ class LocalAppStream(Background):
             "params": params if isinstance(params, dict) else {},
             "faults": list(decision.kinds),
             "time": time.time(),
+            "region": region or self.backend.region,
         }
         try:
             if decision.drop:
@@ -155,9 +160,10 @@ class LocalAppStream(Background):
                 raise decision.error
             if not self.rates.take(operation):
                 raise ApiError("ThrottlingException", "Rate exceeded")
+            backend = self.regions.get(region or self.backend.region)
             self.validate(operation, params)
-            self.authorize(operation, params, access_key)
-            status, body = 200, OPERATIONS[operation](self.backend, params)
+            self.authorize(backend, operation, params, access_key)
+            status, body = 200, OPERATIONS[operation](backend, params)
             entry.update(status=200, error=None)
         except ApiError as err:
             if not self.modelled(operation, err.code):  # a bug in this service: never send what AWS cannot
@@ -171,14 +177,16 @@ class LocalAppStream(Background):
 
     def control(self, path: str, payload: Any) -> Any:
         """Test and demo controls; not part of AppStream's API."""
-        action = self._controls().get(path)
+        backend = self.backend
+        if isinstance(payload, dict) and "region" in payload:  # a control of another region's resources
+            backend = self.regions.get(str(payload.pop("region")))
+        action = self._controls(backend).get(path)
         if action is None:
             raise ApiError("UnknownOperationException", f"No control at {path}.", 404)
         result = action(payload)
         return {} if result is None else result
 
-    def _controls(self) -> dict[str, Callable[[Any], Any]]:
-        backend = self.backend
+    def _controls(self, backend: AppStreamBackend) -> dict[str, Callable[[Any], Any]]:
 
         def fleet(p: dict[str, Any]) -> None:
             if p.get("require_available"):
@@ -192,6 +200,7 @@ class LocalAppStream(Background):
             "/_local/audit": lambda _: self.audit.entries(),
             "/_local/audit/clear": lambda _: self.audit.clear(),
             "/_local/state": lambda _: backend.snapshot(),
+            "/_local/regions": lambda _: {r: b.snapshot() for r, b in self.regions.all().items()},
             "/_local/faults": lambda p: self.faults.add(*(Fault.from_dict(f) for f in p)),
             "/_local/faults/clear": lambda _: self.faults.clear(),
             "/_local/fleet": fleet,
@@ -257,8 +266,9 @@ def _handler_class(service: LocalAppStream) -> type[BaseHTTPRequestHandler]:
                 self._reply(400, {"__type": "SerializationException", "message": "The body is not valid JSON."})
                 return
             try:
-                key = access_key_of(self.headers.get("Authorization", ""))
-                status, body = service.handle(target[len(TARGET_PREFIX) :], params, key)
+                authorization = self.headers.get("Authorization", "")
+                key, region = access_key_of(authorization), region_of(authorization)
+                status, body = service.handle(target[len(TARGET_PREFIX) :], params, key, region)
             except ConnectionAbortedError:
                 self.close_connection = True
                 self.connection.close()
