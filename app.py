@@ -1,4 +1,4 @@
-"""The CDK app: creates stacks from context values (see the README) and synthesizes."""
+"""The CDK app: creates stacks from context values (see docs/contributing.md) and synthesizes."""
 
 from __future__ import annotations
 

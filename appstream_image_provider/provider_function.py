@@ -231,7 +231,7 @@ class ImageProvider(Construct):
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-L1",
                 reason="python3.13 on purpose: Lambda supports it until 30 June 2029, and sources disagree on the "
-                "newer runtime's deprecation date (README, Which Python)",
+                "newer runtime's deprecation date (docs/contributing.md, Which Python)",
             )
         )
         self.log_group.grant_write(self.role)
