@@ -1,40 +1,58 @@
-"""The whole offline cloud for the real CDK CLI: `python -m appstream_image_local.cloud`.
+"""The whole offline cloud for the real CDK CLI: the `appstream-image-local` command.
 
 It starts the local AppStream service, moto over TLS (STS, S3, SSM, IAM, ECR, EventBridge, EventBridge Scheduler,
-Lambda) and the local CloudFormation API in front of the driver, and stays up until interrupted. Once every
-endpoint answers it writes `--env-file` (atomically: the file appears complete or not at all) with
+Lambda, CloudWatch Logs) and the local CloudFormation API in front of the driver, and stays up until interrupted.
+Once every endpoint answers it writes `--env-file` (atomically: the file appears complete or not at all) with
 one `export NAME=VALUE` line per variable the CLI and boto3 need, and prints the same lines:
 
-    python -m appstream_image_local.cloud --scenario appstream_image_local/scenarios/demo.json --env-file cloud.env &
+    appstream-image-local --scenario demo --env-file cloud.env &
     while [ ! -s cloud.env ]; do sleep 0.2; done; source cloud.env
     cdk bootstrap aws://123456789012/us-east-1 && cdk deploy --all --require-approval never
 
-`LocalCloud` is the same as a context manager (the demo and the pytest plugin use it).
+`python -m appstream_image_local.cloud` is the same command. `LocalCloud` is the same as a context manager (the
+demo and the pytest plugin use it).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib.resources
+import json
+import logging
 import os
 import shlex
 import signal
 import sys
 import tempfile
 import threading
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import FrameType
 from typing import Any, Self
 
-from appstream_image_local.appstream import AppStreamBackend, LocalAppStream, load_scenario
-from appstream_image_local.appstream.faults import FaultInjector
-from appstream_image_local.appstream.scenario import read_scenario_file
-from appstream_image_local.cfn.api import LocalCloudFormation
-from appstream_image_local.cfn.driver import Cloud
-from appstream_image_local.cfn.model import ACCOUNT, REGION
-from appstream_image_local.moto_tls import MotoTls
-from appstream_image_local.tls import make_certificate
+# The [local] extra's packages: without one, the command says which extra to install in one line (`main`).
+try:
+    from appstream_image_local.appstream import AppStreamBackend, LocalAppStream, load_scenario
+    from appstream_image_local.appstream.faults import FaultInjector
+    from appstream_image_local.appstream.scenario import read_scenario_file
+    from appstream_image_local.cfn.api import LocalCloudFormation
+    from appstream_image_local.cfn.driver import Cloud
+    from appstream_image_local.cfn.model import ACCOUNT, REGION
+    from appstream_image_local.moto_tls import MotoTls
+    from appstream_image_local.tls import make_certificate
+except ModuleNotFoundError as missing:
+    if (missing.name or "").startswith("appstream_image"):  # this package's own module: a bug, not the extra
+        raise
+    _MISSING_EXTRA: ModuleNotFoundError | None = missing
+else:
+    _MISSING_EXTRA = None
 
 __all__ = ["LocalCloud"]
+PROG = "appstream-image-local"  # the console script ([project.scripts] in pyproject.toml)
+NEEDS_EXTRA = f'{PROG} needs the [local] extra: pip install "appstream-image-provider[local]"'
+SIGNAL_POLL = 0.1  # seconds between the main thread's looks at Ctrl-C
+STOP_WAIT = 30.0  # seconds `LocalCloud.stop` lets stack operations under way finish, by default
 
 
 class LocalCloud:
@@ -50,6 +68,8 @@ class LocalCloud:
         **cloud_options: Any,
     ) -> None:
         """`cloud_options` go to the driver (`function_timeout`, `schedule_scale`, `fleet_switch_seconds`)."""
+        if _MISSING_EXTRA is not None:
+            raise _MISSING_EXTRA
         self.workdir = workdir
         self.backend = backend or AppStreamBackend()
         self._faults = faults
@@ -75,9 +95,14 @@ class LocalCloud:
             (self.workdir / name).write_text("")
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, wait: float = STOP_WAIT) -> None:
+        """Stop serving; stack operations under way have `wait` seconds to finish (0: none, as on Ctrl-C).
+
+        Whatever still runs then is cut short: the functions' processes end before this returns (the local
+        Lambda stops busy ones), so none of them calls a service that is gone or that took its port since."""
         if self.cloudformation is not None:
-            self.cloudformation.api.wait_idle(timeout=30)
+            if wait > 0:
+                self.cloudformation.api.wait_idle(timeout=wait)
             self.cloudformation.stop()
         if self.cloud is not None:
             self.cloud.close()
@@ -128,13 +153,61 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
     staging.replace(path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m appstream_image_local.cloud", description=__doc__.split("\n\n")[0])
+def packaged_scenarios() -> dict[str, Traversable]:
+    """The scenarios shipped in the package (appstream_image_local/scenarios/*.json), by name; from the wheel too."""
+    folder = importlib.resources.files("appstream_image_local") / "scenarios"
+    return {f.name.removesuffix(".json"): f for f in folder.iterdir() if f.name.endswith(".json")}
+
+
+def _summary(scenario: Traversable) -> str:
+    try:
+        described = str(json.loads(scenario.read_text(encoding="utf-8")).get("description", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return described.partition(". ")[0].partition(": ")[0].rstrip(".")  # its first words
+
+
+def _parser() -> argparse.ArgumentParser:
+    shipped = packaged_scenarios()
+    listing = "\n".join(f"  {name:<15} {_summary(shipped[name])}" for name in sorted(shipped))
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog=f"packaged scenarios (--scenario NAME):\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--seed", action="append", default=[], metavar="IMAGE", help="an AVAILABLE image to start with")
-    parser.add_argument("--scenario", metavar="FILE", help="images, fleets, builders, durations and faults (JSON/YAML)")
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME|FILE",
+        help=f"a packaged scenario ({', '.join(sorted(shipped))}) or a JSON/YAML file: images, fleets, builders, "
+        "durations and faults",
+    )
     parser.add_argument("--workdir", help="certificates, logs and function code (made if missing; default: temporary)")
     parser.add_argument("--env-file", metavar="FILE", help="write the export lines here once every endpoint answers")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _scenario(value: str) -> dict[str, Any] | str:
+    """The scenario a file or a packaged name gives, or the one line saying why there is none."""
+    shipped = packaged_scenarios()
+    if not Path(value).is_file() and value in shipped:
+        with importlib.resources.as_file(shipped[value]) as path:
+            return read_scenario_file(path)
+    if not Path(value).is_file():
+        return f"{PROG}: --scenario {value}: no such file, nor a packaged scenario ({', '.join(sorted(shipped))})"
+    try:
+        return read_scenario_file(value)
+    except (OSError, ValueError) as error:
+        return f"{PROG}: --scenario {value}: {error}".replace("\n", " ")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `appstream-image-local` command."""
+    args = _parser().parse_args(argv)
+    if _MISSING_EXTRA is not None:
+        print(NEEDS_EXTRA, file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def interrupted(_signum: int, _frame: FrameType | None) -> None:
@@ -142,7 +215,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
-    backend, faults = load_scenario(read_scenario_file(args.scenario)) if args.scenario else (None, None)
+    backend = faults = None
+    if args.scenario:
+        scenario = _scenario(args.scenario)
+        if isinstance(scenario, str):
+            print(scenario, file=sys.stderr)
+            return 2
+        backend, faults = load_scenario(scenario)
     with tempfile.TemporaryDirectory(prefix="appstream-image-cloud-") as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         printer = (
             (lambda line: print(line, file=log, flush=True)) if log else (lambda line: print(line, file=sys.stderr))
         )
-        with LocalCloud(workdir, backend=backend, faults=faults, printer=printer) as cloud:
+        cloud = LocalCloud(workdir, backend=backend, faults=faults, printer=printer).start()
+        try:
             for image in args.seed:
                 cloud.backend.add_image(image)
             env = cloud.env()
@@ -159,9 +239,21 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in env.items():
                 print(f"export {name}={shlex.quote(value)}", flush=True)
             print(f"# offline cloud for {cloud.account} is up; Ctrl-C stops it", file=sys.stderr, flush=True)
-            stop.wait()
-        if args.env_file:
-            Path(args.env_file).unlink(missing_ok=True)  # its endpoints are gone
+            # The kernel may deliver the signal to any thread, and the handler runs when the main thread runs Python
+            # code: a wait without a timeout could outlast Ctrl-C (it did, once in a few runs with busy functions).
+            while not stop.wait(SIGNAL_POLL):
+                pass
+        finally:
+            # What fails from here on is the cloud going away under a stack operation: not news on Ctrl-C.
+            logging.disable(logging.CRITICAL)
+            cloud.stop(wait=0)
+            if args.env_file:
+                Path(args.env_file).unlink(missing_ok=True)  # its endpoints are gone
+            if log is not None:
+                log.close()
+    # The interpreter's teardown would traverse moto's, botocore's and the IAM definitions' objects in several
+    # collections (about 1.5 s); frozen, they are only freed.
+    gc.freeze()
     return 0
 
 

@@ -10,6 +10,7 @@ the runtime reports and survives). Without it, it runs the one event that stdin 
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import logging
 import os
@@ -98,8 +99,9 @@ class Context:
         self.invoked_function_arn = function_arn
         self.memory_limit_in_mb = memory_mb
         self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = self.aws_request_id
+        # The environment's log group and stream, as Lambda sets them (lambda_runner.py and logs.py name them).
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{function_name}")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self._ends = (started or time.time()) + timeout_s
 
     @classmethod
@@ -143,6 +145,11 @@ def serve(handler: Any, stamp: RequestId, results_fd: int, init_started: float) 
 def main() -> None:
     root = os.environ["LAMBDA_TASK_ROOT"]
     here = os.path.dirname(os.path.abspath(__file__))
+    # The runtime does not buffer what the function prints (awslambdaric's bootstrap wraps stdout and stderr):
+    # lines reach the log in the order they were written, stdout's and stderr's alike.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
     # The runtime's log format and level come first, before the function's module loads.
     stamp = install(os.environ.get("AWS_LAMBDA_LOG_FORMAT", "Text"), os.environ.get("AWS_LAMBDA_LOG_LEVEL", ""))
     sys.path[:] = [root] + [p for p in sys.path if os.path.abspath(p or ".") != here]

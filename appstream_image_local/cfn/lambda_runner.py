@@ -6,6 +6,7 @@ at a time, as long as it lives. Lambda keeps an environment after an invocation,
 environment lifecycle": failures during the Invoke phase). Each invocation gets what the Lambda runtime gives:
 the handler string, the configured timeout (enforced: the environment is killed when it runs out), function
 name and ARN, region, and the environment that points boto3 at the local AppStream service and moto.
+What an environment writes goes to its function's log file and to CloudWatch Logs (logs.py).
 """
 
 from __future__ import annotations
@@ -22,8 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from appstream_image_local.cfn.logs import CloudWatchLogs, LogCollector, LogSource, stream_name
+
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 OUTCOMES = ("ok", "error")  # what lambda_bootstrap.py reports per served invocation; "crashed" is an ended process
+CLOSE_GRACE = 1.0  # seconds a busy environment has to end after SIGTERM when the local Lambda closes, then SIGKILL
+
+
+class LambdaClosed(RuntimeError):
+    """The local Lambda was closed: it starts nothing more."""
 
 
 @dataclass
@@ -37,11 +45,17 @@ class Function:
     environment: dict[str, str] = field(default_factory=dict)
     role_arn: str = ""  # the execution role (its policies are enforced by the local AppStream service)
     stack: str = ""  # the stack that declares the function
+    log_group: str = ""  # LoggingConfig.LogGroup; default /aws/lambda/<name>
+
+    @property
+    def log_group_name(self) -> str:
+        """Where Lambda sends its logs (Lambda developer guide, "Configuring CloudWatch log groups")."""
+        return self.log_group or f"/aws/lambda/{self.name}"
 
     def signature(self) -> str:
         """Code and configuration: an environment serves only invocations of the function it was made for."""
         return json.dumps([self.name, self.arn, str(self.code_dir), self.handler, self.timeout, self.memory,
-                           sorted(self.environment.items()), self.role_arn, self.stack])  # fmt: skip
+                           sorted(self.environment.items()), self.role_arn, self.stack, self.log_group])  # fmt: skip
 
 
 @dataclass
@@ -52,11 +66,21 @@ class Environment:
     signature: str
     process: subprocess.Popen[bytes]
     results: int  # the read end of the outcome pipe, non-blocking
+    output: LogSource | None = None  # its stdout and stderr
     _buffer: bytes = b""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def outcome(self) -> str | None:
-        """How the invocation under way ended ("ok", "error", "crashed"), or None while it runs."""
+        """How the invocation under way ended ("ok", "error", "crashed"), or None while it runs.
+
+        Once it has ended, its output is in the log file and CloudWatch Logs: the process flushes it before
+        it reports the outcome."""
+        found = self._outcome()
+        if found is not None and self.output is not None:
+            self.output.drain()
+        return found
+
+    def _outcome(self) -> str | None:
         with self._lock:
             while b"\n" not in self._buffer:
                 if self.results < 0:  # discarded
@@ -96,6 +120,7 @@ class Invocation:
     process: subprocess.Popen[bytes]
     started: float
     environment: Environment | None = None  # None: a one-shot process (a pre-warmed or measured start)
+    output: LogSource | None = None  # a one-shot process's stdout and stderr
     killed: bool = False
     outcome: str | None = None
     _done: Callable[[Invocation], None] | None = None
@@ -104,7 +129,11 @@ class Invocation:
     @property
     def running(self) -> bool:
         if self.environment is None:
-            return self.process.poll() is None
+            if self.process.poll() is None:
+                return True
+            if self.output is not None:
+                self.output.drain()
+            return False
         with self._lock:  # one reader: a late one must not take the outcome of the environment's next invocation
             if self.outcome is not None:
                 return False
@@ -130,6 +159,8 @@ class Invocation:
     def wait(self, timeout: float) -> None:
         if self.environment is None:
             self.process.wait(timeout=timeout)
+            if self.output is not None:
+                self.output.drain()
             return
         ends = time.monotonic() + timeout
         while self.running:
@@ -161,6 +192,8 @@ class LambdaRunner:
         self.environments_started = 0  # cold starts: Init phases run
         self._idle: list[Environment] = []
         self._closed = False
+        self._logs = LogCollector()
+        self._cloudwatch: dict[tuple[str, str], CloudWatchLogs] = {}  # by account and region
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def log_path(self, function: Function) -> Path:
@@ -181,6 +214,8 @@ class LambdaRunner:
         """One invocation in an idle environment of the function, or in a new one (a cold start)."""
         signature = function.signature()
         with self._lock:
+            if self._closed:
+                raise LambdaClosed(f"the local Lambda is closed: {function.name} is not invoked")
             found = [e for e in self._idle if e.signature == signature]
             self._idle = [e for e in self._idle if e not in found]
         ended = [e for e in found if e.process.poll() is not None]  # an idle environment can die (killed)
@@ -198,17 +233,27 @@ class LambdaRunner:
             if not alive:
                 raise
             return self.invoke(function, event)
-        with self._lock:
-            self.invocations.append(invocation)
+        self._track(invocation)
         return invocation
 
     def start(self, function: Function, extra_env: dict[str, str] | None = None) -> Invocation:
         """A one-shot process that initializes the function and waits for its event (see Invocation.send)."""
-        process = self._spawn(function, extra_env or {})
-        invocation = Invocation(function, process, time.monotonic())
-        with self._lock:
-            self.invocations.append(invocation)
+        process, output = self._spawn(function, extra_env or {})
+        invocation = Invocation(function, process, time.monotonic(), output=output)
+        self._track(invocation)
         return invocation
+
+    def _track(self, invocation: Invocation) -> None:
+        """Reaped and closed from now on; one that started as the runner closed is stopped at once."""
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self.invocations.append(invocation)
+        if closed:
+            _stop([invocation.process], grace=0)
+            if invocation.environment is not None:
+                invocation.environment.discard()
+            raise LambdaClosed(f"the local Lambda closed: {invocation.function.name} was stopped")
 
     def discard(self, function: Function) -> None:
         """The function is gone (or changed): its idle environments go too."""
@@ -221,18 +266,23 @@ class LambdaRunner:
     def _environment(self, function: Function, signature: str) -> Environment:
         read, write = os.pipe()
         try:
-            process = self._spawn(function, {"LOCAL_RESULT_FD": str(write)}, pass_fds=(write,))
+            process, output = self._spawn(function, {"LOCAL_RESULT_FD": str(write)}, pass_fds=(write,))
+        except BaseException:
+            os.close(read)
+            raise
         finally:
             os.close(write)  # the child's copy alone: its end reads as EOF in `outcome`
         os.set_blocking(read, False)
-        environment = Environment(function.arn, signature, process, read)
+        environment = Environment(function.arn, signature, process, read, output)
         with self._lock:
             self.environments_started += 1
         return environment
 
     def _spawn(
         self, function: Function, extra_env: dict[str, str], pass_fds: tuple[int, ...] = ()
-    ) -> subprocess.Popen[bytes]:
+    ) -> tuple[subprocess.Popen[bytes], LogSource]:
+        """A process of the function (an execution environment), its output collected as Lambda collects it."""
+        stream = stream_name()
         env = {
             **self._base_env,
             **function.environment,
@@ -240,22 +290,43 @@ class LambdaRunner:
             "_HANDLER": function.handler,
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            # The environment's log group and stream: docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+            "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group_name,
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
             "LOCAL_FUNCTION_ARN": function.arn,
             "LOCAL_FUNCTION_TIMEOUT": str(function.timeout),
             "PYTHONDONTWRITEBYTECODE": "1",
             **extra_env,
         }
         env.pop("PYTHONPATH", None)
-        with self.log_path(function).open("ab") as log:
-            return subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        read, write = os.pipe()
+        try:
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
                 [sys.executable, str(BOOTSTRAP)],
                 stdin=subprocess.PIPE,
-                stdout=log,
+                stdout=write,
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=function.code_dir,
                 pass_fds=pass_fds,
             )
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)  # the process's copy alone: the pipe ends when it (and what it started) is gone
+        try:
+            ship = self._cloudwatch_of(function).put
+            return process, self._logs.attach(read, self.log_path(function), function.log_group_name, stream, ship)
+        except RuntimeError as closed:  # the runner closed meanwhile: the process goes at once
+            _stop([process], grace=0)
+            raise LambdaClosed(f"{function.name}: {closed}") from closed
+
+    def _cloudwatch_of(self, function: Function) -> CloudWatchLogs:
+        """CloudWatch Logs of the function's account and region (its ARN's)."""
+        region, account = function.arn.split(":")[3:5]
+        with self._lock:
+            return self._cloudwatch.setdefault((account, region), CloudWatchLogs(account, region))
 
     def _finished(self, invocation: Invocation) -> None:
         """An environment whose invocation ended is idle again, unless the invocation crashed or timed out."""
@@ -290,20 +361,40 @@ class LambdaRunner:
                 invocation.kill()
         self.reap()
 
-    def close(self) -> None:
-        """The offline cloud is going away: idle environments exit, busy ones once their invocation ends."""
+    def close(self, grace: float = CLOSE_GRACE) -> None:
+        """The offline cloud is going away: no process of a function runs once this returns.
+
+        Idle environments are told that no event comes (they exit at once); busy ones, and one-shot processes,
+        are stopped (SIGTERM, then SIGKILL after `grace` seconds) rather than waited for: an invocation that ran
+        on would call services that are gone, or a next cloud's that took their ports. What they wrote is
+        collected, and nothing is started afterwards (`invoke` raises LambdaClosed)."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            busy = [i.environment for i in self.invocations if i.environment is not None]
-        for environment in [*idle, *busy]:
-            environment.end_input()
+            busy = list(self.invocations)
         for environment in idle:
-            try:
-                environment.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                environment.process.kill()
+            environment.end_input()
+        _stop([i.process for i in busy], grace=grace, also=[e.process for e in idle])
+        for environment in [*idle, *(i.environment for i in busy if i.environment is not None)]:
             environment.discard()
+        self._logs.close()
+
+
+def _stop(
+    processes: list[subprocess.Popen[bytes]], *, grace: float, also: list[subprocess.Popen[bytes]] | None = None
+) -> None:
+    """SIGTERM to `processes`, then SIGKILL to whatever of them and of `also` is alive after `grace`; reaped."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+    ends = time.monotonic() + grace
+    for process in [*processes, *(also or [])]:
+        try:
+            process.wait(timeout=max(0.0, ends - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def default_environment(extra: dict[str, str]) -> dict[str, str]:

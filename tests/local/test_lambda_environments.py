@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from appstream_image_local.cfn.lambda_runner import Function, Invocation, LambdaRunner, default_environment
+from appstream_image_local.cfn.lambda_runner import (
+    Function,
+    Invocation,
+    LambdaClosed,
+    LambdaRunner,
+    default_environment,
+)
 
 HANDLER = """
 import json, os, time
@@ -32,6 +38,9 @@ def handler(event, context):
     if event.get("hold"):
         while not os.path.exists(event["hold"]):
             time.sleep(0.02)
+    if event.get("then"):  # a call made after the hold (to a service that may be another's by then)
+        with open(event["then"], "w") as later:
+            later.write("called")
 """
 
 
@@ -157,6 +166,29 @@ def test_close_ends_the_idle_environments(runner: LambdaRunner, code: Path, tmp_
     assert invocation.process.poll() is None  # idle, waiting for its next event
     runner.close()
     assert invocation.process.poll() is not None
+
+
+def test_close_stops_busy_environments_so_nothing_of_theirs_runs_after_it(
+    runner: LambdaRunner, code: Path, tmp_path: Path
+) -> None:
+    """A busy environment left running after close would make its later calls to whatever then listens on the
+    closed cloud's ports (a next test's local AppStream service): close ends it, and starts nothing more."""
+    out, release, later = tmp_path / "calls.jsonl", tmp_path / "release", tmp_path / "later"
+    fn = function(code)
+    idle = run(runner, fn, out)
+    busy = runner.invoke(fn, {"out": str(out), "hold": str(release), "then": str(later)})
+    ends = time.monotonic() + 60
+    while len(out.read_text().splitlines()) < 2:  # in its handler, held
+        assert time.monotonic() < ends
+        time.sleep(0.02)
+    runner.close()
+    assert busy.process.poll() is not None  # ended before close returned
+    assert idle.process.poll() is not None
+    release.write_text("")  # what would let it go on to its later call
+    assert not later.exists()
+    assert busy.failed
+    with pytest.raises(LambdaClosed):
+        runner.invoke(fn, {"out": str(out)})
 
 
 def test_the_first_invocations_time_counts_from_the_init_phase_as_the_local_lambdas_clock_does(
