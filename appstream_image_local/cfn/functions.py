@@ -50,11 +50,12 @@ class Functions:
         role: str,
         stack: str,
         environment: dict[str, str],
+        log_group: str = "",
     ) -> Function:
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
         key = "ASIA" + hashlib.sha256(arn.encode()).hexdigest()[:16].upper()  # this function's role credentials
         variables = {**environment, "AWS_ACCESS_KEY_ID": key}
-        function = Function(name, arn, code_dir, handler, timeout, memory, variables, role, stack)
+        function = Function(name, arn, code_dir, handler, timeout, memory, variables, role, stack, log_group)
         self.by_arn[arn] = function
         self._lambda.create_function(
             FunctionName=name,

@@ -87,6 +87,9 @@ class FunctionHandler(ResourceHandler):
             role=str(props.get("Role", "")),
             stack=stack.name,
             environment=_variables(props),
+            log_group=str(
+                (props.get("LoggingConfig") or {}).get("LogGroup") or ""
+            ),  # AWS::Lambda::Function LoggingConfig
         )
         return name, {"Arn": function.arn}
 
