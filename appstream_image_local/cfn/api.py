@@ -1,10 +1,12 @@
 """A local CloudFormation API (the AWS Query protocol, XML) in front of the driver, for the real CDK CLI.
 
-It answers the calls the pinned CDK CLI makes and the fields it reads (measured against it). Change sets,
-stack statuses, events and exports are kept here; the driver (`Cloud`) creates, updates and deletes
-the resources, one operation at a time, in a worker thread (the CLI polls meanwhile). Functions the driver
-runs reach it too (`Cloud.serve_api`): a request signed with a function's key is checked against its role's
-policies, as IAM would; other keys (the CLI's, the kit's) are served unchecked.
+It answers the calls the pinned CDK CLI makes and the fields it reads (measured against it), and those of
+the AWS CLI's `cloudformation` commands (deploy, package, describe-stack-events, wait, delete-stack: listed in
+summary.py, which also answers GetTemplateSummary). Change sets, stack statuses, events and exports are kept
+here; the driver (`Cloud`) creates, updates and deletes the resources, one operation at a time, in a worker
+thread (the CLI polls meanwhile). Functions the driver runs reach it too (`Cloud.serve_api`): a request signed
+with a function's key is checked against its role's policies, as IAM would; other keys (the CLI's, the kit's)
+are served unchecked. `requests` logs which actions each key asked for.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import deque
 from datetime import timedelta
 from typing import Any, Self
-from urllib.parse import unquote, urlsplit
 
 from appstream_image_local.cfn.change_sets import NOT_UPDATABLE, ChangeSets
 from appstream_image_local.cfn.driver import Cloud, StackFailed
@@ -25,9 +27,11 @@ from appstream_image_local.cfn.template import Template, TemplateError
 from appstream_image_local.iam import Context, access_key_of, action_definition, denial_message
 
 log = logging.getLogger(__name__)
+PAGE = 100  # events per DescribeStackEvents page
+REQUESTS_KEPT = 10_000
 
 
-class CloudFormationApi(ChangeSets):
+class CloudFormationApi(ChangeSets):  # ChangeSets brings TemplateSummaries
     """The Query API's actions over one driver; `handle(form)` answers one request's form fields."""
 
     def __init__(self, cloud: Cloud) -> None:
@@ -36,6 +40,8 @@ class CloudFormationApi(ChangeSets):
         self._lock = threading.RLock()
         self._work = threading.Lock()  # the driver runs one stack operation at a time
         self._threads: list[threading.Thread] = []
+        # (access key, action) of the latest requests, answered or not: which calls a client makes (summary.py).
+        self.requests: deque[tuple[str, str]] = deque(maxlen=REQUESTS_KEPT)
         cloud.listeners.append(self._on_event)
 
     # -- helpers --------------------------------------------------------------------------------------
@@ -74,31 +80,6 @@ class CloudFormationApi(ChangeSets):
             record.events.append(event)
             if stack_level:
                 record.status, record.reason = status, reason
-
-    def _template(self, form: dict[str, str], record: Record | None) -> tuple[str, Template]:
-        if form.get("UsePreviousTemplate") == "true":
-            if record is None or not record.template_body:
-                raise ApiError("ValidationError", "UsePreviousTemplate: the stack has no template")
-            body = record.template_body
-        elif "TemplateBody" in form:
-            body = form["TemplateBody"]
-        elif "TemplateURL" in form:
-            body = self._fetch(form["TemplateURL"])
-        else:
-            raise ApiError("ValidationError", "Either Template URL or Template Body must be specified.")
-        try:
-            return body, Template.parse(body)
-        except (TemplateError, ValueError) as error:
-            raise ApiError("ValidationError", f"Template format error: {error}") from error
-
-    def _fetch(self, url: str) -> str:
-        """A template from the local S3: path-style URLs (http(s)://host:port/bucket/key)."""
-        path = unquote(urlsplit(url).path).lstrip("/")
-        bucket, _, key = path.partition("/")
-        try:
-            return str(self.cloud.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
-        except Exception as error:
-            raise ApiError("ValidationError", f"TemplateURL must be a supported URL: {url} ({error})") from error
 
     def _parameters(self, form: dict[str, str], template: Template, record: Record | None, name: str) -> dict[str, str]:
         """Every parameter's value as given (defaults filled in, SSM names kept), checked with the Rules."""
@@ -158,6 +139,7 @@ class CloudFormationApi(ChangeSets):
     def handle(self, form: dict[str, str], access_key: str = "") -> str:
         """One request's answer; `access_key` is the key it was signed with (a function's is checked by IAM)."""
         action = form.get("Action", "")
+        self.requests.append((access_key, action))
         method = getattr(self, f"action_{action}", None)
         if method is None:
             log.warning("CloudFormation action %s is not implemented offline", action)
@@ -307,8 +289,13 @@ class CloudFormationApi(ChangeSets):
         record = self._record(form.get("StackName", ""))
         with self._lock:
             events = list(reversed(record.events))
-        start = int(form.get("NextToken") or 0)
-        page = events[start : start + 100]
+        start = 0
+        if form.get("NextToken"):  # the last event of the previous page: newer events do not shift the pages
+            ids = [e.event_id for e in events]
+            if form["NextToken"] not in ids:
+                raise ApiError("ValidationError", "Invalid NextToken")  # (the wording is not measured)
+            start = ids.index(form["NextToken"]) + 1
+        page = events[start : start + PAGE]  # API reference, DescribeStackEvents: pages of up to 100 events
         members = [
             {
                 "StackId": record.stack_id,
@@ -323,7 +310,7 @@ class CloudFormationApi(ChangeSets):
             }
             for e in page
         ]
-        more = str(start + 100) if start + 100 < len(events) else None
+        more = page[-1].event_id if start + PAGE < len(events) else None
         return {"StackEvents": members, "NextToken": more}
 
     def _resources(self, record: Record) -> list[dict[str, Any]]:

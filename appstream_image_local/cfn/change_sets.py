@@ -12,6 +12,7 @@ from appstream_image_local.cfn.driver import Cloud, StackFailed
 from appstream_image_local.cfn.model import ACCOUNT, REGION
 from appstream_image_local.cfn.query import ApiError, members
 from appstream_image_local.cfn.records import ChangeSet, Record, check_capabilities, now, resource_changes
+from appstream_image_local.cfn.summary import TemplateSummaries
 from appstream_image_local.cfn.template import Template
 
 # States from which CloudFormation refuses an update ("Stack:<id> is in <state> state and can not be updated.").
@@ -21,16 +22,10 @@ NOT_UPDATABLE = frozenset(
 NO_CHANGES = "The submitted information didn't contain changes. Submit different information to create a change set."
 
 
-class ChangeSets:
+class ChangeSets(TemplateSummaries):
     cloud: Cloud
     records: dict[str, Record]
     _lock: threading.RLock
-
-    def _find(self, name_or_id: str) -> Record | None:
-        raise NotImplementedError  # api.CloudFormationApi
-
-    def _template(self, form: dict[str, str], record: Record | None) -> tuple[str, Template]:
-        raise NotImplementedError  # api.CloudFormationApi
 
     def _parameters(self, form: dict[str, str], template: Template, record: Record | None, name: str) -> dict[str, str]:
         raise NotImplementedError  # api.CloudFormationApi

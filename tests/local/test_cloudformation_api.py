@@ -40,7 +40,8 @@ def cfn(local: LocalCloud) -> Any:
 
 
 def _settled(cfn: Any, stack: str) -> dict[str, Any]:
-    for _ in range(200):
+    deadline = time.monotonic() + 300  # a bound for a stuck stack, not a measure of speed
+    while time.monotonic() < deadline:
         described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
         if not described["StackStatus"].endswith("IN_PROGRESS"):
             return dict(described)
@@ -187,3 +188,22 @@ def test_cloudtrail_lookups_answer_no_events(local: LocalCloud) -> None:
     env = local.env()
     trail = boto3.client("cloudtrail", endpoint_url=env["AWS_ENDPOINT_URL_CLOUDTRAIL"], region_name="us-east-1")
     assert trail.lookup_events()["Events"] == []
+
+
+def test_event_pages_go_on_after_the_last_event_shown_even_when_newer_events_come(cfn: Any) -> None:
+    many = {**TEMPLATE, "Resources": {f"Setting{i:02d}": PARAMETER for i in range(51)}, "Outputs": {}}
+    cfn.create_stack(StackName="Many", TemplateBody=json.dumps(many))
+    _settled(cfn, "Many")
+    pages = cfn.get_paginator("describe_stack_events").paginate(StackName="Many")
+    everything = [e["EventId"] for page in pages for e in page["StackEvents"]]
+    assert len(everything) > 100
+    first = cfn.describe_stack_events(StackName="Many")
+    assert len(first["StackEvents"]) == 100  # API reference, DescribeStackEvents: up to 100 a page
+    update = [{"ParameterKey": "Value", "ParameterValue": "two"}]
+    cfn.update_stack(StackName="Many", TemplateBody=json.dumps(many), Parameters=update)
+    _settled(cfn, "Many")  # newer events, in front of those already shown
+    second = cfn.describe_stack_events(StackName="Many", NextToken=first["NextToken"])
+    assert [e["EventId"] for e in first["StackEvents"] + second["StackEvents"]] == everything
+    assert "NextToken" not in second
+    with pytest.raises(ClientError, match="NextToken"):
+        cfn.describe_stack_events(StackName="Many", NextToken="not-an-event")
