@@ -1,7 +1,7 @@
 """Wheel build hook: put the Lambda code and the pinned crhelper inside appstream_image_provider.
 
 A user's venv needs neither the repository's provider/ nor crhelper to synthesize: the wheel
-carries provider/*.py as appstream_image_provider/provider/ and crhelper as
+carries provider/**/*.py as appstream_image_provider/provider/ and crhelper as
 appstream_image_provider/_lambda_deps/crhelper/, which asset.py bundles into the Lambda asset.
 crhelper comes from the build environment ([build-system] requires pins it) and must match
 provider/requirements.txt, the pin the Lambda asset is tested with.
@@ -48,8 +48,8 @@ class LambdaCodeHook(BuildHookInterface):  # type: ignore[type-arg]  # hatchling
         root = Path(self.root)
         provider = root / "provider"
         include = build_data["force_include"]
-        for path in sorted([*provider.glob("*.py"), provider / "requirements.txt"]):
-            include[str(path)] = f"appstream_image_provider/provider/{path.name}"
+        for path in sorted([*provider.rglob("*.py"), provider / "requirements.txt"]):  # with its packages
+            include[str(path)] = f"appstream_image_provider/provider/{path.relative_to(provider).as_posix()}"
         wanted = _pin(provider / "requirements.txt", "crhelper")
         found = importlib.metadata.version("crhelper")
         if found != wanted:

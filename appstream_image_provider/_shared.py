@@ -1,7 +1,7 @@
 """The provider modules the construct uses (contract, errors, properties), imported from one place.
 
 Installed from the wheel, the Lambda code travels inside this package as `appstream_image_provider.provider`
-(hatch_build.py puts provider/*.py there). In a source checkout there is no such subpackage: the
+(hatch_build.py puts provider/**/*.py there). In a source checkout there is no such subpackage: the
 repository's top-level `provider` package is imported under its own name, so every module has exactly
 one import path (`provider.errors.InvalidProperties` is the construct's InvalidProperties too).
 """
@@ -18,10 +18,11 @@ PROVIDER_DIR = PACKAGE / "provider" if INSTALLED else PACKAGE.parent / "provider
 PROVIDER_PACKAGE = f"{__package__}.provider" if INSTALLED else "provider"
 
 if TYPE_CHECKING:
-    from provider import contract, errors, properties
+    from provider import contract, errors
+    from provider.appstream import properties
 else:
     contract = import_module(f"{PROVIDER_PACKAGE}.contract")
     errors = import_module(f"{PROVIDER_PACKAGE}.errors")
-    properties = import_module(f"{PROVIDER_PACKAGE}.properties")
+    properties = import_module(f"{PROVIDER_PACKAGE}.appstream.properties")
 
 __all__ = ["PROVIDER_DIR", "contract", "errors", "properties"]

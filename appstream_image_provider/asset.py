@@ -1,4 +1,4 @@
-"""The provider's Lambda asset, bundled locally (no Docker): provider/*.py plus the pinned crhelper.
+"""The provider's Lambda asset, bundled locally (no Docker): provider/**/*.py plus the pinned crhelper.
 
 boto3 is left out: the Lambda Python runtime ships it. The directory is named after a hash of
 its content, so the same sources always give the same asset (and the same asset hash).
@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent
 PROVIDER = PROVIDER_DIR
 BUNDLED = PACKAGE / "_lambda_deps"  # only in the wheel
 HANDLER = "provider.handler.handler"
-# AppStream's service model from the pinned botocore (provider/images.py reads it first): the Lambda
+# AppStream's service model from the pinned botocore (provider/appstream/images.py reads it first): the Lambda
 # runtime's botocore may predate CreateImportedImage. Its documentation is left out (a third of the size).
 MODEL = "provider/models/appstream/2016-12-01/service-2.json"
 
@@ -48,7 +48,8 @@ def _pinned(requirements: Path, package: str) -> str:
 
 def _files() -> dict[str, bytes]:
     """Relative path -> content of every file the asset holds, in a stable order."""
-    files = {f"provider/{p.name}": p.read_bytes() for p in sorted(PROVIDER.glob("*.py"))}
+    # provider/ and its packages (cloudformation/, appstream/), each module at its path
+    files = {f"provider/{p.relative_to(PROVIDER).as_posix()}": p.read_bytes() for p in sorted(PROVIDER.rglob("*.py"))}
     files[MODEL] = model_bytes()
     if BUNDLED.is_dir():
         for bundled in sorted(BUNDLED.rglob("*.py")):

@@ -76,7 +76,7 @@ def in_construct_terms(err: errors.InvalidProperties) -> str:
 
 
 def provider_accepts(properties: dict[str, Any], seconds: int, path: str) -> None:
-    """The provider's own validation (provider/properties.py), the only one, on what the resource will send.
+    """The provider's own validation (provider/appstream/properties.py), the only one, on what the resource will send.
 
     Values known only at deploy time (CDK tokens) pass through; everything else is checked now.
     """

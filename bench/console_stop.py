@@ -184,7 +184,7 @@ def report_lines(result: dict[str, Any]) -> list[str]:
     ok = busy["max"] <= result["target_seconds"] and idle["max"] <= result["target_seconds"]
     ok = ok and result["functions_left"] == 0
     return [
-        "## Ctrl-C on appstream-image-local",
+        "## 11. Ctrl-C on appstream-image-local",
         "",
         f"Seconds from SIGINT to the command's exit, median (min-max) of {idle['n']}: idle {idle['median']:.2f} "
         f"({idle['min']:.2f}-{idle['max']:.2f}); with a deploy under way and {result['busy_functions']} busy function "

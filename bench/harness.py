@@ -26,8 +26,7 @@ from appstream_image_local.response_endpoint import ResponseEndpoint
 from appstream_image_local.tls import make_certificate
 from appstream_image_provider import asset
 from appstream_image_provider.asset import HANDLER
-from provider.contract import OWNER_TAG, SOURCE_TAG
-from provider.ownership import owner_value
+from provider.contract import OWNER_TAG, SOURCE_TAG, owner_value
 from tools.synth import cached_synth
 
 ROOT = Path(__file__).resolve().parent.parent

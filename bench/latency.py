@@ -14,7 +14,7 @@ from botocore.config import Config
 from crhelper import CfnResource
 
 from bench.harness import Bench, bench_environment, delete_event, lambda_context, owned, summary
-from provider import response
+from provider.cloudformation import response
 
 BASELINE_INTERVAL = 5.0  # the CDK provider framework's default query interval
 

@@ -6,6 +6,7 @@ time, and the Lambda asset carries it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from typing import Final
@@ -70,8 +71,6 @@ MAX_TIMEOUT = 3600  # CloudFormation's ServiceTimeout: 1-3600 s
 # AWS::CloudFormation::WaitCondition: Timeout at most 43200 s (12 hours), counted from the wait condition's creation.
 MAX_SIGNAL_TIMEOUT = 43200
 SIGNAL_KEYS = frozenset({"Handle", "Timeout"})  # AvailableSignal: the wait condition's handle and its Timeout
-# The provider function's env var: the stack its function belongs to (a Delete asks whether it outlives the request).
-PROVIDER_STACK_ENV = "APPSTREAM_IMAGE_PROVIDER_STACK"
 MAX_DESCRIPTION = 256  # botocore model: Description max 256
 MAX_DISPLAY_NAME = 100  # botocore model: DisplayName max 100
 
@@ -163,6 +162,48 @@ def tag_value_problem(value: str) -> str:
 def tag_safe(text: str) -> str:
     """`text` with every character a tag value does not allow replaced by `-`."""
     return "".join(c if tag_character_ok(c) else "-" for c in text)
+
+
+# The ownership tag's value names a resource: `<stack name>/<logical id>/<8 hex of the StackId>` (owner_value).
+STACK_DIGEST = 8
+LONG_DIGEST = 16
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def stack_name_of(stack_id: str) -> str:
+    """The stack name from a StackId ARN (`arn:...:stack/<name>/<uuid>`); the id itself otherwise."""
+    parts = stack_id.split("/")
+    return parts[1] if len(parts) > 1 and stack_id.startswith("arn:") else stack_id
+
+
+def owner_value(stack_id: str, logical_id: str) -> str:
+    """`<stack name>/<logical id>/<8 hex of the StackId>`: only characters AppStream's TagValue allows.
+
+    The StackId (unique per stack instance) keeps a late duplicate Delete from a deleted stack
+    away from the image of a re-created stack of the same name. The `<stack name>/` prefix is what
+    the IAM statement that retires a stack's images matches (owner_pattern). A value longer
+    than a tag value allows keeps its head and ends with a hash of the whole.
+    """
+    value = tag_safe(f"{stack_name_of(stack_id)}/{logical_id}/{_digest(stack_id, STACK_DIGEST)}")
+    if len(value) <= MAX_TAG_VALUE:
+        return value
+    return f"{value[: MAX_TAG_VALUE - LONG_DIGEST - 1]}/{_digest(value, LONG_DIGEST)}"
+
+
+def stack_of(owner: str) -> tuple[str, str] | None:
+    """(stack name, 8 hex of its StackId) from an ownership tag's value; None for a value that was shortened."""
+    parts = owner.split("/")
+    if len(parts) != 3 or len(parts[2]) != STACK_DIGEST:
+        return None
+    return parts[0], parts[2]
+
+
+def same_stack(stack_id: str, digest: str) -> bool:
+    """Whether `digest` (from an ownership tag's value) is that of stack instance `stack_id`."""
+    return _digest(stack_id, STACK_DIGEST) == digest
 
 
 def owner_pattern(stack_name: str) -> str:

@@ -1,4 +1,4 @@
-"""Lambda entry point for Custom::AppStreamImage: wiring only (crhelper -> provider.lifecycle).
+"""Lambda entry point for Custom::AppStreamImage: wiring only (crhelper's front door -> step.handle -> the Answer).
 
 Only the stdlib-only response module is imported unguarded: any failure while loading the rest
 (an import, the AppStream client) is kept and answered as FAILED, so no stack waits for a timeout.
@@ -6,46 +6,29 @@ Only the stdlib-only response module is imported unguarded: any failure while lo
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import response
+from .cloudformation import response
+
+if TYPE_CHECKING:
+    from .cloudformation.request import LambdaContext
 
 LOAD_FAILURE: Exception | None = None
 try:
-    from . import lifecycle, logs
-    from .cfn import ImageResource
+    from . import logs, step
+    from .appstream.images import appstream_client
+    from .cloudformation.answer import ImageResource
     from .contract import SCOPE_ENV
-    from .images import appstream_client
-    from .request import LambdaContext
-    from .stacks import CloudFormationStacks
 
     logs.setup()
-    helper = ImageResource()
-    client = appstream_client()
-    stacks = CloudFormationStacks()  # its client is made on first use: most requests never ask
-    SCOPE = os.environ.get(SCOPE_ENV, "")
-
-    # crhelper's own decorators: every request type, first deliveries and scheduled ones, runs lifecycle.handle.
-    @helper.create
-    @helper.update
-    @helper.delete
-    @helper.poll_create
-    @helper.poll_update
-    @helper.poll_delete
-    def run(event: dict[str, Any], context: LambdaContext) -> str | None:
-        """Returns the physical id when finished; None hands the request over to scheduled polling."""
-        physical_id, data = lifecycle.handle(
-            client,
-            event,
-            context.get_remaining_time_in_millis(),
-            claim=helper.claim,
-            stop_polling=helper.stop_polling,
-            scope=SCOPE,
-            stacks=stacks,
-        )
-        helper.Data.update(data)
-        return physical_id
+    helper = ImageResource()  # DescribeStacks' client is made on first use: most requests never ask
+    run = functools.partial(step.handle, client=appstream_client(), front=helper, scope=os.environ.get(SCOPE_ENV, ""))
+    # crhelper's own decorators: every request type, first deliveries and scheduled ones, runs step.handle.
+    for decorator in (helper.create, helper.update, helper.delete, helper.poll_create, helper.poll_update,
+                      helper.poll_delete):  # fmt: skip
+        decorator(run)
 
 except Exception as exc:  # whatever failed while loading, CloudFormation must hear about it
     LOAD_FAILURE = exc

@@ -25,6 +25,15 @@ _URL = re.compile(r"https://[^\s\"']*[?&](?:X-Amz-)?Signature=[^\s\"']*", re.IGN
 
 logger = logging.getLogger("provider")
 
+# Lambda's Python runtime (awslambdaric) reads AWS_LAMBDA_LOG_LEVEL with TRACE as DEBUG; Python knows the rest.
+LAMBDA_LOG_LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR",
+                     "FATAL": "CRITICAL"}  # fmt: skip
+
+
+def lambda_log_level(level: str) -> str:
+    """The Python level for Lambda's application log level (unknown or unset: INFO)."""
+    return LAMBDA_LOG_LEVELS.get(level.upper(), "INFO")
+
 
 def redact(text: str) -> str:
     """Drop presigned URLs (the ResponseURL is a credential) and any signature left over."""

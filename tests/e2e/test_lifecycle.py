@@ -15,9 +15,10 @@ import pytest
 from appstream_image_local.appstream import LocalAppStream
 from appstream_image_local.audit import mutated_images, outside
 from appstream_image_local.cfn.driver import Cloud, Stack, StackFailed
-from provider.contract import OWNER_TAG, PROVIDER_TAGS
-from provider.ownership import owner_value
+from provider.contract import OWNER_TAG, PROVIDER_TAGS, owner_value
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.toolchain  # synthesized assemblies (tools/synth.py: a jsii runtime when its cache is cold)
 
 EXAMPLE = "AppStreamImageExample"
 PROVIDER = "AppStreamImageProvider"

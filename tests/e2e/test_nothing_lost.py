@@ -13,8 +13,9 @@ import pytest
 
 from appstream_image_local.appstream import LocalAppStream
 from appstream_image_local.cfn.driver import Cloud, StackFailed
-from provider.contract import MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS
-from provider.ownership import owner_value
+from provider.contract import MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, owner_value
+
+pytestmark = pytest.mark.toolchain  # synthesized assemblies (tools/synth.py: a jsii runtime when its cache is cold)
 
 PROVIDER = "AppStreamImageProvider"
 TOKEN = {"Fn::ImportValue": "AppStreamImageProvider-ServiceToken"}

@@ -10,7 +10,7 @@ from aws_cdk import App, Duration, Fn, Stack
 from aws_cdk.assertions import Template
 
 from appstream_image_provider.appstream_image import AppStreamImage, ImageSource
-from provider.properties import parse
+from provider.appstream.properties import parse
 from stacks.fleet import streaming_fleet
 
 # aws-cdk-lib runs in this process: the tests share one worker (tests/conftest.py).

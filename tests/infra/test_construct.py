@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match, Template
 from appstream_image_local.iam import action_definition
 from appstream_image_provider import Adopt, ImportedApplication, OnDelete, ProviderOptions
 from appstream_image_provider.appstream_image import AppStreamImage, ImageShare, ImageSource, InUse
-from provider.properties import parse
+from provider.appstream.properties import parse
 from stacks.fleet import streaming_fleet
 
 # aws-cdk-lib runs in this process: the tests share one worker (tests/conftest.py).
@@ -703,8 +703,8 @@ def test_the_construct_validates_with_the_providers_rules_only_and_passes_tokens
     """One validation: the provider's message (CloudFormation's property name made the prop's), no second copy."""
     from aws_cdk import Fn
 
+    from provider.appstream.properties import image_name
     from provider.errors import InvalidProperties
-    from provider.properties import image_name
 
     stack = Stack(App(), "S")
     with pytest.raises(ValueError, match="S/I: image_name: ") as caught:

@@ -16,6 +16,8 @@ from tests.conftest import ROOT
 # The packages whose modules the Layout names one by one.
 PACKAGES = [
     "provider",
+    "provider/cloudformation",
+    "provider/appstream",
     "appstream_image_provider",
     "appstream_image_local",
     "appstream_image_local/appstream",

@@ -56,3 +56,15 @@ def test_every_aws_cdk_module_the_checked_code_imports_is_followed_by_mypy() -> 
 def test_the_scan_sees_both_import_forms() -> None:
     source = "import aws_cdk.aws_sqs\nfrom aws_cdk import Stack, aws_sns as sns\nfrom aws_cdk.aws_kms import Key\n"
     assert _cdk_modules(source) == {"aws_cdk.aws_sqs", "aws_cdk", "aws_cdk.aws_sns", "aws_cdk.aws_kms"}
+
+
+def test_every_provider_module_its_packages_too_is_checked_strictly() -> None:
+    """provider/ is two packages (cloudformation/, appstream/) and the modules between: mypy strict sees them all."""
+    provider = set((ROOT / "provider").rglob("*.py"))
+    assert {ROOT / "provider" / side / "__init__.py" for side in ("cloudformation", "appstream")} <= provider
+    assert provider - set(_checked_files()) == set()
+    config = _mypy_config()
+    assert config["strict"] is True
+    overrides = config["overrides"]
+    assert isinstance(overrides, list)
+    assert [o for o in overrides if any(str(m).startswith("provider") for m in o["module"])] == []  # none relaxed

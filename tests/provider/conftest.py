@@ -11,7 +11,7 @@ import json
 import os
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,13 @@ from appstream_image_local.appstream import AppStreamBackend, Durations, FaultIn
 from appstream_image_local.cfn.lambda_bootstrap import Context
 from appstream_image_local.response_endpoint import ResponseEndpoint
 from appstream_image_local.tls import make_certificate
-from provider.contract import OWNER_TAG, SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV, SOURCE_TAG
-from provider.ownership import owner_value
+from provider import step
+from provider.cloudformation.clock import Timing
+from provider.cloudformation.outcome import Done, Outcome
+from provider.cloudformation.request import Request
+from provider.cloudformation.resume import Resume, polling_data
+from provider.cloudformation.stacks import Unknown
+from provider.contract import OWNER_TAG, SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV, SOURCE_TAG, owner_value
 from tests.conftest import EVENTS
 
 FUNCTION = "AppStreamImageProvider"
@@ -264,11 +269,62 @@ def event(name: str, **props: Any) -> dict[str, Any]:
     return body
 
 
-def handle(client: Any, clock: Any, body: dict[str, Any], remaining_ms: int = 900_000, **kw: Any) -> Any:
-    """lifecycle.handle on the fake clock: every wait advances it instead of sleeping."""
-    from provider import lifecycle
+@dataclass
+class Caller:
+    """The request's Answer as the AppStream side sees it (appstream/caller.py), stood in for: what a claim and a stop
+    of polling do, and what DescribeStacks says (stacks.StackLookup: a test's, else stacks.Unknown)."""
 
-    return lifecycle.handle(client, body, remaining_ms, clock=clock, sleep=clock.advance, **kw)
+    on_claim: Callable[[str], object] = lambda _: None
+    on_stop: Callable[[str], bool] = lambda _: False
+    stacks: Any = field(default_factory=Unknown)
+    stack_id: str = STACK_ID
+
+    def claim(self, image: str) -> None:
+        self.on_claim(image)
+
+    def stop_polling(self, image: str) -> bool:
+        return self.on_stop(image)
+
+    def rolling_back(self) -> bool | None:
+        return self.stacks.rolling_back(self.stack_id)  # type: ignore[no-any-return]
+
+    def owner_gone(self, owner: str) -> bool | None:
+        return self.stacks.owner_gone(owner)  # type: ignore[no-any-return]
+
+
+def run_step(
+    client: Any,
+    body: dict[str, Any],
+    remaining_ms: int = 900_000,
+    *,
+    clock: Any,
+    sleep: Any,
+    claim: Callable[[str], object] | None = None,
+    stop_polling: Callable[[str], bool] | None = None,
+    stacks: Any = None,
+    scope: str = "",
+) -> Outcome:
+    """step.run as step.handle calls it, the Answer stood in for (its claim, stop_polling and DescribeStacks)."""
+    request = Request.of(body)
+    timing = Timing.start(remaining_ms, polling=request.resume is not None, clock=clock, sleep=sleep)
+    caller = Caller(claim or (lambda _: None), stop_polling or (lambda _: False), stacks or Unknown(), request.stack_id)
+    return step.run(client, request, timing, caller, scope=scope)
+
+
+def handle(client: Any, clock: Any, body: dict[str, Any], remaining_ms: int = 900_000, **kw: Any) -> Outcome:
+    """step.run on the fake clock: every wait advances it instead of sleeping."""
+    return run_step(client, body, remaining_ms, clock=clock, sleep=clock.advance, **kw)
+
+
+def finished(outcome: Outcome) -> Done:
+    """The outcome of work that finished (CloudFormation is answered SUCCESS now); any other fails the test."""
+    assert isinstance(outcome, Done), outcome
+    return outcome
+
+
+def scheduled(body: dict[str, Any], state: Resume) -> dict[str, Any]:
+    """The event a scheduled run of request `body` gets: its state in CrHelperData, as the polling input has it."""
+    return body | {"CrHelperPoll": True, "CrHelperData": polling_data(state)}
 
 
 MADE_BY_COPY = "Copy/plat-base/0123456789abcdef"  # a source tag: the resource made the image (its Delete deletes it)
@@ -287,9 +343,11 @@ __all__ = [
     "OWNER",
     "STACK_ID",
     "Provider",
+    "finished",
     "fire",
     "lambda_context",
     "next_run",
     "owned_image",
+    "scheduled",
     "schedules_left",
 ]

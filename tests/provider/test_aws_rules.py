@@ -1,6 +1,6 @@
 """What AWS enforces, and the provider gets right: each test failed on the provider before issue #10's fixes.
 
-Most run `lifecycle.handle` on the service's fake clock (sleeping advances it), so waits of minutes take
+Most run `step.run` on the service's fake clock (sleeping advances it), so waits of minutes take
 milliseconds; the client does not retry, so each AppStream answer is seen as AWS sends it.
 """
 
@@ -15,16 +15,18 @@ import pytest
 from botocore.stub import Stubber
 
 from appstream_image_local.appstream import AppStreamBackend, Fault, Limits, LocalAppStream
-from provider import deletion, lifecycle
-from provider.contract import OWNER_TAG, SOURCE_TAG, owner_pattern, tag_value_problem
-from provider.creation import Made
+from provider.appstream import deletion
+from provider.appstream.creation import Made
+from provider.appstream.properties import Source
+from provider.appstream.states import Budget
+from provider.cloudformation import clock as budget_clock
+from provider.cloudformation.clock import LATEST_RUN, Timing
+from provider.cloudformation.outcome import Continue
+from provider.cloudformation.resume import Phase, Resume
+from provider.contract import OWNER_TAG, SOURCE_TAG, owner_pattern, owner_value, tag_value_problem
 from provider.errors import AccessDenied, DeadlineExceeded, ImageInUse, NotOwned, NotPermitted, QuotaExceeded
-from provider.ownership import owner_value
-from provider.properties import Source
-from provider.schedule import LATEST_RUN
-from provider.states import Budget
 from tests.conftest import FakeClock
-from tests.provider.conftest import OWNER, STACK_ID, Provider, event, handle, owned_image
+from tests.provider.conftest import OWNER, STACK_ID, Provider, event, finished, handle, owned_image, scheduled
 
 OTHER = "210987654321"
 
@@ -91,8 +93,8 @@ def test_a_retried_create_picks_up_the_copy_it_already_made(
     owned_image(backend, "golden-2026-11", state="COPYING", settle_seconds=20)
     claims: list[str] = []
     body = event("create", ImageName="golden-2026-11", Source={"Type": "Copy", "SourceImageName": "golden-base"})
-    physical_id, data = handle(client, clock, body, claim=claims.append)
-    assert (physical_id, data["State"]) == ("golden-2026-11", "AVAILABLE")
+    done = finished(handle(client, clock, body, claim=claims.append))
+    assert (done.physical_id, done.attributes["State"]) == ("golden-2026-11", "AVAILABLE")
     assert service.audit.calls("CopyImage") == []
     assert claims == ["golden-2026-11"]  # a failure now would hand it to the rollback
 
@@ -115,7 +117,7 @@ def test_a_name_taken_between_our_look_and_our_copy_is_picked_up_only_when_ours(
     made.visible_at = clock.now + 5  # read-after-write: our DescribeImages does not see it yet
     body = event("create", ImageName="golden-2026-11", Source={"Type": "Update", "SourceImageName": "golden-base"})
     if owner == OWNER:
-        assert handle(client, clock, body)[0] == "golden-2026-11"
+        assert finished(handle(client, clock, body)).physical_id == "golden-2026-11"
     else:
         with pytest.raises(NotOwned, match=outcome):
             handle(client, clock, body)
@@ -132,8 +134,8 @@ def test_with_default_properties_the_cleanup_delete_waits_for_the_fleet_to_let_g
     service, client = fake
     owned_image(backend, "golden-2026-11", permissions={OTHER: {"allowFleet": True, "allowImageBuilder": True}})
     backend.add_fleet("fleet", "golden-2026-11", release_after=120, release_to="golden-2026-12")
-    physical_id, _ = handle(client, clock, event("delete"))  # the sample event: no InUse, no ServiceTimeout
-    assert physical_id == "golden-2026-11"
+    outcome = handle(client, clock, event("delete"))  # the sample event: no InUse, no ServiceTimeout
+    assert finished(outcome).physical_id == "golden-2026-11"
     assert "golden-2026-11" not in backend.snapshot()["images"]
     revokes = service.audit.calls("DeleteImagePermissions")
     assert revokes
@@ -201,8 +203,8 @@ def test_revoked_sharing_that_has_not_applied_yet_is_waited_for_not_restored(
     service, client = fake
     backend.limits.permission_lag = 5
     owned_image(backend, "golden-2026-11", permissions={OTHER: {"allowFleet": True, "allowImageBuilder": True}})
-    physical_id, _ = handle(client, clock, event("delete", ImageName="golden-2026-11", InUse="Fail"))
-    assert physical_id == "golden-2026-11"
+    outcome = handle(client, clock, event("delete", ImageName="golden-2026-11", InUse="Fail"))
+    assert finished(outcome).physical_id == "golden-2026-11"
     assert "golden-2026-11" not in backend.snapshot()["images"]
     assert service.audit.calls("UpdateImagePermissions") == []
     assert [c["error"] for c in service.audit.calls("DeleteImage")][-1] is None
@@ -218,8 +220,8 @@ def test_a_later_deploy_replaces_the_failed_image_this_resource_made(
     backend.add_image("golden-base")
     owned_image(backend, "golden-2026-12", state="FAILED")
     body = event("create", ImageName="golden-2026-12", Source={"Type": "Copy", "SourceImageName": "golden-base"})
-    physical_id, data = handle(client, clock, body)
-    assert (physical_id, data["State"]) == ("golden-2026-12", "AVAILABLE")
+    done = finished(handle(client, clock, body))
+    assert (done.physical_id, done.attributes["State"]) == ("golden-2026-12", "AVAILABLE")
     assert [c["params"] for c in service.audit.calls("DeleteImage")] == [{"Name": "golden-2026-12"}]
     assert len(service.audit.calls("CopyImage")) == 1
 
@@ -231,8 +233,7 @@ def test_describe_failures_right_after_the_copy_started_are_outlasted_and_the_co
     backend.add_image("golden-base")
     service.faults.add(Fault("server_error", operation="DescribeImages", skip=1, count=4))
     body = event("create", ImageName="golden-2026-11", Source={"Type": "Copy", "SourceImageName": "golden-base"})
-    physical_id, _ = handle(client, clock, body)
-    assert physical_id == "golden-2026-11"
+    assert finished(handle(client, clock, body)).physical_id == "golden-2026-11"
     made_from = Source("Copy", "golden-base").fingerprint()
     assert backend.images["golden-2026-11"].tags == {OWNER_TAG: OWNER, SOURCE_TAG: made_from}
 
@@ -261,7 +262,7 @@ def test_a_scheduled_invocation_of_a_create_that_made_its_image_answers_with_it(
     owned_image(live_backend, "golden-2026-11", state="COPYING", settle_seconds=600)
     scheduled = provider.event("create", props={"ImageName": "golden-2026-11"})
     scheduled["ResponseURL"] = provider.endpoint.url("scheduled-timeout")
-    resume = lifecycle.Resume(deadline=0.0, image="golden-2026-11", made=True)  # the deadline has passed
+    resume = Resume(deadline=0.0, image="golden-2026-11", made=True)  # the deadline has passed
     scheduled |= {"CrHelperPoll": True, "CrHelperData": {"_Resume": resume.to_data()}}
     response = provider.invoke(scheduled)
     assert response is not None
@@ -279,8 +280,8 @@ def test_a_new_copy_invisible_for_a_while_is_waited_for(
     backend.limits.visibility_lag = 20
     backend.add_image("golden-base")
     body = event("create", ImageName="golden-2026-11", Source={"Type": "Update", "SourceImageName": "golden-base"})
-    physical_id, data = handle(client, clock, body)
-    assert (physical_id, data["State"]) == ("golden-2026-11", "AVAILABLE")
+    done = finished(handle(client, clock, body))
+    assert (done.physical_id, done.attributes["State"]) == ("golden-2026-11", "AVAILABLE")
     assert "ResourceNotFoundException" in [c["error"] for c in service.audit.calls("DescribeImages")]
 
 
@@ -299,15 +300,15 @@ def test_a_copy_refused_for_the_concurrency_quota_waits_for_a_slot(
     caplog.set_level(logging.INFO)
     body = event("create", ImageName="golden-2026-11", Source={"Type": "Copy", "SourceImageName": "golden-base"})
     started = clock.now
-    physical_id, data = handle(client, clock, body)
+    outcome = handle(client, clock, body)
     # A slot wait hands over to scheduled polling within 40 s (a Delete can stop scheduled runs, not this one).
-    assert physical_id is None
+    assert isinstance(outcome, Continue)
     assert clock.now - started <= 40
-    assert lifecycle.Resume.from_data(data[lifecycle.RESUME]).phase == "start"
-    while physical_id is None:
+    assert outcome.state.phase is Phase.START
+    while isinstance(outcome, Continue):
         clock.advance(60)
-        physical_id, data = handle(client, clock, {**body, "CrHelperPoll": True, "CrHelperData": data})
-    assert physical_id == "golden-2026-11"
+        outcome = handle(client, clock, scheduled(body, outcome.state))
+    assert finished(outcome).physical_id == "golden-2026-11"
     attempts = [c["error"] for c in service.audit.calls("CopyImage")]
     assert attempts[-1] is None
     assert set(attempts[:-1]) == {"LimitExceededException"}
@@ -329,13 +330,11 @@ def test_a_quota_that_waiting_will_not_free_fails_at_once_naming_it(
 
 
 def test_waiting_for_a_slot_continues_in_scheduled_invocations_with_all_properties() -> None:
-    from provider.schedule import polling_input
+    from provider.cloudformation.schedule import polling_input
 
     body = event("create", ImageName="golden-2026-11", Tags=[{"Key": "team", "Value": "euc"}])
-    body["CrHelperData"] = {"_Resume": lifecycle.Resume(1.0, "golden-2026-11", phase="start").to_data()}
-    assert '"Tags"' in polling_input(body)
-    body["CrHelperData"] = {"_Resume": lifecycle.Resume(1.0, "golden-2026-11", phase="settle").to_data()}
-    assert '"Tags"' not in polling_input(body)
+    assert '"Tags"' in polling_input(body, Resume(1.0, "golden-2026-11", phase=Phase.START), "run-2")
+    assert '"Tags"' not in polling_input(body, Resume(1.0, "golden-2026-11", phase=Phase.SETTLE), "run-2")
 
 
 # -- 7. every answer before CloudFormation's timeout ----------------------------------------------------
@@ -347,34 +346,31 @@ def test_a_deadline_between_two_scheduled_runs_is_waited_through_inline(
     _, client = fake
     owned_image(backend, "golden-2026-11", delete_seconds=3600)
     deadline = clock.now + 50  # after this run's 40 s slice, before the next run (60 s later)
-    scheduled = event("delete") | {
-        "CrHelperPoll": True,
-        "CrHelperData": {"_Resume": lifecycle.Resume(deadline, "golden-2026-11", "delete").to_data()},
-    }
+    run = scheduled(event("delete"), Resume(deadline, "golden-2026-11", Phase.DELETE))
     backend.delete_image({"Name": "golden-2026-11"})
     with pytest.raises(DeadlineExceeded):
-        handle(client, clock, scheduled)
+        handle(client, clock, run)
     assert deadline - 3 <= clock.now <= deadline  # answered by the deadline, not at the next run
 
 
 def test_a_first_invocation_whose_deadline_falls_after_its_end_answers_before_handing_over_too_late() -> None:
-    timing = lifecycle.Timing(now=0.0, remaining_ms=900_000, polling=False)
-    last_moment = 900.0 - lifecycle.HAND_OVER_MARGIN
-    budget = timing.budget(deadline=920.0)  # the next scheduled run would come at about 950 s
-    assert budget.deadline <= last_moment
-    assert budget.hand_over_at == float("inf")
-    far = timing.budget(deadline=3000.0)
+    timing = Timing(now=0.0, remaining_ms=900_000, polling=False)
+    last_moment = 900.0 - budget_clock.HAND_OVER
+    window = timing.window(deadline=920.0)  # the next scheduled run would come at about 950 s
+    assert window.deadline <= last_moment
+    assert window.hand_over_at == float("inf")
+    far = timing.window(deadline=3000.0)
     assert (far.deadline, far.hand_over_at) == (3000.0, last_moment)
-    scheduled = lifecycle.Timing(now=0.0, remaining_ms=900_000, polling=True).budget(deadline=3000.0)
-    assert scheduled.hand_over_at == lifecycle.POLL_SLICE
+    polled = Timing(now=0.0, remaining_ms=900_000, polling=True).window(deadline=3000.0)
+    assert polled.hand_over_at == budget_clock.POLL_SLICE
 
 
 def test_a_deadline_before_the_latest_a_successor_schedule_can_run_is_waited_for_not_handed_over() -> None:
     """A one-time schedule runs anywhere in the minute it names, up to schedule.LATEST_RUN after the hand-over."""
-    timing = lifecycle.Timing(now=0.0, remaining_ms=900_000, polling=True)
-    gap = lifecycle.POLL_SLICE + LATEST_RUN + lifecycle.NEXT_RUN_SLACK
-    assert timing.budget(deadline=gap - 1).hand_over_at == float("inf")
-    assert timing.budget(deadline=gap + 1).hand_over_at == lifecycle.POLL_SLICE
+    timing = Timing(now=0.0, remaining_ms=900_000, polling=True)
+    gap = budget_clock.POLL_SLICE + LATEST_RUN + budget_clock.NEXT_RUN_SLACK
+    assert timing.window(deadline=gap - 1).hand_over_at == float("inf")
+    assert timing.window(deadline=gap + 1).hand_over_at == budget_clock.POLL_SLICE
 
 
 def test_budget_inline_never_hands_over_and_ends_by_the_last_moment() -> None:
@@ -408,8 +404,8 @@ def test_a_module_that_fails_to_import_still_answers_failed(
 
     import provider as package
 
-    monkeypatch.delattr(package, "lifecycle")
-    monkeypatch.setitem(sys.modules, "provider.lifecycle", None)  # importing it now raises ImportError
+    monkeypatch.delattr(package, "step")
+    monkeypatch.setitem(sys.modules, "provider.step", None)  # importing it now raises ImportError
     module = importlib.reload(provider.module)
     body = provider.event("create")
     body["ResponseURL"] = provider.endpoint.url("load-failure")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
-from provider.cfn import FAILED_CREATE_ID
-from provider.contract import SOURCE_TAG
-from provider.ownership import OWNER_TAG
-from provider.properties import Source
+from provider.appstream.properties import Source
+from provider.contract import FAILED_CREATE_ID, OWNER_TAG, SOURCE_TAG
 from tests.provider.conftest import OWNER, Provider, owned_image
 
 OTHER = "210987654321"

@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, Fault, LocalAppStream
-from provider import lifecycle
-from provider.contract import OWNER_TAG, SOURCE_TAG
-from provider.ownership import owner_value
+from provider.cloudformation import clock as budget_clock
+from provider.contract import OWNER_TAG, SOURCE_TAG, owner_value
 from tests.conftest import FakeClock
-from tests.provider.conftest import STACK_ID, Provider, event, handle, owned_image
+from tests.provider.conftest import STACK_ID, Provider, event, finished, handle, owned_image, run_step
 
 OTHER = "210987654321"
 
@@ -136,8 +135,8 @@ def test_an_id_cloudformation_made_up_deletes_the_image_this_resource_made(
     owned_image(backend, "golden-2026-11", tags={SOURCE_TAG: MADE})
     body = event("delete-after-create-timeout", ImageName="golden-2026-11", Source=COPY)
     stopped: list[str] = []
-    physical_id, _ = handle(client, clock, body, stop_polling=lambda name: stopped.append(name) or False)
-    assert physical_id == body["PhysicalResourceId"]  # a Delete answers with the id it was given
+    outcome = handle(client, clock, body, stop_polling=lambda name: stopped.append(name) or False)
+    assert finished(outcome).physical_id == body["PhysicalResourceId"]  # a Delete answers with the id it was given
     assert "golden-2026-11" not in backend.images
     assert stopped[0] == "golden-2026-11"  # the Create's polling, should it have handed over
 
@@ -155,8 +154,8 @@ def test_an_id_cloudformation_made_up_waits_for_an_image_the_cancelled_create_ma
         if before < 1030 <= clock.now:
             owned_image(backend, "golden-2026-11", state="COPYING", settle_seconds=20, tags={SOURCE_TAG: MADE})
 
-    physical_id, _ = lifecycle.handle(client, body, 900_000, clock=clock, sleep=advance)
-    assert physical_id == body["PhysicalResourceId"]
+    outcome = run_step(client, body, 900_000, clock=clock, sleep=advance)
+    assert finished(outcome).physical_id == body["PhysicalResourceId"]
     assert "golden-2026-11" not in backend.images or backend.images["golden-2026-11"].state == "DELETING"
 
 
@@ -167,9 +166,8 @@ def test_an_id_cloudformation_made_up_with_nothing_made_answers_after_the_window
     backend.add_image("golden-2026-11", tags={OWNER_TAG: "other-stack/Other/00000000"})  # someone else's
     started = clock.now
     body = event("delete-after-create-timeout", ImageName="golden-2026-11", Source=COPY)
-    physical_id, _ = handle(client, clock, body)
-    assert physical_id == body["PhysicalResourceId"]
-    assert clock.now >= started + lifecycle.IN_FLIGHT
+    assert finished(handle(client, clock, body)).physical_id == body["PhysicalResourceId"]
+    assert clock.now >= started + budget_clock.IN_FLIGHT
     assert service.audit.mutations() == []
     assert "golden-2026-11" in backend.images
 
@@ -180,8 +178,7 @@ def test_an_image_a_never_answered_create_adopted_is_given_back_not_deleted(
     _, client = fake
     owned_image(backend, "builder-output", tags={SOURCE_TAG: "Existing", "team": "euc"})
     body = event("delete-after-create-timeout", ImageName="builder-output")
-    physical_id, _ = handle(client, clock, body)
-    assert physical_id == body["PhysicalResourceId"]
+    assert finished(handle(client, clock, body)).physical_id == body["PhysicalResourceId"]
     image = backend.images["builder-output"]
     assert image.state == "AVAILABLE"
     assert OWNER_TAG not in image.tags
@@ -231,7 +228,7 @@ def test_a_deletion_is_reported_within_t_plus_3_seconds(
     _, client = fake
     owned_image(backend, "golden-2026-11", delete_seconds=seconds)
     started = clock.now
-    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    assert finished(handle(client, clock, event("delete"))).physical_id == "golden-2026-11"
     assert "golden-2026-11" not in backend.snapshot()["images"]
     assert seconds <= clock.now - started <= seconds + 3
 
@@ -242,7 +239,8 @@ def test_in_use_wait_keeps_trying_until_the_fleet_releases_the_image(
     appstream, client = fake
     owned_image(backend, "golden-2026-11", delete_seconds=0.5)
     backend.add_fleet("sales-fleet", "golden-2026-11", release_after=60, release_to="golden-2026-12")
-    assert handle(client, clock, event("delete", ImageName="golden-2026-11", InUse="Wait"))[0] == "golden-2026-11"
+    outcome = handle(client, clock, event("delete", ImageName="golden-2026-11", InUse="Wait"))
+    assert finished(outcome).physical_id == "golden-2026-11"
     assert "golden-2026-11" not in backend.snapshot()["images"]
     # DeleteImage is called only once the fleet let go: while in use, nothing is attempted or revoked.
     assert [c["error"] for c in appstream.audit.calls("DeleteImage")] == [None]
@@ -255,7 +253,7 @@ def test_concurrent_modification_is_retried_then_succeeds(
     appstream, client = fake
     owned_image(backend, "golden-2026-11", delete_seconds=0.2)
     appstream.faults.add(Fault("concurrent_modification", operation="DeleteImage", count=3))
-    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    assert finished(handle(client, clock, event("delete"))).physical_id == "golden-2026-11"
     errors = [c["error"] for c in appstream.audit.calls("DeleteImage")]
     assert errors == ["ConcurrentModificationException"] * 3 + [None]
 
@@ -277,7 +275,7 @@ def test_image_still_being_copied_is_waited_for_then_deleted(
 ) -> None:
     appstream, client = fake
     owned_image(backend, "golden-2026-11", state="COPYING", settle_seconds=600, delete_seconds=0.3)
-    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    assert finished(handle(client, clock, event("delete"))).physical_id == "golden-2026-11"
     assert "golden-2026-11" not in backend.snapshot()["images"]
     assert [c["error"] for c in appstream.audit.calls("DeleteImage")] == [None]
 

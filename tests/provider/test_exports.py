@@ -1,4 +1,4 @@
-"""provider.exports against the local AppStream service: the EXPORTING tasks of one image, read across
+"""provider.appstream.exports against the local AppStream service: the EXPORTING tasks of one image, read across
 ListExportImageTasks' pages, and [] when the call is denied, unknown or failing."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from appstream_image_local.appstream import AppStreamBackend, Fault
 from appstream_image_local.appstream import operations as local_operations
 from appstream_image_local.appstream.exports import add_export_task
-from provider import exports
+from provider.appstream import exports
 from tests.conftest import FakeClock
 from tests.provider.conftest import NO_RETRY
 

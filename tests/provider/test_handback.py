@@ -10,12 +10,13 @@ import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from appstream_image_local.appstream.exports import add_export_task
-from provider import deletion
-from provider.contract import ADOPTED_TAG, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
+from provider.appstream import deletion
+from provider.appstream.ownership import Before
+from provider.cloudformation.outcome import Outcome
+from provider.contract import ADOPTED_TAG, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG, owner_value
 from provider.errors import ImageInUse, NotOwned
-from provider.ownership import Before, owner_value
 from tests.conftest import FakeClock
-from tests.provider.conftest import MADE_BY_COPY, OWNER, STACK_ID, event, handle, owned_image
+from tests.provider.conftest import MADE_BY_COPY, OWNER, STACK_ID, event, finished, handle, owned_image
 
 OTHER = "210987654321"
 THIRD = "111122223333"
@@ -40,9 +41,9 @@ class Stacks:
         return owner in self.gone
 
 
-def adopt(client: Any, clock: FakeClock, stacks: Stacks, **props: Any) -> tuple[str | None, dict[str, Any]]:
+def adopt(client: Any, clock: FakeClock, stacks: Stacks, **props: Any) -> Outcome:
     body = event("create", ImageName="builder-output", **props)
-    return handle(client, clock, body, stacks=stacks)  # type: ignore[no-any-return]
+    return handle(client, clock, body, stacks=stacks)
 
 
 def delete(**props: Any) -> dict[str, Any]:
@@ -86,14 +87,14 @@ def test_the_rollback_of_an_adoption_gives_the_image_back_as_it_was_found(
 ) -> None:
     service, client = fake
     builder_output(backend)
-    assert adopt(client, clock, Stacks(), **ADOPTION)[0] == "builder-output"
+    assert finished(adopt(client, clock, Stacks(), **ADOPTION)).physical_id == "builder-output"
     image = settled(backend, clock)
     assert image.tags["team"] == "platform"
     assert set(image.permissions) == {OTHER, THIRD}
     assert Before.decode(image.tags[ADOPTED_TAG]) == Before({"team": "euc", "stage": None}, {OTHER: "-b", THIRD: None})
     for on_delete in ({}, {"OnDelete": "Delete"}):  # even when the user asked for deletion on the stack's Delete
         body = delete(ImageName="builder-output", **ADOPTION, **on_delete)
-        assert handle(client, clock, body, stacks=Stacks(rollback=True))[0] == "builder-output"
+        assert finished(handle(client, clock, body, stacks=Stacks(rollback=True))).physical_id == "builder-output"
         as_found(backend, clock)
         assert "DeleteImage" not in [m["operation"] for m in service.audit.mutations()]
         adopt(client, clock, Stacks(), **ADOPTION)
@@ -187,7 +188,7 @@ def test_a_refused_adoption_says_how_to_release_the_image_and_if_owner_gone_take
         adopt(client, clock, Stacks(gone=set()), Adopt="IfOwnerGone")
     assert backend.images["builder-output"].tags[OWNER_TAG] == old_owner
 
-    assert adopt(client, clock, Stacks(gone={old_owner}), Adopt="IfOwnerGone")[0] == "builder-output"
+    assert finished(adopt(client, clock, Stacks(gone={old_owner}), Adopt="IfOwnerGone")).physical_id == "builder-output"
     assert backend.images["builder-output"].tags[OWNER_TAG] == OWNER
     # A rollback of that Create gives it back to the old owner's tags, as it was found.
     handle(client, clock, delete(ImageName="builder-output"), stacks=Stacks(rollback=True))
@@ -208,7 +209,7 @@ def renamed(kind: str, **props: Any) -> dict[str, Any]:
 @pytest.fixture
 def copied(backend: AppStreamBackend) -> str:
     """An image the old logical id (GoldenImage) made by copying plat-base."""
-    from provider.properties import parse
+    from provider.appstream.properties import parse
 
     made_from = parse({"ImageName": "x", "Source": {"Type": "Copy", "SourceImageName": "plat-base"}}).source
     owned_image(backend, "golden-2026-11", tags={SOURCE_TAG: made_from.fingerprint()})
@@ -221,13 +222,13 @@ def test_a_renamed_resource_takes_its_image_and_the_old_ids_cleanup_leaves_it(
     service, client = fake
     create = renamed("create")
     del create["PhysicalResourceId"]
-    assert handle(client, clock, create, stacks=Stacks())[0] == "golden-2026-11"
+    assert finished(handle(client, clock, create, stacks=Stacks())).physical_id == "golden-2026-11"
     tags = backend.images["golden-2026-11"].tags
     assert (tags[OWNER_TAG], tags[MOVED_FROM_TAG], tags[SOURCE_TAG]) == (NEW_OWNER, OWNER, copied)
     assert not [m for m in service.audit.mutations() if m["operation"] in ("CopyImage", "DeleteImage")]
     # CloudFormation's cleanup Delete of the old logical id: the move is final, the image stays.
     cleanup = delete(ImageName="golden-2026-11", Source={"Type": "Copy", "SourceImageName": "plat-base"})
-    assert handle(client, clock, cleanup, stacks=Stacks())[0] == "golden-2026-11"
+    assert finished(handle(client, clock, cleanup, stacks=Stacks())).physical_id == "golden-2026-11"
     assert backend.images["golden-2026-11"].tags == {OWNER_TAG: NEW_OWNER, SOURCE_TAG: copied}
     # A later stack delete removes it, once.
     handle(client, clock, renamed("delete"), stacks=Stacks(rollback=False))
@@ -242,7 +243,9 @@ def test_the_rollback_of_a_rename_gives_the_image_back_to_the_old_logical_id_and
     create = renamed("create")
     del create["PhysicalResourceId"]
     handle(client, clock, create, stacks=Stacks())
-    assert handle(client, clock, renamed("delete"), stacks=Stacks(rollback=True))[0] == "golden-2026-11"
+    assert (
+        finished(handle(client, clock, renamed("delete"), stacks=Stacks(rollback=True))).physical_id == "golden-2026-11"
+    )
     assert backend.images["golden-2026-11"].tags == {OWNER_TAG: OWNER, SOURCE_TAG: copied}
     assert "DeleteImage" not in [m["operation"] for m in service.audit.mutations()]
 

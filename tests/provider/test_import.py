@@ -14,11 +14,11 @@ import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from appstream_image_provider import asset
+from provider.appstream.creation import Made
 from provider.contract import OWNER_TAG, SOURCE_TAG
-from provider.creation import Made
 from provider.errors import InvalidProperties
 from tests.conftest import FakeClock
-from tests.provider.conftest import OWNER, event, handle
+from tests.provider.conftest import OWNER, event, finished, handle
 
 ROLE = "arn:aws:iam::123456789012:role/appstream-import"
 AMI = "ami-0123456789abcdef0"
@@ -32,9 +32,9 @@ def test_an_import_is_tagged_from_the_start_and_waited_through_importing_and_val
     backend.add_ami(AMI)
     backend.durations.import_, backend.durations.validate = 300, 120  # within one invocation
     body = event("create", ImageName="imported-2026-12", Source=IMPORT, Tags=[{"Key": "team", "Value": "euc"}])
-    physical_id, data = handle(client, clock, body)
-    assert physical_id == "imported-2026-12"
-    assert data["State"] == "AVAILABLE"
+    done = finished(handle(client, clock, body))
+    assert done.physical_id == "imported-2026-12"
+    assert done.attributes["State"] == "AVAILABLE"
     [call] = service.audit.calls("CreateImportedImage")
     assert call["params"]["Tags"][OWNER_TAG] == OWNER  # owned from its first moment
     assert call["params"]["Tags"][SOURCE_TAG].startswith(f"Import/{AMI}/")
@@ -76,6 +76,7 @@ OLD_BOTOCORE = "1.34.0"  # from before CreateImportedImage
 
 
 @pytest.mark.long
+@pytest.mark.toolchain  # a venv and pip
 def test_the_provider_imports_on_a_botocore_that_predates_create_imported_image(
     tmp_path: Path, appstream: LocalAppStream, live_backend: AppStreamBackend
 ) -> None:
@@ -92,8 +93,8 @@ import botocore.session
 print(json.dumps({{"own_model_has_it": "CreateImportedImage" in botocore.session.get_session()
     .get_service_model("appstream").operation_names}}))
 sys.path.insert(0, {str(root)!r})
-from provider import images
-from provider.properties import Source
+from provider.appstream import images
+from provider.appstream.properties import Source
 client = images.appstream_client()
 images.create_imported(client, "old-botocore-import", Source("Import", {AMI!r}, iam_role_arn={ROLE!r}), {{"k": "v"}})
 print(json.dumps({{"done": True}}))

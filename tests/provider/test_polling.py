@@ -23,11 +23,19 @@ from botocore.exceptions import ClientError
 from appstream_image_local import moto_strict
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from appstream_image_local.response_endpoint import ResponseEndpoint
-from provider.cfn import SCHEDULE, ImageResource
-from provider.ownership import owner_value
-from provider.resume import RESUME, Resume
-from provider.schedule import MAX_NAME, NAME, RETRY_POLICY, image_chain, request_chain, schedule_name
-from provider.states import Phase
+from provider.cloudformation.answer import Answer, ImageResource
+from provider.cloudformation.outcome import Continue, Done
+from provider.cloudformation.resume import RESUME, Phase, Resume
+from provider.cloudformation.schedule import (
+    MAX_NAME,
+    NAME,
+    RETRY_POLICY,
+    SCHEDULE,
+    image_chain,
+    request_chain,
+    schedule_name,
+)
+from provider.contract import owner_value
 from tests.conftest import FakeClock
 from tests.provider.conftest import (
     FUNCTION,
@@ -154,9 +162,8 @@ def test_each_successor_runs_a_period_ahead_with_the_run_s_state_and_the_next_se
     clock.now = datetime.datetime(2026, 12, 7, 20, 13, 30, tzinfo=datetime.UTC).timestamp()
     helper, states = ImageResource(clock=clock), iter(range(1, 4))
 
-    def waits(event: dict[str, Any], context: Any) -> None:  # each run hands over with a new state
-        state = Resume(9e9, "golden-2026-11", Phase.DELETE, not_gone_before=next(states))
-        helper.Data.update({RESUME: state.to_data()})
+    def waits(event: dict[str, Any], context: Any) -> str | None:  # each run hands over with a new state
+        return helper.answer.accept(Continue(Resume(9e9, "golden-2026-11", Phase.DELETE, not_gone_before=next(states))))
 
     helper.delete(waits)
     helper.poll_delete(waits)
@@ -182,7 +189,6 @@ def test_each_successor_runs_a_period_ahead_with_the_run_s_state_and_the_next_se
     assert scheduled["CrHelperData"][RESUME]["not_gone_before"] == 2  # the second run's state, not the first's
     assert scheduled["RequestId"] == "request-1"
     assert scheduled["ResponseURL"] == event["ResponseURL"]
-    helper.Data.clear()
 
 
 def test_60_hand_overs_in_the_same_second_all_get_their_schedule_and_leave_the_function_policy_alone(
@@ -196,8 +202,10 @@ def test_60_hand_overs_in_the_same_second_all_get_their_schedule_and_leave_the_f
     for n, helper in enumerate(helpers):
         image = f"golden-{n:02d}"
 
-        def hands_over(event: dict[str, Any], context: Any, helper: ImageResource = helper, image: str = image) -> None:
-            helper.Data.update({RESUME: Resume(9e9, image, Phase.DELETE).to_data()})
+        def hands_over(
+            event: dict[str, Any], context: Any, helper: ImageResource = helper, image: str = image
+        ) -> str | None:
+            return helper.answer.accept(Continue(Resume(9e9, image, Phase.DELETE)))
 
         helper.delete(hands_over)
         helper.poll_delete(hands_over)
@@ -291,16 +299,16 @@ def test_a_stop_deletes_the_chain_and_again_at_the_end_what_a_run_under_way_made
     _schedule(scheduler, pending)
     helper, seen = ImageResource(), []
 
-    def deletes(event: dict[str, Any], context: Any) -> str:
-        seen.append((helper.stop_polling("golden-2026-11"), schedules_left()))
+    def deletes(event: dict[str, Any], context: Any) -> str | None:
+        seen.append((helper.answer.stop_polling("golden-2026-11"), schedules_left()))
         _schedule(scheduler, schedule_name(prefix, "the-create", 4))  # the run under way makes its successor
-        return "golden-2026-11"
+        return helper.answer.accept(Done("golden-2026-11"))
 
     helper.delete(deletes)
     helper(_event(endpoint, "Delete", "the-delete", poll=False), lambda_context())
     assert seen == [(True, [])]
     assert schedules_left() == []
-    assert helper.stop_polling("golden-2026-11") is True  # none pending: a run may be under way all the same
+    assert helper.answer.stop_polling("golden-2026-11") is True  # none pending: a run may be under way all the same
 
 
 def test_a_timeout_while_the_schedule_is_being_made_leaves_no_schedule(
@@ -313,17 +321,17 @@ def test_a_timeout_while_the_schedule_is_being_made_leaves_no_schedule(
     live_backend.durations.copy = 600
     helper = provider.module.helper
     answered = threading.Event()
-    send, create_schedule = helper._send, helper._scheduler_client.create_schedule
+    send, create_schedule = Answer.send, helper._scheduler_client.create_schedule
 
-    def send_then_tell(*args: Any, **kwargs: Any) -> None:
-        send(*args, **kwargs)
+    def send_then_tell(answer: Answer, *args: Any, **kwargs: Any) -> None:
+        send(answer, *args, **kwargs)
         answered.set()
 
     def create_once_answered(**kwargs: Any) -> Any:
         assert answered.wait(60), "the timer did not answer"
         return create_schedule(**kwargs)
 
-    monkeypatch.setattr(helper, "_send", send_then_tell)
+    monkeypatch.setattr(Answer, "send", send_then_tell)  # the timer's answer, and any other
     monkeypatch.setattr(helper._scheduler_client, "create_schedule", create_once_answered)
     props = {"ImageName": "golden-2026-11", "Source": {"Type": "Copy", "SourceImageName": "golden-base"}}
     response = provider.invoke(provider.event("create", props=props), timeout_s=SHORT_LAMBDA)

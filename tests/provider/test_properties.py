@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from provider.appstream.properties import ImageProperties, Share, Source, parse
 from provider.errors import InvalidProperties
-from provider.properties import ImageProperties, Share, Source, parse
 
 
 def test_minimal_properties_take_the_documented_defaults() -> None:

@@ -4,8 +4,8 @@ one answer in time, AppStream's whole answer (each test fails on the provider be
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -13,9 +13,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from appstream_image_local.appstream import AppStreamBackend, Fault, LocalAppStream
-from provider import cfn, images, lifecycle
+from provider import logs
+from provider.appstream import images
+from provider.appstream.creation import Made
+from provider.appstream.properties import Source
+from provider.cloudformation import clock as budget_clock
+from provider.cloudformation.answer import Answer
+from provider.cloudformation.outcome import Continue
 from provider.contract import SOURCE_TAG
-from provider.creation import Made
 from provider.errors import (
     AccessDenied,
     DeadlineExceeded,
@@ -25,16 +30,18 @@ from provider.errors import (
     NotPermitted,
     ProviderError,
 )
-from provider.properties import Source
 from tests.conftest import FakeClock
 from tests.provider.conftest import (
     OWNER,
     Provider,
     event,
+    finished,
     handle,
     owned_image,
     policy_statements,
     rules_left,
+    run_step,
+    scheduled,
 )
 
 OTHER = "210987654321"
@@ -67,8 +74,7 @@ def test_the_rollback_of_a_failed_rotation_that_also_changed_the_source_succeeds
     made_by_copy(backend, "golden-a", tags={"team": "euc"})
     old = {"ImageName": "golden-a", "Source": COPY_S1, "Tags": [{"Key": "team", "Value": "euc"}]}
     failed = {"ImageName": "golden-b", "Source": COPY_S2, "Tags": [{"Key": "team", "Value": "vdi"}]}
-    physical_id, _ = handle(client, clock, rollback(old, failed, "golden-a"))
-    assert physical_id == "golden-a"
+    assert finished(handle(client, clock, rollback(old, failed, "golden-a"))).physical_id == "golden-a"
     assert backend.images["golden-a"].tags["team"] == "euc"
     assert [c["operation"] for c in service.audit.mutations()] == []  # nothing to put back, nothing touched
 
@@ -83,8 +89,7 @@ def test_the_rollback_of_a_refused_same_name_source_change_succeeds_and_the_forw
     forward = rollback(after, before, "golden-a")
     with pytest.raises(InvalidProperties, match="it changed from Copy of golden-base to Copy of no-such-source"):
         handle(client, clock, forward)
-    physical_id, _ = handle(client, clock, rollback(before, after, "golden-a"))
-    assert physical_id == "golden-a"
+    assert finished(handle(client, clock, rollback(before, after, "golden-a"))).physical_id == "golden-a"
     assert OTHER in backend.accepted_permissions("golden-a")
 
 
@@ -96,9 +101,9 @@ def test_a_rollback_removes_the_copy_an_abandoned_replacement_left_copying(
     # The replacement's copy was still COPYING at its deadline: tagged as this resource's, never finished.
     made_by_copy(backend, "golden-b", state="COPYING", settle_seconds=120)
     old = {"ImageName": "golden-a", "Source": COPY_S1}
-    physical_id, data = handle(client, clock, rollback(old, {"ImageName": "golden-b", "Source": COPY_S1}, "golden-a"))
-    assert physical_id == "golden-a"
-    assert data["Name"] == "golden-a"
+    done = finished(handle(client, clock, rollback(old, {"ImageName": "golden-b", "Source": COPY_S1}, "golden-a")))
+    assert done.physical_id == "golden-a"
+    assert done.attributes["Name"] == "golden-a"
     assert "golden-b" not in backend.snapshot()["images"]  # waited until it settled, then deleted it
 
 
@@ -110,8 +115,8 @@ def test_a_rollback_leaves_an_image_it_cannot_prove_it_made_and_says_so(
     backend.add_image("golden-b", tags={"appstream-image-provider:owner": "another-stack/Image/00000000"})
     old = {"ImageName": "golden-a", "Source": COPY_S1}
     with caplog.at_level(logging.INFO, logger="provider"):
-        physical_id, _ = handle(client, clock, rollback(old, {"ImageName": "golden-b", "Source": COPY_S1}, "golden-a"))
-    assert physical_id == "golden-a"
+        outcome = handle(client, clock, rollback(old, {"ImageName": "golden-b", "Source": COPY_S1}, "golden-a"))
+    assert finished(outcome).physical_id == "golden-a"
     assert "golden-b" in backend.images
     assert any("left in place" in r.getMessage() and r.image == "golden-b" for r in caplog.records)  # type: ignore[attr-defined]
 
@@ -149,14 +154,13 @@ def test_the_revoked_sharing_is_carried_into_scheduled_invocations_and_given_bac
     owned_image(backend, "golden-2026-11", permissions=dict(SHARE))
     service.faults.add(Fault("error", operation="DeleteImage", code="ResourceInUseException"))
     body = event("delete", ImageName="golden-2026-11", ServiceTimeout="3600")
-    physical_id, data = handle(client, clock, body, remaining_ms=60_000)  # hands over after 50 s
-    assert physical_id is None
-    assert data[lifecycle.RESUME]["revoked"] == [f"{OTHER}:f-"]
+    outcome = handle(client, clock, body, remaining_ms=60_000)  # hands over after 50 s
+    assert isinstance(outcome, Continue)
+    assert outcome.state.revoked == (f"{OTHER}:f-",)
     assert OTHER not in backend.accepted_permissions("golden-2026-11")  # revoked while the Delete goes on
-    scheduled = body | {"CrHelperPoll": True, "CrHelperData": data}
-    scheduled["CrHelperData"][lifecycle.RESUME]["deadline"] = clock.now + 30  # the last scheduled run
+    last = replace(outcome.state, deadline=clock.now + 30)  # the last scheduled run
     with pytest.raises(DeadlineExceeded):
-        handle(client, clock, scheduled)
+        handle(client, clock, scheduled(body, last))
     assert backend.accepted_permissions("golden-2026-11") == SHARE
 
 
@@ -202,25 +206,23 @@ def test_the_answer_comes_before_cloudformations_timeout_counted_from_its_send(
 
 
 def test_the_send_margin_is_a_tenth_of_timeouts_a_minute_at_most_and_more_for_short_ones() -> None:
-    assert lifecycle.deadline_for(3600, 0.0) == 3540.0
-    assert lifecycle.deadline_for(300, 0.0) == 270.0
-    assert lifecycle.deadline_for(100, 0.0) == 80.0  # 20 s, more than a tenth
-    assert lifecycle.deadline_for(60, 0.0) == 40.0  # a cold start can take seconds: 20 s kept back
-    assert lifecycle.deadline_for(150, 0.0) == 130.0
-    assert lifecycle.deadline_for(21, 0.0) == 14.0  # a third of a short timeout
+    assert budget_clock.deadline_for(3600, 0.0) == 3540.0
+    assert budget_clock.deadline_for(300, 0.0) == 270.0
+    assert budget_clock.deadline_for(100, 0.0) == 80.0  # 20 s, more than a tenth
+    assert budget_clock.deadline_for(60, 0.0) == 40.0  # a cold start can take seconds: 20 s kept back
+    assert budget_clock.deadline_for(150, 0.0) == 130.0
+    assert budget_clock.deadline_for(21, 0.0) == 14.0  # a third of a short timeout
 
 
 # -- 4. answer first, clean up after ---------------------------------------------------------------------
 
 
 def test_the_timeout_path_answers_before_it_removes_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
-    resource = cfn.ImageResource.__new__(cfn.ImageResource)  # no clients needed: both steps are recorded
-    resource._polling, resource._timed_out = threading.Lock(), threading.Event()
+    answer = Answer({"CrHelperPoll": True}, None, None)  # type: ignore[arg-type]  # no calls: both steps are recorded
     order: list[str] = []
-    monkeypatch.setattr(resource, "_send", lambda *a, **k: order.append("answer"), raising=False)
-    monkeypatch.setattr(resource, "_remove_polling", lambda: order.append("remove schedule"), raising=False)
-    resource._event = {"CrHelperPoll": True}
-    resource._timeout()
+    monkeypatch.setattr(answer, "send", lambda *a, **k: order.append("answer"))
+    monkeypatch.setattr(answer, "_remove_polling", lambda: order.append("remove schedule"))
+    answer.time_out()
     assert order == ["answer", "remove schedule"]
 
 
@@ -229,13 +231,11 @@ def test_the_timer_leaves_time_for_the_put_and_its_retries() -> None:
         def get_remaining_time_in_millis(self) -> int:
             return 60_000
 
-    resource = cfn.ImageResource.__new__(cfn.ImageResource)
-    resource._context = Context()
-    resource._set_timeout()
-    timer = resource._timer
+    timer = Answer({}, Context(), None).start_timer()  # type: ignore[arg-type]
     timer.cancel()
-    assert timer.interval == 60 - cfn.TIMER_RESERVE
-    assert cfn.TIMER_RESERVE >= 5  # crhelper's own timer leaves 0.5 s
+    assert timer.interval == 60 - budget_clock.TIMER_LEAD
+    assert budget_clock.TIMER_LEAD >= 5  # crhelper's own timer leaves 0.5 s
+    assert budget_clock.TIMER_LEAD + budget_clock.SCHEDULE_SETUP == budget_clock.HAND_OVER  # work stops first
 
 
 def test_only_the_first_of_two_answers_is_sent(provider: Provider, live_backend: AppStreamBackend) -> None:
@@ -245,7 +245,7 @@ def test_only_the_first_of_two_answers_is_sent(provider: Provider, live_backend:
     assert response is not None
     helper = provider.module.helper
     before = len(provider.endpoint.received[provider.response_key(body)])
-    helper._send("FAILED", "a late timer")  # what a timer firing after the handler answered would do
+    helper.answer.send("FAILED", "a late timer")  # what a timer firing after the handler answered would do
     assert len(provider.endpoint.received[provider.response_key(body)]) == before
 
 
@@ -262,13 +262,12 @@ def test_a_replacement_that_fails_in_a_scheduled_invocation_deletes_its_image(
     body = event("update", ImageName="golden-b", Source=COPY_S1)
     body["OldResourceProperties"] = {"ServiceToken": body["ServiceToken"], "ImageName": "golden-a", "Source": COPY_S1}
     body["PhysicalResourceId"] = "golden-a"
-    physical_id, data = handle(client, clock, body, remaining_ms=60_000)
-    assert physical_id is None
-    assert data[lifecycle.RESUME]["made"] is True  # an Update's replacement is "made" too
-    scheduled = body | {"CrHelperPoll": True, "CrHelperData": data}
+    outcome = handle(client, clock, body, remaining_ms=60_000)
+    assert isinstance(outcome, Continue)
+    assert outcome.state.made is True  # an Update's replacement is "made" too
     clock.advance(600)
     with pytest.raises(ProviderError, match=r"golden-b is FAILED.*image golden-a is kept; image golden-b is deleted"):
-        handle(client, clock, scheduled)
+        handle(client, clock, scheduled(body, outcome.state))
     assert backend.snapshot()["images"].get("golden-b", {}).get("State") in (None, "DELETING")
 
 
@@ -336,7 +335,7 @@ def test_a_failed_images_errors_are_in_the_reason(
 
 @pytest.mark.parametrize(("lambda_level", "python_level"), [("TRACE", "DEBUG"), ("WARN", "WARNING"), ("", "INFO")])
 def test_lambda_log_levels_map_to_pythons(lambda_level: str, python_level: str) -> None:
-    assert cfn.lambda_log_level(lambda_level) == python_level
+    assert logs.lambda_log_level(lambda_level) == python_level
 
 
 def test_aws_lambda_log_level_trace_does_not_fail_every_request(
@@ -368,7 +367,7 @@ def _denied(resource: str) -> ClientError:
 
 def test_access_denied_on_the_source_names_the_source_and_the_scope() -> None:
     err = _denied("arn:aws:appstream:us-east-1:123456789012:image/golden-base")
-    reason = str(lifecycle.access_denied(err, "team-a-image", "images named team-a-*"))
+    reason = str(images.access_denied(err, "team-a-image", "images named team-a-*"))
     assert "on image golden-base" in reason
     assert "It may manage only images named team-a-*" in reason
     assert "team-a-image" not in reason
@@ -376,7 +375,7 @@ def test_access_denied_on_the_source_names_the_source_and_the_scope() -> None:
 
 def test_access_denied_on_a_public_image_says_what_aws_allows() -> None:
     err = _denied("arn:aws:appstream:us-east-1::image/AppStream-WinServer2022-01-01-2026")
-    denied = lifecycle.access_denied(err, "team-a-image", "images named team-a-*")
+    denied = images.access_denied(err, "team-a-image", "images named team-a-*")
     assert isinstance(denied, AccessDenied)
     assert "a public AWS image" in str(denied)
     assert "launch an image builder from AppStream-WinServer2022-01-01-2026" in str(denied)
@@ -400,8 +399,7 @@ def test_a_duplicate_delivery_waits_for_the_untagged_copy_the_other_delivery_is_
             backend.images["golden-2026-11"].tags["appstream-image-provider:owner"] = OWNER
 
     body = event("create", ImageName="golden-2026-11", Source=COPY_S1)
-    physical_id, _ = lifecycle.handle(client, body, 900_000, clock=clock, sleep=sleep)
-    assert physical_id == "golden-2026-11"
+    assert finished(run_step(client, body, 900_000, clock=clock, sleep=sleep)).physical_id == "golden-2026-11"
 
 
 # -- 3. each AppStream call bounded by the time left -----------------------------------------------------------
@@ -413,20 +411,14 @@ def test_botocore_does_not_retry_past_the_invocations_time(
     live_backend.add_image("golden-base")
     appstream.faults.add(Fault("error", operation="CopyImage", code="LimitExceededException"))
     client = images.appstream_client()
-    token = images.CALL_DEADLINE.set(time.time() + images.RETRY_HEADROOM - 1)  # no room for a retry
-    try:
-        with pytest.raises(ClientError, match="LimitExceeded"):
-            images.copy(client, "golden-base", "golden-2026-11", "")
-    finally:
-        images.CALL_DEADLINE.reset(token)
+    images.bound_retries(client, time.time() + images.RETRY_HEADROOM - 1)  # no room for a retry
+    with pytest.raises(ClientError, match="LimitExceeded"):
+        images.copy(client, "golden-base", "golden-2026-11", "")
     assert len(appstream.audit.calls("CopyImage")) == 1
-    token = images.CALL_DEADLINE.set(time.time() + 600)
-    try:
-        appstream.faults.clear()
-        appstream.faults.add(Fault("error", operation="CopyImage", code="LimitExceededException", count=1))
-        images.copy(client, "golden-base", "golden-2026-11", "")  # retried by botocore, then accepted
-    finally:
-        images.CALL_DEADLINE.reset(token)
+    images.bound_retries(client, time.time() + 600)  # the next invocation's bound replaces this one's
+    appstream.faults.clear()
+    appstream.faults.add(Fault("error", operation="CopyImage", code="LimitExceededException", count=1))
+    images.copy(client, "golden-base", "golden-2026-11", "")  # retried by botocore, then accepted
     assert len(appstream.audit.calls("CopyImage")) == 3
 
 

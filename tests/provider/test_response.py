@@ -6,7 +6,7 @@ import json
 import time
 
 from appstream_image_local.response_endpoint import ResponseEndpoint
-from provider.response import MAX_BODY, build_body, put, shorten
+from provider.cloudformation.response import MAX_BODY, build_body, put, shorten
 
 BASE = {
     "status": "FAILED",

@@ -16,11 +16,14 @@ import boto3
 import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
-from provider import lifecycle
+from provider.appstream.properties import parse
+from provider.cloudformation import clock as budget_clock
+from provider.cloudformation.outcome import AnsweredThenContinue, Continue
+from provider.cloudformation.response import url_expiry
+from provider.cloudformation.resume import RESUME, Resume
+from provider.cloudformation.schedule import image_chain, image_rule, schedule_name
 from provider.errors import DeadlineExceeded, InvalidProperties, ProviderError
 from provider.logs import redact
-from provider.properties import parse, url_expiry
-from provider.schedule import image_chain, image_rule, schedule_name
 from tests.conftest import FakeClock
 from tests.provider.conftest import (
     FUNCTION,
@@ -30,12 +33,15 @@ from tests.provider.conftest import (
     clear_schedules,
     ensure_function,
     event,
+    finished,
     fire,
     handle,
     next_run,
     owned_image,
     policy_statements,
     rules_left,
+    run_step,
+    scheduled,
     schedules_left,
 )
 
@@ -255,20 +261,21 @@ def test_the_signal_deadline_fails_the_wait_naming_the_last_state(
     _, client = fake
     owned_image(backend, "golden-2026-11", state="CREATING", settle_seconds=50_000)
     body = event("create", ImageName="golden-2026-11", AvailableSignal={"Handle": AWS_HANDLE, "Timeout": "7200"})
-    physical_id, data = handle(client, clock, body)
-    assert physical_id == "golden-2026-11"
-    resume = lifecycle.Resume.from_data(data[lifecycle.RESUME])
+    outcome = handle(client, clock, body)
+    assert isinstance(outcome, AnsweredThenContinue)
+    assert outcome.physical_id == "golden-2026-11"
+    resume = outcome.state
     assert resume.answered
     assert resume.signal == AWS_HANDLE
     assert resume.deadline == pytest.approx(clock.now + 7200 - 60)  # before the wait condition's own Timeout
-    scheduled = {**body, "CrHelperPoll": True, "CrHelperData": data}
 
     def poll_until_it_fails() -> None:
+        state = resume
         while True:
             clock.advance(60)
-            result, data = handle(client, clock, scheduled, remaining_ms=900_000)
-            assert result is None
-            scheduled["CrHelperData"] = data
+            result = handle(client, clock, scheduled(body, state), remaining_ms=900_000)
+            assert isinstance(result, Continue)
+            state = result.state
 
     with pytest.raises(DeadlineExceeded) as failed:
         poll_until_it_fails()
@@ -292,25 +299,27 @@ def test_a_copy_waiting_for_a_slot_answers_with_the_images_arn_and_starts_later(
         Source={"Type": "Copy", "SourceImageName": "golden-base"},
         AvailableSignal={"Handle": AWS_HANDLE},
     )
-    physical_id, data = handle(client, clock, body)
-    assert physical_id == "golden-2026-11"
-    assert data["State"] == "QUEUED"
-    assert data["Arn"] == "arn:aws:appstream:us-east-1:123456789012:image/golden-2026-11"
-    assert data["Platform"] == ""  # every attribute present, so each GetAtt resolves
+    answered = handle(client, clock, body)
+    assert isinstance(answered, AnsweredThenContinue)
+    assert answered.physical_id == "golden-2026-11"
+    assert answered.attributes["State"] == "QUEUED"
+    assert answered.attributes["Arn"] == "arn:aws:appstream:us-east-1:123456789012:image/golden-2026-11"
+    assert answered.attributes["Platform"] == ""  # every attribute present, so each GetAtt resolves
     assert "golden-2026-11" not in backend.images
-    scheduled = {**body, "CrHelperPoll": True, "CrHelperData": data}
+    state = answered.state
     for _ in range(30):
         clock.advance(60)
-        result, data = handle(client, clock, scheduled)
-        if result is not None:
+        result = handle(client, clock, scheduled(body, state))
+        if not isinstance(result, Continue):
             break
         # Each scheduled run keeps what it continues: an answered request, and the handle to signal.
-        state = lifecycle.Resume.from_data(data[lifecycle.RESUME])
+        state = result.state
         assert state.answered
         assert state.signal == AWS_HANDLE
-        scheduled["CrHelperData"] = data
-    assert result == "golden-2026-11"
-    assert data["State"] == "AVAILABLE"
+    done = finished(result)
+    assert done.physical_id == "golden-2026-11"
+    assert done.attributes["State"] == "AVAILABLE"
+    assert done.signal == ""  # answered already: the Answer signals the handle after the last scheduled run
     assert backend.images["golden-2026-11"].tags[OWNER_TAG_KEY] == OWNER
 
 
@@ -325,10 +334,10 @@ def test_a_delete_of_a_queued_image_waits_until_a_stopped_run_could_no_longer_st
     body = event("delete", **props)
     started = clock.now
     stopped: list[str] = []
-    physical_id, _ = handle(client, clock, body, stop_polling=lambda name: stopped.append(name) or True)
-    assert physical_id == "golden-2026-11"
+    outcome = handle(client, clock, body, stop_polling=lambda name: stopped.append(name) or True)
+    assert finished(outcome).physical_id == "golden-2026-11"
     assert stopped == ["golden-2026-11"]
-    assert clock.now >= started + lifecycle.IN_FLIGHT  # not "gone" before a stopped run would have ended
+    assert clock.now >= started + budget_clock.IN_FLIGHT  # not "gone" before a stopped run would have ended
 
 
 def test_a_delete_deletes_an_image_a_stopped_run_started_meanwhile(
@@ -344,10 +353,8 @@ def test_a_delete_deletes_an_image_a_stopped_run_started_meanwhile(
         if before < 1020 <= clock.now:
             owned_image(backend, "golden-2026-11", state="COPYING", settle_seconds=30)
 
-    physical_id, _ = lifecycle.handle(
-        client, body, 900_000, clock=clock, sleep=advance, stop_polling=lambda _name: True
-    )
-    assert physical_id == "golden-2026-11"
+    outcome = run_step(client, body, 900_000, clock=clock, sleep=advance, stop_polling=lambda _name: True)
+    assert finished(outcome).physical_id == "golden-2026-11"
     assert "golden-2026-11" not in backend.images or backend.images["golden-2026-11"].state == "DELETING"
 
 
@@ -357,8 +364,8 @@ def test_a_delete_without_a_signal_makes_no_eventbridge_call(
     _, client = fake
     owned_image(backend, "golden-2026-11")
     asked: list[str] = []
-    physical_id, _ = handle(client, clock, event("delete"), stop_polling=lambda name: asked.append(name) or False)
-    assert physical_id == "golden-2026-11"
+    outcome = handle(client, clock, event("delete"), stop_polling=lambda name: asked.append(name) or False)
+    assert finished(outcome).physical_id == "golden-2026-11"
     assert asked == []  # the provider's role needs no EventBridge call for an ordinary Delete
 
 
@@ -378,13 +385,13 @@ def _after_answer_schedule(provider: Provider, name: str, handle_url: str) -> di
         Principal="events.amazonaws.com",
         SourceArn=rule["RuleArn"],
     )
-    resume = lifecycle.Resume(9e9, "golden-2026-11", answered=True, signal=handle_url)
+    resume = Resume(9e9, "golden-2026-11", answered=True, signal=handle_url)
     body = provider.event("create", props=copy_props(handle_url))
     body |= {
         "CrHelperPoll": True,
         "CrHelperRule": rule["RuleArn"],
         "CrHelperPermission": name,
-        "CrHelperData": {lifecycle.RESUME: resume.to_data()},
+        "CrHelperData": {RESUME: resume.to_data()},
         "ResponseURL": provider.endpoint.url(f"{name}-response"),
     }
     return body
@@ -490,12 +497,12 @@ def test_an_in_place_update_signals_only_a_new_handle(
     old = {"ImageName": "golden-2026-11", "AvailableSignal": {"Handle": AWS_HANDLE}}
     same = event("update", **old)
     same["OldResourceProperties"] = dict(old)
-    assert lifecycle.SIGNAL not in handle(client, clock, same)[1]  # its wait condition is not waiting
+    assert finished(handle(client, clock, same)).signal == ""  # its wait condition is not waiting
     moved = event("update", ImageName="golden-2026-11", AvailableSignal={"Handle": AWS_HANDLE + "&x=2"})
     moved["OldResourceProperties"] = dict(old)
-    physical_id, data = handle(client, clock, moved)
-    assert physical_id == "golden-2026-11"
-    assert data[lifecycle.SIGNAL] == AWS_HANDLE + "&x=2"  # a new handle's wait condition hears at once
+    done = finished(handle(client, clock, moved))
+    assert done.physical_id == "golden-2026-11"
+    assert done.signal == AWS_HANDLE + "&x=2"  # a new handle's wait condition hears at once, with the answer
 
 
 def sigv4_handle(signed_at: float, expires: int = 86399) -> str:
@@ -525,18 +532,20 @@ def test_the_wait_never_outlasts_the_handle_url_and_its_failure_names_the_expiry
     handle_url = sigv4_handle(clock.now - 20 * 3600)
     owned_image(backend, "golden-2026-11", state="CREATING", settle_seconds=50_000)
     body = event("create", ImageName="golden-2026-11", AvailableSignal={"Handle": handle_url, "Timeout": "43200"})
-    physical_id, data = handle(client, clock, body)
-    assert physical_id == "golden-2026-11"
-    resume = lifecycle.Resume.from_data(data[lifecycle.RESUME])
+    outcome = handle(client, clock, body)
+    assert isinstance(outcome, AnsweredThenContinue)
+    assert outcome.physical_id == "golden-2026-11"
+    resume = outcome.state
     expires = clock.now - 20 * 3600 + 86399
-    assert resume.deadline == expires - lifecycle.EXPIRY_MARGIN  # not the 12-hour Timeout's
-    scheduled = {**body, "CrHelperPoll": True, "CrHelperData": data}
+    assert resume.deadline == expires - budget_clock.EXPIRY_MARGIN  # not the 12-hour Timeout's
 
     def poll_until_it_fails() -> None:
+        state = resume
         while True:
             clock.advance(60)
-            result, scheduled["CrHelperData"] = handle(client, clock, scheduled, remaining_ms=900_000)
-            assert result is None
+            result = handle(client, clock, scheduled(body, state), remaining_ms=900_000)
+            assert isinstance(result, Continue)
+            state = result.state
 
     with pytest.raises(DeadlineExceeded) as failed:
         poll_until_it_fails()

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from provider.ownership import owner_value
-from provider.stacks import ROLLBACK_STATUSES, CloudFormationStacks
+from provider.cloudformation.stacks import ROLLBACK_STATUSES, CloudFormationStacks
+from provider.contract import owner_value
 
 TEMPLATE = '{"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}'
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
+from provider.appstream.states import AVAILABLE_TABLE, DELETE_TABLE, GONE, Action, Budget, Progress, decide, delays, run
 from provider.errors import DeadlineExceeded
-from provider.states import AVAILABLE_TABLE, DELETE_TABLE, GONE, Action, Budget, Progress, decide, delays, run
 
 
 class Clock:
@@ -87,8 +87,8 @@ def test_a_request_is_read_once_into_a_frozen_typed_view() -> None:
 
     import pytest
 
-    from provider.request import Request
-    from provider.resume import RESUME, Resume
+    from provider.cloudformation.request import Request
+    from provider.cloudformation.resume import RESUME, Resume
     from tests.provider.conftest import OWNER, load_event
 
     event = load_event("update")

@@ -18,13 +18,14 @@ from appstream_image_local.appstream import AppStreamBackend, Fault, LocalAppStr
 from appstream_image_local.cfn.lambda_runner import Function, LambdaRunner, default_environment
 from appstream_image_local.response_endpoint import ResponseEndpoint
 from bench.harness import provider_function
-from provider import response
+from provider.appstream.images import RETRY_CONFIG
+from provider.cloudformation import response
 from provider.contract import FAILED_CREATE_ID
-from provider.images import RETRY_CONFIG
 from tests.conftest import FakeClock
 from tests.provider.conftest import (
     Provider,
     event,
+    finished,
     handle,
     owned_image,
     policy_statements,
@@ -49,7 +50,7 @@ def test_latency_beyond_the_client_timeout_is_retried(
     # The provider's own retry settings, with the read timeout shortened from 10 s so the test is quick.
     client = boto3.client("appstream", endpoint_url=appstream.url, config=RETRY_CONFIG.merge(Config(read_timeout=0.5)))
     appstream.faults.add(Fault("latency", operation="DescribeImages", count=1, seconds=1.0))
-    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    assert finished(handle(client, clock, event("delete"))).physical_id == "golden-2026-11"
     tally["faults injected"] += 1
     tally["responses checked"] += 1
     assert "golden-2026-11" not in backend.snapshot()["images"]
@@ -70,7 +71,7 @@ def test_a_streak_of_concurrent_modifications_is_outlasted(
     appstream, client = fake
     owned_image(backend, "golden-2026-11", delete_seconds=0.2)
     appstream.faults.add(Fault("concurrent_modification", operation="DeleteImage", count=6))
-    assert handle(client, clock, event("delete"))[0] == "golden-2026-11"
+    assert finished(handle(client, clock, event("delete"))).physical_id == "golden-2026-11"
     tally["faults injected"] += 6
     tally["responses checked"] += 1
     assert len(appstream.audit.calls("DeleteImage")) == 7
@@ -194,7 +195,7 @@ def test_a_lambda_timeout_after_the_copy_started_answers_with_the_copy_for_the_r
     tally: Counter[str],
 ) -> None:
     lambda_runner, function = runner
-    # The timer fires 6 s before the end (TIMER_RESERVE), so CopyImage has 8 s to start: ample at 5x slowdown.
+    # The timer fires 6 s before the end (clock.TIMER_LEAD), so CopyImage has 8 s to start: ample at 5x slowdown.
     function.timeout = 14
     live_backend.add_image("golden-base")
     # The DescribeImages after CopyImage hangs past the function's timeout: crhelper's timer answers.

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
+from provider.cloudformation.request import ENVELOPE
 from provider.contract import FAILED_CREATE_ID
-from provider.request import ENVELOPE
 from tests.provider.conftest import Provider, lambda_context, load_event
 from tests.provider.reliability.conftest import DETERMINISTIC, EXAMPLES
 

@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .ownership import same_stack, stack_of
+from ..contract import same_stack, stack_of
 
 logger = logging.getLogger("provider.stacks")
 
@@ -33,7 +33,7 @@ CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_t
 
 
 class StackLookup(Protocol):
-    """The two questions the AppStream side asks of CloudFormation."""
+    """The two questions the AppStream side asks of CloudFormation (through the Answer: appstream/caller.py)."""
 
     def rolling_back(self, stack_id: str) -> bool | None: ...
 

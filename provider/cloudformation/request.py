@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast, get_args
 
-from .ownership import owner_value
+from ..contract import owner_value
 from .resume import Resume, resume_of
 
 RequestType = Literal["Create", "Update", "Delete"]

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import images, logs
-from .contract import ADOPTED_TAG, MAX_TAG_VALUE, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
-from .errors import NotPermitted
+from .. import logs
+from ..contract import ADOPTED_TAG, MAX_TAG_VALUE, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
+from ..errors import NotPermitted
+from . import images
 from .ownership import Before, share_flags
 from .properties import ImageProperties, Share
 

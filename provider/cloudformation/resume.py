@@ -1,30 +1,31 @@
-"""The polling state: what a scheduled invocation needs to continue, kept in the polling input.
+"""The resumable state: what a scheduled invocation needs to continue, kept in its polling input.
 
-EventBridge's target Input holds at most 8192 characters (schedule.polling_input checks it): shares travel
-as `<account>:<f|-><b|->`, 28 characters each, so 100 of them fit beside the event.
+It travels as `CrHelperData._Resume` (the key crhelper's polling used, so that runs made by earlier versions
+still resume). EventBridge's target Input holds at most 8192 characters (schedule.polling_input checks it):
+shares travel in their compact form (`<account>:<f|-><b|->`, appstream/properties.Share.compact), so 100 of
+them fit beside the event. The AppStream side's values are kept as they are given (strings), never read here.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contract import DEFAULT_IN_USE, DEFAULT_SHARED_ON_DELETE
-from .properties import Share
-from .states import Phase
+from ..contract import DEFAULT_IN_USE, DEFAULT_SHARED_ON_DELETE
 
-RESUME = "_Resume"  # its key in crhelper's CrHelperData
+RESUME = "_Resume"  # its key in the polling input's CrHelperData
 
 
-def _encode_share(share: Share) -> str:
-    """`<account>:<f|->` `<b|->`: compact, so that 100 of them fit the 8192-character polling input."""
-    return f"{share.account_id}:{'f' if share.allow_fleet else '-'}{'b' if share.allow_image_builder else '-'}"
+class Phase(enum.StrEnum):
+    """What a scheduled invocation resumes."""
 
-
-def _decode_share(text: str) -> Share:
-    account, _, flags = str(text).partition(":")
-    return Share(account, "f" in flags, "b" in flags)
+    START = "start"  # the copy or update is not started yet (waiting for a slot): needs the full properties
+    SETTLE = "settle"  # waiting for AVAILABLE, then sharing
+    DELETE = "delete"  # waiting until the image is gone
+    DISCARD = "discard"  # a rollback Update removes the image a failed replacement made
+    SIGNAL = "signal"  # the work is done; its signal to the wait condition could not be delivered yet
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class Resume:
     phase: Phase = Phase.SETTLE
     wait: bool = True
     in_use: str = DEFAULT_IN_USE
-    shares: tuple[Share, ...] = ()  # the sharing to apply once AVAILABLE
+    shares: tuple[str, ...] = ()  # the sharing to apply once AVAILABLE (compact form)
     made: bool = False  # this request made the image: a failure deletes it (Update) or names it (Create)
-    revoked: tuple[Share, ...] = ()  # Delete: sharing revoked for a DeleteImage that has not gone ahead yet
+    revoked: tuple[str, ...] = ()  # Delete: sharing revoked for a DeleteImage that has not gone ahead yet
     shared_on_delete: str = DEFAULT_SHARED_ON_DELETE
     discard: str = ""  # an image a failed replacement made, removed once it settles (a rollback Update)
     answered: bool = False  # CloudFormation has its answer: this polling finishes the work after it
@@ -47,6 +48,11 @@ class Resume:
     outcome: str = ""  # Phase.SIGNAL: the undelivered signal's status (SUCCESS or FAILURE) and its reason
     reason: str = ""
 
+    @property
+    def needs_properties(self) -> bool:
+        """A request still waiting to start its copy or update starts it from its full properties."""
+        return self.phase == Phase.START
+
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "deadline": self.deadline,
@@ -54,9 +60,9 @@ class Resume:
             "phase": Phase(self.phase).value,
             "wait": self.wait,
             "in_use": self.in_use,
-            "shares": [_encode_share(s) for s in self.shares],
+            "shares": list(self.shares),
             "made": self.made,
-            "revoked": [_encode_share(s) for s in self.revoked],
+            "revoked": list(self.revoked),
             "shared_on_delete": self.shared_on_delete,
             "discard": self.discard,
         }
@@ -78,9 +84,9 @@ class Resume:
             phase=Phase(data.get("phase", Phase.SETTLE.value)),
             wait=bool(data.get("wait", True)),
             in_use=str(data.get("in_use", DEFAULT_IN_USE)),
-            shares=tuple(_decode_share(s) for s in data.get("shares", ())),
+            shares=tuple(str(s) for s in data.get("shares", ())),
             made=bool(data.get("made")),
-            revoked=tuple(_decode_share(s) for s in data.get("revoked", ())),
+            revoked=tuple(str(s) for s in data.get("revoked", ())),
             shared_on_delete=str(data.get("shared_on_delete", DEFAULT_SHARED_ON_DELETE)),
             discard=str(data.get("discard", "")),
             answered=bool(data.get("answered")),
@@ -97,3 +103,8 @@ def resume_of(event: Mapping[str, Any]) -> Resume | None:
     if not event.get("CrHelperPoll") or not isinstance(data, Mapping) or RESUME not in data:
         return None
     return Resume.from_data(data[RESUME])
+
+
+def polling_data(state: Resume) -> dict[str, Any]:
+    """The polling input's CrHelperData for `state`."""
+    return {RESUME: state.to_data()}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
+import functools
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,8 +17,8 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .contract import ATTRIBUTES
-from .errors import NotPermitted
+from ..contract import ATTRIBUTES
+from ..errors import AccessDenied, NotPermitted
 from .properties import Share, Source
 
 if TYPE_CHECKING:
@@ -25,10 +26,12 @@ if TYPE_CHECKING:
 
 Image = Mapping[str, Any]
 NOT_FOUND = "ResourceNotFoundException"
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0  # AppStream answers in well under a second; a stuck call is retried sooner
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 8},
-    connect_timeout=5,
-    read_timeout=10,  # AppStream answers in well under a second; a stuck call is retried sooner
+    connect_timeout=CONNECT_TIMEOUT,
+    read_timeout=READ_TIMEOUT,
     user_agent_extra="appstream-image-provider",
 )
 TRANSIENT = frozenset(
@@ -36,19 +39,21 @@ TRANSIENT = frozenset(
 )
 
 
-# The moment this invocation's calls must have ended by (lifecycle sets it from the Lambda's remaining time).
-CALL_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("call_deadline", default=float("inf"))
-# One more retry may take botocore's largest backoff (20 s) plus an attempt (connect 5 s, read 10 s).
-RETRY_HEADROOM = 35.0
+# One more retry may take botocore's largest backoff (standard mode: 20 s) plus an attempt (connect, then read).
+MAX_BACKOFF = 20.0
+RETRY_HEADROOM = MAX_BACKOFF + CONNECT_TIMEOUT + READ_TIMEOUT
+RETRY_BOUND = "appstream-image-provider-retry-bound"  # the unique id of the handler bound_retries registers
 
 
-def _bounded(response: Any = None, caught_exception: Exception | None = None, operation: Any = None, **_: Any) -> None:
-    """needs-retry, ahead of botocore's own handler: no retry that would outlast CALL_DEADLINE.
+def _bounded(
+    response: Any = None, caught_exception: Exception | None = None, operation: Any = None, *, until: float, **_: Any
+) -> None:
+    """needs-retry, ahead of botocore's own handler: no retry that would outlast `until` (epoch seconds).
 
-    botocore's standard mode retries LimitExceeded and throttling for up to about 71 s; past the
-    deadline the call ends with the error it got, so the invocation can still answer in time.
+    botocore's standard mode retries LimitExceeded and throttling for up to about 71 s; past `until`
+    the call ends with the error it got, so the invocation can still answer in time.
     """
-    if time.time() + RETRY_HEADROOM < CALL_DEADLINE.get():
+    if time.time() + RETRY_HEADROOM < until:
         return
     if caught_exception is not None:
         raise caught_exception
@@ -57,9 +62,16 @@ def _bounded(response: Any = None, caught_exception: Exception | None = None, op
         raise ClientError(parsed, getattr(operation, "name", "AppStream"))  # type: ignore[arg-type]
 
 
-# AppStream's service model, shipped in the Lambda asset (asset.py): the runtime's botocore may predate an
-# operation the provider calls (CreateImportedImage), so its model is read from here first.
-MODELS = Path(__file__).with_name("models")
+def bound_retries(client: AppStreamClient, until: float) -> None:
+    """From now on, botocore retries none of `client`'s calls past `until` (this invocation's last moment)."""
+    events = client.meta.events
+    events.unregister("needs-retry.appstream", unique_id=RETRY_BOUND)
+    events.register_first("needs-retry.appstream", functools.partial(_bounded, until=until), unique_id=RETRY_BOUND)
+
+
+# AppStream's service model, shipped in the Lambda asset (asset.py) as provider/models/: the runtime's botocore may
+# predate an operation the provider calls (CreateImportedImage), so its model is read from there first.
+MODELS = Path(__file__).parent.parent / "models"
 
 
 def appstream_client(config: Config = RETRY_CONFIG) -> AppStreamClient:
@@ -68,13 +80,35 @@ def appstream_client(config: Config = RETRY_CONFIG) -> AppStreamClient:
     if MODELS.is_dir():
         session.get_component("data_loader").search_paths.insert(0, str(MODELS))
     boto = boto3.session.Session(botocore_session=session)
-    client = boto.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
-    client.meta.events.register_first("needs-retry.appstream", _bounded)
-    return client
+    return boto.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
 
 
 def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
+
+
+DENIED = ("AccessDeniedException", "AccessDenied")
+RESOURCE_IN_MESSAGE = re.compile(r"on resource: (arn:\S+)")
+
+
+def access_denied(err: ClientError, image: str, scope: str) -> AccessDenied:
+    """Name the resource IAM denied (from its message: the source of a copy, say) and what the scope allows."""
+    granted = scope or "the images its stack declares"
+    message = str(err.response.get("Error", {}).get("Message", ""))
+    found = RESOURCE_IN_MESSAGE.search(message)
+    arn = found.group(1).rstrip(".") if found else ""
+    denied = arn.rsplit("/", 1)[-1] if arn else image
+    action = f"appstream:{err.operation_name}"
+    if arn.count(":") >= 5 and arn.split(":")[4] == "":  # an AWS public image's ARN names no account
+        return AccessDenied(
+            f"Access denied: {action} on image {denied}, a public AWS image. CopyImage and CreateUpdatedImage "
+            f"take only images this account owns: launch an image builder from {denied}, create a private image "
+            "from it, and use that as the Source"
+        )
+    return AccessDenied(
+        f"Access denied: the provider's role may not call {action} on image {denied}. "
+        f"It may manage only {granted}; deploy the provider with a scope that includes image {denied}"
+    )
 
 
 def describe(client: AppStreamClient, name: str) -> Image | None:

@@ -1,6 +1,6 @@
 """The polling schedule's names, times and input: a chain of EventBridge Scheduler one-time schedules per request.
 
-Each run that does not finish makes its successor, a one-time schedule about a poll period ahead whose Input
+Each run that does not finish makes its successor, a one-time schedule a minute or two ahead (clock.py) whose Input
 carries the run's current state; nothing runs twice at once and the provider function's resource policy never
 changes. Names share a prefix per chain (stack instance, resource, and image, or request for a Delete's own chain),
 so that a Delete finds a chain with ListSchedules NamePrefix; each name ends in the request and a sequence number,
@@ -17,9 +17,12 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
-from .contract import RULE_PREFIX
+from ..contract import RULE_PREFIX
+from .clock import PRECISION, SCHEDULE_AHEAD
+from .resume import RESUME, Resume
 
 # EventBridge Scheduler API reference, CreateSchedule: Name and NamePrefix are 1-64 of [0-9a-zA-Z-_.]
 # (EventBridge rule names: 1-64 of [.\-_A-Za-z0-9], the same bound).
@@ -33,17 +36,15 @@ SUBJECT = 8  # hex digits naming a chain's stack instance, resource and image (o
 REQUEST = 6  # hex digits naming the request, so that only a duplicate delivery meets a chain's names
 SEQUENCE = 6  # digits of the sequence number: a 12-hour wait makes a few hundred runs
 MAX_SEQUENCE = 10**SEQUENCE - 1
-POLL_PERIOD = 60.0  # seconds from a run's end to its successor's named minute, at least
-# "All schedule types on EventBridge Scheduler invoke their targets with 60 second precision" (user guide,
-# "Schedule types"): a schedule named for 1:00 runs between 1:00:00 and 1:00:59.
-PRECISION = 60.0
-# The latest a successor starts after it is made: its minute rounded up from a period ahead, then that minute.
-LATEST_RUN = POLL_PERIOD + 2 * PRECISION
 # Scheduler retries a target invocation Lambda did not accept (throttled, unavailable): no run took place, so a retry
 # never overlaps one, and a run that never comes leaves the request unanswered (CloudFormation waits its whole
 # ServiceTimeout) and revoked sharing not given back. Scheduler's maxima (its defaults too): 185 tries within 24 h.
 RETRY_POLICY: Final = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 KEEP_IN_POLL_INPUT = ("ServiceToken", "ImageName", "OnDelete")  # and the Source's Type: a Delete's ending reads them
+# The polling input's own keys: crhelper's (CrHelperPoll marks a scheduled run, CrHelperData carries the state), the
+# schedule that ran it (its successor follows in the chain), and an old rule's (its ARN and permission statement id).
+SCHEDULE = "CrHelperSchedule"
+OLD_RULE_KEYS = ("CrHelperRule", "CrHelperPermission")
 
 
 def _digest(text: str, size: int) -> str:
@@ -80,6 +81,18 @@ def schedule_name(prefix: str, request_id: str, sequence: int) -> str:
     return name
 
 
+def first_name(event: Mapping[str, Any], image: str) -> str:
+    """A chain's first schedule: a Create's or Update's by its image (a Delete finds it), a Delete's by request."""
+    stack_id, logical_id, request_id = (
+        str(event.get(key) or "") for key in ("StackId", "LogicalResourceId", "RequestId")
+    )
+    if event.get("RequestType") in ("Create", "Update"):
+        prefix = image_chain(stack_id, logical_id, image)
+    else:  # a Delete's own polling
+        prefix = request_chain(stack_id, logical_id, request_id)
+    return schedule_name(prefix, request_id, 1)
+
+
 def successor(name: str) -> str:
     """The name of the schedule that follows `name` in its chain: the same, with the next sequence number."""
     head, _, number = name.rpartition("-")
@@ -92,9 +105,9 @@ def successor(name: str) -> str:
 
 
 def at_expression(now: float) -> str:
-    """A one-time schedule's expression, in UTC: one poll period from `now`, rounded up to a whole minute (AWS
-    runs it within the minute it names, so the run never comes sooner than a period)."""
-    moment = math.ceil((now + POLL_PERIOD) / PRECISION) * PRECISION
+    """A one-time schedule's expression, in UTC: SCHEDULE_AHEAD from `now`, rounded up to a whole minute (AWS
+    runs it within the minute it names, so the run never comes sooner than that)."""
+    moment = math.ceil((now + SCHEDULE_AHEAD) / PRECISION) * PRECISION
     return f"at({datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime('%Y-%m-%dT%H:%M:%S')})"
 
 
@@ -112,16 +125,17 @@ def image_rule(stack_id: str, logical_id: str, image: str) -> str:
     return rule_name(logical_id, digest)
 
 
-def polling_input(event: dict[str, Any]) -> str:
-    """The scheduled target's Input: the event without what polling does not need.
+def polling_input(event: Mapping[str, Any], state: Resume, name: str) -> str:
+    """The Input of schedule `name`: the event, marked as a scheduled run of that schedule, carrying `state`, without
+    what polling does not need (the old properties; an old rule's names, removed by the run that came from it).
 
-    A request still waiting to start its copy or update (resume phase "start") keeps all its
-    properties: the scheduled invocation starts it from them.
+    A request still waiting to start its copy or update keeps all its properties: the scheduled invocation starts
+    it from them.
     """
-    slim = {k: v for k, v in event.items() if k != "OldResourceProperties"}
+    slim = {k: v for k, v in event.items() if k not in ("OldResourceProperties", *OLD_RULE_KEYS)}
+    slim |= {"CrHelperData": {RESUME: state.to_data()}, "CrHelperPoll": True, SCHEDULE: name}
     props = event.get("ResourceProperties")
-    resume = (event.get("CrHelperData") or {}).get("_Resume") or {}
-    if isinstance(props, dict) and resume.get("phase") != "start":
+    if isinstance(props, dict) and not state.needs_properties:
         slim["ResourceProperties"] = {k: props[k] for k in KEEP_IN_POLL_INPUT if k in props}
         source = props.get("Source")
         if isinstance(source, dict) and "Type" in source:

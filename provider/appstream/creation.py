@@ -1,15 +1,16 @@
-"""Create and Update: adopt, copy or update into ImageName, mark it as owned, wait until AVAILABLE, share."""
+"""Create and Update: adopt, copy or update into ImageName, mark it as owned, then wait (states.settle) and share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import adoption, images, logs
-from .contract import IMAGE_NAME, OWNER_TAG, SOURCE_TAG
-from .errors import (
+from .. import logs
+from ..contract import IMAGE_NAME, OWNER_TAG, SOURCE_TAG
+from ..errors import (
     DeadlineExceeded,
     ImageFailed,
     InvalidProperties,
@@ -18,21 +19,15 @@ from .errors import (
     ProviderError,
     QuotaExceeded,
 )
+from . import adoption, images, states
 from .ownership import moved_within, owner_of
 from .properties import ImageProperties, parse
 from .states import (
-    AVAILABLE_TABLE,
     DELETION_DELAYS,
-    GONE,
     MAKING,
     QUOTA_DELAYS,
-    SETTLE_DELAYS,
-    SLOT_SLICE,
-    Action,
     Budget,
-    Phase,
     Progress,
-    decide,
     delays,
     run,
 )
@@ -40,27 +35,12 @@ from .states import (
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
 
-    from .stacks import StackLookup
+    from .caller import Caller
 
-Claim = Callable[[str], None]
 IN_PROGRESS_STATE = {"Copy": "COPYING", "Update": "CREATING", "Import": "IMPORTING"}
 VERBS = {"Copy": "copy", "Update": "update", "Import": "import"}
 ALREADY_EXISTS = "ALREADY_EXISTS"
-RACE_PATIENCE = 30.0  # seconds to wait for an image made meanwhile to show whose it is
 QUOTA_PROOF = 15.0  # seconds of "refused, yet nothing running" before concluding it is not a concurrency quota
-
-
-def failure_reason(image: images.Image | None) -> str:
-    """AppStream's whole account of a failure: StateChangeReason and every ImageErrors entry."""
-    if not image:
-        return ""
-    parts = []
-    reason = image.get("StateChangeReason") or {}
-    if reason:
-        parts.append(f"{reason.get('Code', '')} {reason.get('Message', '')}".strip())
-    for error in image.get("ImageErrors") or []:
-        parts.append(f"{error.get('ErrorCode', '')} {error.get('ErrorMessage', '')}".strip())
-    return f": {'; '.join(p for p in parts if p)}" if any(parts) else ""
 
 
 class Made(ProviderError):
@@ -77,19 +57,17 @@ def create(
     props: ImageProperties,
     owner: str,
     budget: Budget,
-    claim: Claim,
-    *,
-    stacks: StackLookup | None = None,
+    caller: Caller,
 ) -> Progress:
-    """Make or adopt `props.image_name`; `claim(name)` is called once this request has made the image.
+    """Make or adopt `props.image_name`; `caller.claim(name)` is told once this request has made the image.
 
-    `stacks` answers whether another owner's stack instance is gone (Adopt: IfOwnerGone).
+    `caller` also answers whether another owner's stack instance is gone (Adopt: IfOwnerGone).
     """
     name, source = props.image_name, props.source
     image = images.describe(client, name)
     moved, gone, current = False, None, None  # the tags are read once: whose it is, and what it has
     if image is not None:
-        current, moved, gone = _whose(client, props, owner, image, stacks)
+        current, moved, gone = _whose(client, props, owner, image, caller)
         found = _existing(client, props, owner, image, budget, current, gone)
         if isinstance(found, Progress):
             return found  # the failed image is still being deleted: a scheduled invocation starts over
@@ -102,16 +80,16 @@ def create(
         )
     made = image is None or (source.type != "Existing" and not moved)
     if image is None:
-        started = _make(client, props, owner, budget, claim)
+        started = _make(client, props, owner, budget, caller)
         if isinstance(started, Progress):
             return started  # waiting for a copy or update slot continues in a scheduled invocation
         image = started
     elif made:
-        claim(name)  # made by an earlier delivery of this same request
+        caller.claim(name)  # made by an earlier delivery of this same request
     taken: adoption.Taken = None
     try:
         taken = adoption.apply_tags(client, image, props, (), owner, current, gone_owner=gone)
-        return settle(client, props, budget, first=image)
+        return replace(states.settle(client, props, budget, first=image), made=made)
     except (ProviderError, ClientError, BotoCoreError) as err:
         if made:
             raise Made(str(err), name) from err
@@ -121,7 +99,7 @@ def create(
 
 
 def _make(
-    client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget, claim: Claim
+    client: AppStreamClient, props: ImageProperties, owner: str, budget: Budget, caller: Caller
 ) -> images.Image | Progress:
     """CopyImage, CreateUpdatedImage or CreateImportedImage, then the new image once visible (claimed: a failure
     names it, so the rollback deletes it); Progress while waiting for a slot."""
@@ -131,9 +109,9 @@ def _make(
         return started
     if started.state == ALREADY_EXISTS:
         image = _made_by_another_delivery(client, props, owner, budget.inline())
-        claim(name)
+        caller.claim(name)
         return image
-    claim(name)
+    caller.claim(name)
     try:
         return _appear(client, props, owner, budget.inline())
     except (ProviderError, ClientError, BotoCoreError) as err:
@@ -141,7 +119,7 @@ def _make(
 
 
 def _whose(
-    client: AppStreamClient, props: ImageProperties, owner: str, image: images.Image, stacks: StackLookup | None
+    client: AppStreamClient, props: ImageProperties, owner: str, image: images.Image, caller: Caller
 ) -> tuple[Mapping[str, str], bool, str | None]:
     """A private image's tags, whether it moves here from a renamed resource, and its owner if that one's stack is
     gone (Adopt: IfOwnerGone); a public or shared image is refused."""
@@ -152,7 +130,7 @@ def _whose(
         )
     current = images.tags_of(client, str(image["Arn"]))
     found = owner_of(current)
-    return current, found is not None and moved_within(found, owner), adoption.gone_owner(found, owner, props, stacks)
+    return current, found is not None and moved_within(found, owner), adoption.gone_owner(found, owner, props, caller)
 
 
 def _existing(  # noqa: PLR0917 - the request's parts
@@ -200,7 +178,7 @@ def _existing(  # noqa: PLR0917 - the request's parts
         images.start_delete(client, name)
 
     def gone() -> Progress:
-        return Progress(images.describe(client, name) is None, "DELETING", phase=Phase.START)
+        return Progress(images.describe(client, name) is None, "DELETING", started=False)
 
     progress = run(gone, budget, delays(*DELETION_DELAYS), f"the failed image {name} to be deleted")
     return None if progress.done else progress
@@ -233,7 +211,7 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
                 )
         except ClientError as err:
             if images.error_code(err) == "ResourceAlreadyExistsException":  # not visible to our look before
-                return Progress(True, ALREADY_EXISTS, phase=Phase.START)
+                return Progress(True, ALREADY_EXISTS)
             if images.error_code(err) == images.NOT_FOUND and source.type in ("Copy", "Update"):
                 raise InvalidProperties(
                     f"Invalid property Source.SourceImageName: image {source.source_image_name} does not exist in "
@@ -249,7 +227,7 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
             if not busy and (not unexplained or budget.clock() - unexplained[0] < QUOTA_PROOF):
                 # A copy started a moment ago can still be invisible (read-after-write): look again shortly.
                 unexplained[:1] = unexplained[:1] or [budget.clock()]
-                return Progress(False, "QUEUED", f"{verb} refused for a quota; checking which", phase=Phase.START)
+                return Progress(False, "QUEUED", f"{verb} refused for a quota; checking which", started=False)
             if not busy:
                 raise QuotaExceeded(
                     f"AppStream refused to {verb} into image {name}: {err.response.get('Error', {}).get('Message')}. "
@@ -258,12 +236,12 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
                 ) from err
             detail = f"{len(busy)} {verb}(s) running ({', '.join(busy[:3])}): waiting for a free {verb} slot"
             logs.event(detail, image=name, phase="create", state="QUEUED")
-            return Progress(False, "QUEUED", detail, phase=Phase.START)
+            return Progress(False, "QUEUED", detail, started=False)
         logs.event(f"started {source.type} from {source.source_image_name}", image=name, phase="create")
-        return Progress(True, "STARTED", phase=Phase.START)
+        return Progress(True, "STARTED")
 
-    slot_budget = budget.at_most(SLOT_SLICE)  # a Delete can stop the scheduled runs that wait on
-    return run(step, slot_budget, delays(*QUOTA_DELAYS), f"a free {verb} slot for image {name}")
+    # A Delete can stop the scheduled runs that wait on, not this invocation: it waits at most a slice.
+    return run(step, budget.sliced(), delays(*QUOTA_DELAYS), f"a free {verb} slot for image {name}")
 
 
 def _made_by_another_delivery(
@@ -287,13 +265,11 @@ def _made_by_another_delivery(
         found.append(image)
         return Progress(True, str(image["State"]))
 
-    now = budget.clock()
-    patience = Budget(min(budget.deadline, now + RACE_PATIENCE), float("inf"), budget.clock, budget.sleep)
     try:
-        run(step, patience, delays(*DELETION_DELAYS), f"image {name}, made meanwhile, to show its owner")
+        run(step, budget.patient(), delays(*DELETION_DELAYS), f"image {name}, made meanwhile, to show its owner")
     except DeadlineExceeded as err:
         raise NotOwned(
-            f"Image {name} was made meanwhile by someone else (no ownership tag after {RACE_PATIENCE:.0f} s); "
+            f"Image {name} was made meanwhile by someone else (no ownership tag after {budget.patience:.0f} s); "
             "Source Copy and Update never adopt an image they did not make"
         ) from err
     logs.event("picked up the image another delivery of this request made", image=name, phase="create")
@@ -333,20 +309,19 @@ def update(
     old_props: Any,
     owner: str,
     budget: Budget,
-    claim: Claim = lambda _: None,
-    stacks: StackLookup | None = None,
+    caller: Caller,
 ) -> Progress:
     """A new ImageName is a replacement (CloudFormation then deletes the old one); the rest is in place.
 
     In place, the Source is compared with what the image was made from (its source tag), not with
     OldResourceProperties: a rollback Update carries the failed properties there (aws/aws-cdk#17040),
     and putting the resource back to the properties its image was made with must succeed.
-    `claim(name)` is told the image a replacement made, so that a later failure deletes it.
+    `caller.claim(name)` is told the image a replacement made, so that a later failure deletes it.
     """
     if new.image_name != physical_id:
         logs.event(f"replacing image {physical_id}", image=new.image_name, phase="update", state="REPLACING")
         try:
-            return create(client, new, owner, budget, claim=claim, stacks=stacks)
+            return create(client, new, owner, budget, caller)
         except Made as err:  # the failed replacement is removed: the resource keeps its old image
             discard(client, err.image)
             raise ProviderError(f"{err.cause} (image {physical_id} is kept; image {err.image} is deleted)") from err
@@ -376,7 +351,7 @@ def update(
         if share.account_id not in kept:
             images.unshare(client, physical_id, share.account_id)
             logs.event(f"revoked sharing with {share.account_id}", image=physical_id, phase="update")
-    return settle(client, new, budget, first=image)
+    return states.settle(client, new, budget, first=image)
 
 
 def abandoned(old_props: Any, physical_id: str) -> str:
@@ -392,39 +367,3 @@ def discard(client: AppStreamClient, name: str) -> None:
         logs.event("deleting the image the failed replacement made", image=name, phase="update", state="DELETING")
     except (ClientError, BotoCoreError, ProviderError) as err:
         logs.logger.error("could not delete image %s that the failed replacement made: %s", name, err)
-
-
-def settle(
-    client: AppStreamClient, props: ImageProperties, budget: Budget, *, first: images.Image | None = None
-) -> Progress:
-    """Wait for AVAILABLE (or not, with WaitForAvailable false and no sharing), then share.
-
-    `first` is an observation the caller just made: the first step uses it instead of describing again.
-    """
-    seen = [first] if first is not None else []
-
-    def step() -> Progress:
-        image = seen.pop() if seen else images.describe(client, props.image_name)
-        state = str(image["State"]) if image else GONE
-        action = decide(AVAILABLE_TABLE, state)
-        logs.event("observed", image=props.image_name, phase="settle", state=state)
-        if action is Action.FAIL or image is None:
-            raise ImageFailed(f"Image {props.image_name} is {state}{failure_reason(image)}")
-        if action is Action.WAIT:
-            if not props.wait_for_available and not props.shared_with:
-                return Progress(True, state, attributes=images.attributes(image))
-            return Progress(False, state)
-        _apply_shares(client, props)
-        return Progress(True, state, attributes=images.attributes(image))
-
-    return run(step, budget, delays(*SETTLE_DELAYS), f"image {props.image_name} to become AVAILABLE")
-
-
-def _apply_shares(client: AppStreamClient, props: ImageProperties) -> None:
-    if not props.shared_with:
-        return
-    current = images.shared_accounts(client, props.image_name)
-    for share in props.shared_with:
-        if current.get(share.account_id) != share:
-            images.share(client, props.image_name, share)
-            logs.event(f"shared with {share.account_id}", image=props.image_name, phase="share")

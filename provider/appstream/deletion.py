@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import exports, handback, images, logs
-from .contract import (
+from .. import logs
+from ..contract import (
     DEFAULT_IN_USE,
     DEFAULT_SHARED_ON_DELETE,
     IMAGE_NAME,
@@ -19,7 +19,8 @@ from .contract import (
     OWNER_TAG,
     SOURCE_TAG,
 )
-from .errors import DeadlineExceeded, ImageInUse, ImageShared, ProviderError
+from ..errors import DeadlineExceeded, ImageInUse, ImageShared, ProviderError
+from . import exports, handback, images
 from .ownership import owner_of
 from .properties import Share
 from .states import (
@@ -31,7 +32,6 @@ from .states import (
     QUOTA_DELAYS,
     Action,
     Budget,
-    Phase,
     Progress,
     decide,
     delays,
@@ -40,6 +40,8 @@ from .states import (
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
+
+    from .caller import Caller
 
 
 class Ending(enum.Enum):
@@ -84,14 +86,16 @@ class Deletion:
     shared_on_delete: str = DEFAULT_SHARED_ON_DELETE
     revoked: dict[str, Share] = field(default_factory=dict)  # given back on every path that does not delete
     not_gone_before: float = 0.0  # an absent (or not yet owned) image counts as gone only from then
-    stop_polling: Callable[[], object] = lambda: None  # stops a Create's polling that may still make the image
+    stops_polling: bool = False  # a Create's polling may still make the image: stopped at each look for it
     deletes: bool | None = None  # OnDelete: Delete (True), Release (False), or the default for what the image is
-    # Whether this Delete undoes the resource's Create (a rollback): asked only when the answer matters.
-    undoes_create: Callable[[], bool | None] = lambda: False
+    # Whether this Delete undoes the resource's Create (a rollback): None asks the caller, only when it matters.
+    undoes_create: bool | None = None
     never_answered: bool = False  # a Create that never answered (CloudFormation's own physical id): a rollback
 
 
-def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str, job: Deletion, budget: Budget) -> bool:
+def delete(
+    client: AppStreamClient, *, physical_id: str, props: Any, owner: str, job: Deletion, budget: Budget, caller: Caller
+) -> bool:
     """True when nothing of this resource's is left; False to continue in a scheduled invocation.
 
     Every failure (in use, refused, deadline) first gives back the sharing this Delete revoked.
@@ -109,7 +113,7 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
     tags = _tags(client, image)  # read once: whose it is, and what the Delete keeps of it
     found = owner_of(tags)
     if found != owner and budget.clock() < job.not_gone_before:
-        image, tags = _appearing(client, job, owner, budget)
+        image, tags = _appearing(client, job, owner, budget, caller)
         found = owner_of(tags)
         if found != owner and budget.clock() < job.not_gone_before:
             return False  # the wait goes on in a scheduled invocation
@@ -127,7 +131,7 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
             state=str(image.get("State")),
         )
         return True
-    if _kept(client, job, image, tags, props):
+    if _kept(client, job, image, tags, props, caller):
         return True
 
     seen = [image]  # the first step reuses this observation instead of describing again
@@ -148,10 +152,12 @@ def delete(client: AppStreamClient, *, physical_id: str, props: Any, owner: str,
     return progress.done
 
 
-def _kept(client: AppStreamClient, job: Deletion, image: images.Image, tags: Mapping[str, str], props: Any) -> bool:
+def _kept(  # noqa: PLR0917 - what the Delete has read so far
+    client: AppStreamClient, job: Deletion, image: images.Image, tags: Mapping[str, str], props: Any, caller: Caller
+) -> bool:
     """An image this resource owns that the Delete keeps: returned after a rename, released or given back (ENDINGS)."""
     moved_from = tags.get(MOVED_FROM_TAG)
-    if moved_from and job.undoes_create() is not False:  # the old logical id's cleanup has not come: a rollback
+    if moved_from and _undoes_create(job, caller) is not False:  # the old logical id's cleanup has not come: a rollback
         handback.return_to(client, image, moved_from, "the rename that moved it here was rolled back")
         return True
     made_from = tags.get(SOURCE_TAG)
@@ -164,7 +170,7 @@ def _kept(client: AppStreamClient, job: Deletion, image: images.Image, tags: Map
         "Type", "Existing") != "Existing"  # fmt: skip
     deletes = made if job.deletes is None else job.deletes  # OnDelete's default: Delete what the resource made
     needs_answer = not (made and deletes)  # the only ending a rollback cannot change: deleting what it made
-    undoes = True if job.never_answered else job.undoes_create() if needs_answer else None
+    undoes = True if job.never_answered else _undoes_create(job, caller) if needs_answer else None
     ending = ENDINGS[(made, undoes, deletes)]
     if ending is Ending.RELEASE:
         handback.release(client, image, "OnDelete is Release" if not deletes else "CloudFormation could not say "
@@ -172,6 +178,11 @@ def _kept(client: AppStreamClient, job: Deletion, image: images.Image, tags: Map
     elif ending is Ending.GIVE_BACK:
         handback.give_back(client, image, tags, "the Create that adopted it was undone")
     return ending is not Ending.DELETE
+
+
+def _undoes_create(job: Deletion, caller: Caller) -> bool | None:
+    """Whether this Delete undoes the resource's Create: known (a discard), else CloudFormation is asked."""
+    return caller.rolling_back() if job.undoes_create is None else job.undoes_create
 
 
 def _explained(err: DeadlineExceeded, name: str, owner: str) -> ProviderError:
@@ -190,18 +201,19 @@ def _tags(client: AppStreamClient, image: images.Image | None) -> dict[str, str]
 
 
 def _appearing(
-    client: AppStreamClient, job: Deletion, owner: str, budget: Budget
+    client: AppStreamClient, job: Deletion, owner: str, budget: Budget, caller: Caller
 ) -> tuple[images.Image | None, dict[str, str]]:
     """Until `not_gone_before`: a Create that may still run (stopped, or cancelled by CloudFormation) may yet make
     the image, or tag it as this resource's; look for that, stopping its polling each time."""
     found: list[tuple[images.Image | None, dict[str, str]]] = [(None, {})]
 
     def step() -> Progress:
-        job.stop_polling()
+        if job.stops_polling:
+            caller.stop_polling(job.name)
         image = images.describe(client, job.name)
         found[0] = (image, _tags(client, image))
         waiting = owner_of(found[0][1]) != owner and budget.clock() < job.not_gone_before
-        return Progress(not waiting, "NOT_YET_MADE", "a Create that may still run may yet make it", phase=Phase.DELETE)
+        return Progress(not waiting, "NOT_YET_MADE", "a Create that may still run may yet make it")
 
     logs.event("waiting until a Create that may still run could no longer make the image", image=job.name)
     run(step, budget, delays(*QUOTA_DELAYS), f"image {job.name}, which a Create that may still run may yet make")
@@ -237,7 +249,7 @@ def _held(job: Deletion, users: list[str], state: str) -> Progress:
     if job.in_use != "Wait":
         raise give_up(job.name, holders, waited=False)
     logs.event(f"waiting: in use by {', '.join(holders)}", image=job.name, phase="delete", state=state)
-    return Progress(False, state, "in use", phase=Phase.DELETE, min_delay=IN_USE_DELAY, holders=holders)
+    return Progress(False, state, "in use", min_delay=IN_USE_DELAY, holders=holders)
 
 
 def _step(client: AppStreamClient, job: Deletion, image: images.Image | None) -> Progress:
@@ -246,7 +258,7 @@ def _step(client: AppStreamClient, job: Deletion, image: images.Image | None) ->
     logs.event("observed", image=job.name, phase="delete", state=state)
     if action is Action.DELETE and image is not None:
         return _attempt(client, job, str(image["Arn"]), state)
-    return Progress(action is Action.DONE, state, phase=Phase.DELETE)
+    return Progress(action is Action.DONE, state)
 
 
 def _attempt(client: AppStreamClient, job: Deletion, arn: str, state: str) -> Progress:
@@ -290,15 +302,15 @@ def _attempt(client: AppStreamClient, job: Deletion, arn: str, state: str) -> Pr
             ]
             if job.revoked and not users:
                 # The revocations are not applied yet (eventual consistency): try again shortly.
-                return Progress(False, state, "waiting for the revoked sharing to apply", phase=Phase.DELETE)
+                return Progress(False, state, "waiting for the revoked sharing to apply")
             restore(client, job)
             return _held(job, users, state)
         if code == "ConcurrentModificationException":
-            return Progress(False, state, "concurrent modification, retrying", phase=Phase.DELETE)
+            return Progress(False, state, "concurrent modification, retrying")
         raise
     job.revoked.clear()  # the image is going: nothing to give back
     logs.event("DeleteImage accepted", image=name, phase="delete", state="DELETING")
-    return Progress(False, "DELETING", phase=Phase.DELETE)
+    return Progress(False, "DELETING")
 
 
 def restore(client: AppStreamClient, job: Deletion) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import logs
+from .. import logs
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .contract import (
+from ..contract import (
     ACCOUNT_ID,
     ADOPT_MODES,
     AGENT_SOFTWARE_VERSIONS,
@@ -45,8 +45,7 @@ from .contract import (
     tag_key_problem,
     tag_value_problem,
 )
-from .errors import InvalidProperties
-from .response import url_expiry
+from ..errors import InvalidProperties
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,15 @@ class Share:
     allow_fleet: bool = True
     allow_image_builder: bool = True
 
+    def compact(self) -> str:
+        """`<account>:<f|-><b|->`, 15 characters: 100 of them fit a scheduled run's input (8192 characters)."""
+        return f"{self.account_id}:{'f' if self.allow_fleet else '-'}{'b' if self.allow_image_builder else '-'}"
+
+    @classmethod
+    def from_compact(cls, text: str) -> Share:
+        account, _, flags = str(text).partition(":")
+        return cls(account, "f" in flags, "b" in flags)
+
 
 @dataclass(frozen=True)
 class Signal:
@@ -84,11 +92,6 @@ class Signal:
 
     handle: str = field(repr=False)  # a presigned URL: whoever holds it can signal, so it is never logged
     timeout: int = MAX_SIGNAL_TIMEOUT  # the wait condition's Timeout: the provider gives up (FAILURE) before it
-
-    @property
-    def expires(self) -> float | None:
-        """When the handle's URL stops accepting signals (epoch seconds), or None when it does not say."""
-        return url_expiry(self.handle)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""The CloudFormation response: a body that always fits 4096 bytes, PUT with retries and backoff.
+"""The CloudFormation response, pure: a body that always fits 4096 bytes, a wait condition signal, and their PUT with
+retries and backoff; and the answer of a provider that could not load. Stdlib only (handler.py imports it first).
 
 crhelper cuts only the Reason (never Data), takes an HTTP error status as success and retries
-forever on exceptions; these two functions replace that part of it.
+forever on exceptions; build_body and put replace that part of it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .contract import FAILED_CREATE_ID  # stdlib-only, like this module
+from ..contract import FAILED_CREATE_ID  # stdlib-only, like this module
 
 MAX_BODY = 4096
 MAX_REASON = 1000
@@ -104,10 +105,6 @@ def after_answer(fields: Mapping[str, Any]) -> tuple[bool, str]:
     if not isinstance(state, Mapping) or not state.get("answered"):
         return False, ""
     return True, str(state.get("signal") or "")
-
-
-# A signal's PUT with its retries: the last answer leaves this long before a handle's URL expires.
-SIGNAL_PUT_TIME = 60.0
 
 
 def put(

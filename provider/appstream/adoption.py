@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import handback, images, logs
-from .contract import ADOPTED_TAG, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
-from .errors import NotOwned
+from .. import logs
+from ..contract import ADOPTED_TAG, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
+from ..errors import NotOwned
+from . import handback, images
 from .ownership import moved_within, owner_of
 from .properties import ImageProperties, Source
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
 
-    from .stacks import StackLookup
+    from .caller import Caller
 
 
 def provider_tags(source: Source, owner: str) -> dict[str, str]:
@@ -28,12 +29,12 @@ def provider_tags(source: Source, owner: str) -> dict[str, str]:
 Taken = Literal["adopted", "moved"] | None  # how this Create came to own an image it did not make
 
 
-def gone_owner(found: str | None, owner: str, props: ImageProperties, stacks: StackLookup | None) -> str | None:
+def gone_owner(found: str | None, owner: str, props: ImageProperties, caller: Caller) -> str | None:
     """With Adopt: IfOwnerGone, `found` (the image's owner, another stack's) when CloudFormation says its stack
     instance is gone; None otherwise (CloudFormation is asked only then)."""
-    if props.adopt != "IfOwnerGone" or stacks is None or found in (None, owner) or moved_within(found or "", owner):
+    if props.adopt != "IfOwnerGone" or found in (None, owner) or moved_within(found or "", owner):
         return None
-    return found if stacks.owner_gone(str(found)) else None
+    return found if caller.owner_gone(str(found)) else None
 
 
 def refused(name: str, arn: str, found: str, owner: str, adopt: str) -> str:

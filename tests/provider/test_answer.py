@@ -1,19 +1,21 @@
-"""The crhelper subclass keeps crhelper 2.0.12's shape and fixes its traps."""
+"""crhelper as the front door to the Answer: the version its few replaced methods were read against, what they are;
+and the schedules' names, times and input."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import re
 
 import crhelper
 import pytest
 from crhelper import CfnResource
 
-from provider import cfn
-from provider.cfn import ImageResource
-from provider.contract import FAILED_CREATE_ID
-from provider.schedule import (
-    LATEST_RUN,
+from provider.cloudformation import answer as front
+from provider.cloudformation.answer import Answer, ImageResource
+from provider.cloudformation.clock import LATEST_RUN
+from provider.cloudformation.resume import Resume
+from provider.cloudformation.schedule import (
     MAX_NAME,
     MAX_TARGET_INPUT,
     NAME,
@@ -25,13 +27,24 @@ from provider.schedule import (
     schedule_name,
     successor,
 )
+from provider.contract import FAILED_CREATE_ID
+from tests.conftest import ROOT
 from tests.provider.conftest import STACK_ID, load_event
 
 
-def test_pinned_crhelper_version() -> None:
+def _pins(requirements: str) -> set[str]:
+    return {line.split("==", 1)[1].strip() for line in requirements.splitlines() if line.startswith("crhelper==")}
+
+
+def test_the_crhelper_the_overrides_were_read_against_is_the_one_pinned_and_installed() -> None:
+    """answer.py's docstring names the version its overrides were read against; both pins and the venv agree."""
     from importlib.metadata import version
 
-    assert version("crhelper") == "2.0.12", "the subclass overrides internals of crhelper 2.0.12; re-check them"
+    [named] = re.findall(r"pinned to crhelper==(\d+\.\d+\.\d+)", front.__doc__ or "")
+    assert named == front.CRHELPER
+    assert _pins((ROOT / "provider" / "requirements.txt").read_text()) == {named}  # the Lambda asset's
+    assert _pins((ROOT / "requirements.txt").read_text()) == {named}  # the runtime pins
+    assert version("crhelper") == named, "the front door replaces internals of this crhelper; re-read them"
     assert crhelper.CfnResource is CfnResource
 
 
@@ -39,27 +52,21 @@ def test_the_subclass_is_built_by_crhelpers_constructor_with_our_settings() -> N
     ours = ImageResource()
     stock = CfnResource(sleep_on_delete=0)
     assert set(vars(stock)) <= set(vars(ours))  # every field crhelper sets, crhelper itself set
-    assert (ours._sleep_on_delete, ours._polling_interval, ours._json_logging) == (0, 1, False)
+    assert (ours._sleep_on_delete, ours._json_logging) == (0, False)
     assert ours._lambda_client.meta.service_model.service_name == "lambda"
 
 
-def test_the_overridden_crhelper_methods_are_exactly_these() -> None:
+def test_the_replaced_crhelper_methods_are_exactly_these() -> None:
     """An upgrade of crhelper must re-check each of these against its new version (tests pin each behaviour)."""
-    overridden = {name for name in vars(ImageResource) if name in dir(CfnResource) and not name.startswith("__")}
-    assert overridden == {
-        "_polling_init",
-        "_remove_polling",
-        "generate_physical_id",
-        "_set_timeout",
-        "_timeout",
-        "_send",
-    }
+    replaced = {name for name in vars(ImageResource) if name in dir(CfnResource) and not name.startswith("__")}
+    assert replaced == {"_polling_init", "_set_timeout", "_send"}
     assert "__call__" in vars(ImageResource)  # the envelope check, before crhelper reads the event
-    doc = cfn.__doc__ or ""
-    assert "six" in doc
-    assert all(f"`{name}`" in doc for name in overridden)  # the module docstring says what each fixes
-    # crhelper's rule-making is left alone, and never called.
-    assert {"_setup_polling", "_poll_enabled", "_cfn_response"}.isdisjoint(vars(ImageResource))
+    doc = front.__doc__ or ""
+    assert all(f"`{name}`" in doc for name in (*replaced, "__call__"))  # the module docstring says why each
+    # crhelper's rule-making, its response and its random physical id are left alone, and never reached.
+    never = {"_setup_polling", "_remove_polling", "_cfn_response", "generate_physical_id", "_timeout"}
+    assert never.isdisjoint(vars(ImageResource))
+    assert all(f"`{name}`" in doc for name in ("_cfn_response", "generate_physical_id"))
 
 
 def test_old_rule_names_fit_64_characters_for_a_200_character_logical_id() -> None:
@@ -114,11 +121,14 @@ def test_polling_input_drops_what_polling_does_not_need() -> None:
     event["ResourceProperties"]["Tags"] = [{"Key": f"k{n}", "Value": "v" * 256} for n in range(49)]
     event["ResourceProperties"]["SharedWith"] = [{"AccountId": str(10**11 + n)} for n in range(100)]
     event["OldResourceProperties"] = dict(event["ResourceProperties"])
-    event["CrHelperData"] = {"_Resume": {"shares": ["210987654321:fb"] * 100}}
-    text = polling_input(event)
+    state = Resume(9e9, "golden-2026-11", shares=("210987654321:fb",) * 100)
+    text = polling_input(event, state, "GoldenImage-0123abcd-abcdef-2")
     assert len(text) <= MAX_TARGET_INPUT
     slim = json.loads(text)
     assert "OldResourceProperties" not in slim
+    assert slim["CrHelperPoll"] is True
+    assert slim["CrHelperSchedule"] == "GoldenImage-0123abcd-abcdef-2"
+    assert slim["CrHelperData"] == {"_Resume": state.to_data()}
     assert slim["ResourceProperties"] == {
         "ServiceToken": event["ServiceToken"],
         "ImageName": "golden-2026-11",
@@ -127,9 +137,12 @@ def test_polling_input_drops_what_polling_does_not_need() -> None:
 
 
 def test_failed_create_gets_a_fixed_marker_not_a_random_id() -> None:
-    resource = ImageResource()
-    assert resource.generate_physical_id(load_event("create")) == FAILED_CREATE_ID
-    assert resource.generate_physical_id(load_event("create")) == FAILED_CREATE_ID
+    answer = Answer(load_event("create"), None, None)  # type: ignore[arg-type]  # nothing is sent
+    assert answer.physical_id() == FAILED_CREATE_ID
+    assert answer.physical_id() == FAILED_CREATE_ID
+    answer.claim("golden-2026-11")
+    assert answer.physical_id() == "golden-2026-11"  # a Create that made its image names it: the rollback deletes it
+    assert Answer(load_event("delete"), None, None).physical_id() == "golden-2026-11"  # type: ignore[arg-type]
 
 
 def test_polling_clients_honour_the_endpoint_settings(monkeypatch) -> None:
