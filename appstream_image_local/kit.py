@@ -4,6 +4,10 @@ Seed AppStream (`add_image`, `add_fleet`, `add_builder`, `add_ami`, before or du
 faults (`inject`), deploy with the real CLI (`deploy_app`, `deploy_assembly`, `destroy`) or as plain
 CloudFormation (`deploy_template`, `delete_stack`), then assert on what happened (`images`, `state`,
 `audit`, `status`, `outputs`) or all at once with `assert_clean(stack)`.
+
+`offline_cloud(workdir)` starts one outside pytest. Its options (`DEFAULTS`, under the test's own) are listed in
+OfflineCloud's docstring with what each costs: by default the provider's scheduled runs fire within a second, so a
+stack with `available_timeout` deploys about as fast as one without; `schedule_scale=1.0` keeps AWS's cadence.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from appstream_image_local.appstream import AppStreamBackend, Fault
+from appstream_image_local.appstream.scenario import load_scenario, read_scenario_file, scenario_path
 from appstream_image_local.audit import mutated_images, outside
 from appstream_image_local.cfn.driver import Cloud
 from appstream_image_local.cfn.model import StackFailed
@@ -30,8 +36,22 @@ from appstream_image_local.cfn.schedules import REFUSED
 from appstream_image_local.cloud import LocalCloud
 from appstream_image_provider._shared import contract
 
-__all__ = ["CDK_ENV", "CdkNotFound", "OfflineCloud", "StackFailed", "find_cdk"]
+__all__ = [
+    "CDK_ENV",
+    "DEFAULTS",
+    "FAST_SCHEDULES",
+    "CdkNotFound",
+    "OfflineCloud",
+    "StackFailed",
+    "find_cdk",
+    "offline_cloud",
+]
 
+# The provider sets each scheduled run 2-3 minutes ahead (an at() minute a poll period away, fired at its last
+# second: the provider's LATEST_RUN, 180 s; cfn/schedules.py): at this scale it fires within a second.
+FAST_SCHEDULES = 1 / 180
+#: the options each offline cloud of the kit starts with (see OfflineCloud); a test's own options go over them
+DEFAULTS: dict[str, Any] = {"schedule_scale": FAST_SCHEDULES, "handle_scale": 1.0}
 CDK_ENV = "OFFLINE_CLOUD_CDK"  # names the `cdk` executable to use (else node_modules/.bin, then PATH)
 INSTALL_HINT = (
     "Install it in your CDK app: `npm install --save-dev aws-cdk@2` (Node.js 22 or newer; jsii warns on 20), "
@@ -70,7 +90,26 @@ def find_cdk(setting: str = "", near: Iterable[Path] = ()) -> str:
 
 @dataclass
 class OfflineCloud:
-    """The offline cloud of one test, and the CDK CLI pointed at it."""
+    """The offline cloud of one test, and the CDK CLI pointed at it.
+
+    Its options: the `offline_cloud` marker's keywords (or `offline_cloud(...)`'s), over `DEFAULTS`. What each
+    costs was measured with bench/kit_long_wait.py: one image copied from another, deployed, renamed and destroyed
+    with the CDK CLI (three commands), with and without `available_timeout`, on 2 shared cores:
+
+    - `schedule_scale` (default 1/180): the provider's scheduled runs (one-time schedules it sets 2-3 minutes
+      ahead) fire after this fraction of their delay, and EventBridge rules' periods shrink alike. The default
+      fires each within a second: the test took 47 s with `available_timeout` and 47 s without (medians of 3).
+      1.0 is AWS's cadence, minutes per wait: each image's wait condition lasts until the run set after the
+      answer fires, 2-3 minutes later (347 s against 47 s). 0.1: 15 s per wait (70 s against 65 s).
+    - `handle_scale` (default 1.0): a wait condition handle URL lives 24 hours times this, as AWS signs it: the
+      provider's waits end at the wait condition's Timeout, whatever `schedule_scale` is. Below 1 the URL
+      expires sooner (0.001: in 86 s), to test a late signal; it costs no time.
+    - `scenario`: AppStream's images, limits and durations (a packaged name such as "aws-durations", whose
+      3-hour update takes 10.8 s at its time scale of 0.001, or a file); by default a copy takes 2 s, a delete 1 s.
+    - `function_timeout` (default: each function's Timeout), `fleet_switch_seconds` (2.0: how long a fleet takes
+      to let go of its old image), `queue_delay` (0.3 s before each invocation starts) and `retry_scale` (1.0:
+      Lambda's 1- and 2-minute retries of a failed asynchronous invocation) are the driver's (cfn/driver.Cloud).
+    """
 
     local: LocalCloud
     workdir: Path
@@ -331,3 +370,23 @@ class OfflineCloud:
 
     def status(self, stack: str) -> str:
         return str(self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+
+
+@contextmanager
+def offline_cloud(
+    workdir: Path,
+    scenario: str | Path | None = None,
+    *,
+    cdk_setting: str = "",
+    search_from: Iterable[Path] = (),
+    **options: Any,
+) -> Iterator[OfflineCloud]:
+    """A fresh offline cloud in `workdir`, stopped on leaving: what the `offline_cloud` fixture gives a test.
+
+    `scenario`: a packaged scenario's name (such as "aws-durations") or a scenario file; `options` go over
+    `DEFAULTS` to the driver (OfflineCloud lists them); `cdk_setting` and `search_from` are OfflineCloud's."""
+    backend, faults = load_scenario(read_scenario_file(scenario_path(scenario))) if scenario else (None, None)
+    workdir = Path(workdir)
+    settings = {**DEFAULTS, **options}
+    with LocalCloud(workdir / "cloud", backend=backend, faults=faults, printer=lambda _line: None, **settings) as local:
+        yield OfflineCloud(local, workdir, cdk_setting=cdk_setting, search_from=tuple(search_from))

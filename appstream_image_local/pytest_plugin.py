@@ -32,21 +32,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "offline_cloud(scenario=None, **options): the offline cloud's AppStream scenario (a packaged name such as "
-        '"aws-durations", or a path) and LocalCloud options such as schedule_scale',
+        '"aws-durations", or a path) and options over the kit\'s defaults (appstream_image_local.kit.DEFAULTS), '
+        "e.g. schedule_scale=1.0 for AWS's cadence of scheduled runs (minutes per wait; the default fires them "
+        "within a second)",
     )
 
 
 @pytest.fixture
 def offline_cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfflineCloud]:
-    """A fresh offline cloud for this test, stopped afterwards."""
+    """A fresh offline cloud for this test, stopped afterwards.
+
+    Its options are the kit's defaults, under the `offline_cloud` marker's keywords (`OfflineCloud` lists them
+    and what each costs). By default the provider's scheduled runs fire within a second of being set, so a stack
+    with `available_timeout` (a wait condition per image) deploys about as fast as one without: a deploy, a
+    rename and a destroy of one image took 47 s either way (bench/kit_long_wait.py). The wait conditions'
+    Timeout and their handles' 24-hour URLs keep AWS's values. `@pytest.mark.offline_cloud(schedule_scale=1.0)`
+    keeps AWS's cadence instead: each wait then lasts the 2-3 minutes until the run set after the answer fires
+    (347 s for the same test); `schedule_scale=0.1`, 15 s per wait (70 s)."""
     try:
-        from appstream_image_local.appstream.scenario import (  # noqa: PLC0415 - needs the extra: imported on use
-            load_scenario,
-            read_scenario_file,
-            scenario_path,
-        )
-        from appstream_image_local.cloud import LocalCloud  # noqa: PLC0415
-        from appstream_image_local.kit import OfflineCloud  # noqa: PLC0415
+        from appstream_image_local.kit import offline_cloud as start  # noqa: PLC0415 - needs the extra: on use
     except ImportError as err:
         raise pytest.UsageError(f"{EXTRA_HINT} ({err})") from err
     try:
@@ -57,6 +61,5 @@ def offline_cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Of
     options = dict(marker.kwargs) if marker is not None else {}
     scenario = options.pop("scenario", None)
     near = (Path(str(request.config.rootpath)), Path.cwd())
-    backend, faults = load_scenario(read_scenario_file(scenario_path(scenario))) if scenario else (None, None)
-    with LocalCloud(tmp_path / "cloud", backend=backend, faults=faults, printer=lambda _line: None, **options) as local:
-        yield OfflineCloud(local, tmp_path, cdk_setting=setting, search_from=near)
+    with start(tmp_path, scenario, cdk_setting=setting, search_from=near, **options) as cloud:
+        yield cloud

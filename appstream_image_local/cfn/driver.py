@@ -48,6 +48,20 @@ def _wanted(stack: Stack, template: Template, logical_id: str) -> bool:
     return condition is None or stack.conditions.get(str(condition), False)
 
 
+class _Requests(Requests):
+    """The protocol, with a wait condition handle's life scaled apart from EventBridge's periods (`Requests` reads
+    one scale for both: its rules')."""
+
+    def __init__(self, *args: Any, handle_scale: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handle_scale = handle_scale
+
+    @property
+    def schedule_scale(self) -> float:
+        """How much shorter a wait condition handle's URL lives here (wait_conditions.py reads it)."""
+        return self._handle_scale
+
+
 class Cloud(Rollbacks, Scopes):
     """CloudFormation, Lambda and EventBridge for one account and region, on this machine."""
 
@@ -61,11 +75,14 @@ class Cloud(Rollbacks, Scopes):
         function_timeout: float | None = None,
         fleet_switch_seconds: float = 2.0,
         schedule_scale: float = 1.0,
+        handle_scale: float | None = None,
         queue_delay: float = QUEUE_DELAY,
         retry_scale: float = 1.0,
     ) -> None:
         """`function_timeout` overrides every function's Timeout (as editing the template would);
-        `schedule_scale` shortens rate() schedules (0.1: a rate(1 minute) rule fires every 6 s);
+        `schedule_scale` shortens EventBridge's waits: rate() rules' periods (0.1: a rate(1 minute) rule fires every
+        6 s) and the delay of one-time at() schedules (0.1: a run set 2-3 minutes ahead fires in 12-18 s);
+        `handle_scale` shortens a wait condition handle URL's 24-hour life (None: as `schedule_scale` does);
         `queue_delay` is Lambda's time from CloudFormation's send to the handler's start, and
         `retry_scale` shortens Lambda's retry delays (1 and 2 minutes) for asynchronous invocations.
         Nothing is called here: the response bucket is made before the first request."""
@@ -104,9 +121,10 @@ class Cloud(Rollbacks, Scopes):
         self.functions.invoker.queue_delay, self.functions.invoker.retry_scale = queue_delay, retry_scale
         self.scheduler = Scheduler(self.events, schedule_scale)
         self.schedules = Schedules(self.stacks, scale=schedule_scale)
-        self.requests = Requests(
-            self.s3, self.functions, self.scheduler, self.runner, printer, schedules=self.schedules
-        )
+        self.requests = _Requests(
+            self.s3, self.functions, self.scheduler, self.runner, printer, schedules=self.schedules,
+            handle_scale=schedule_scale if handle_scale is None else handle_scale,
+        )  # fmt: skip
         #: what resource handlers may use (not this engine)
         self.services = Services(
             self.s3, self.ssm, self.ecr, self.functions, self.requests, workdir, fleet_switch_seconds,

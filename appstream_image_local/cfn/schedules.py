@@ -21,6 +21,7 @@ AWS::IAM::ManagedPolicy resources naming it, as functions.py reads a function's 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import fnmatch
@@ -47,6 +48,7 @@ AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 PRECISION = 60.0  # seconds: a schedule fires within the minute it names (user guide, "Schedule types")
 Deliver = Callable[[str, dict[str, Any]], bool]  # (target ARN, event) -> whether a function took it
 REFUSED = "EventBridge Scheduler did not invoke"  # how each reported refusal starts
+HISTORY = 10_000  # firings kept in `Schedules.fired`
 
 
 def backend() -> EventBridgeSchedulerBackend:
@@ -156,6 +158,17 @@ def trusts(trust: Mapping[str, Any], service: str, context: dict[str, list[str]]
 class _Plan:
     version: tuple[str, float]  # (schedule ARN, LastModificationDate): a change re-arms a one-time schedule
     due: float  # on the monotonic clock
+    set_at: float  # when it was set, on the monotonic clock
+    aws_delay: float  # seconds from its setting to when AWS would fire it (unscaled)
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One firing (or refusal) of a one-time schedule: how long it waited here, and how long AWS would have."""
+
+    name: str  # GROUP/NAME
+    waited: float  # seconds from its setting to its firing, on this machine's clock (the scaled delay, and a round)
+    aws_delay: float  # seconds from its setting to the latest AWS fires it (the minute it names, its window)
 
 
 class Schedules:
@@ -175,6 +188,8 @@ class Schedules:
         self._wall = wall
         self._plans: dict[tuple[str, float], _Plan] = {}
         self._done: set[tuple[str, float]] = set()  # fired or refused: a one-time schedule fires once
+        #: the latest firings, oldest first (refused ones too): what the scheduled runs waited
+        self.fired: collections.deque[Fired] = collections.deque(maxlen=HISTORY)
         self._lock = threading.Lock()  # one round at a time: a due schedule fires once
         #: refused invocations, unless `report` is replaced (the engine reports them as violations)
         self.refused: list[str] = []
@@ -212,9 +227,11 @@ class Schedules:
                 if fires_at is None:  # rate() and cron(): not fired offline
                     continue
                 set_at = now - max(wall - version[1], 0.0)  # when it was set, on the monotonic clock
-                plan = self._plans[version] = _Plan(version, set_at + max(fires_at - version[1], 0.0) * self.scale)
+                aws_delay = max(fires_at - version[1], 0.0)
+                plan = self._plans[version] = _Plan(version, set_at + aws_delay * self.scale, set_at, aws_delay)
             if plan.due <= now:
                 found.append(schedule)
+                self.fired.append(Fired(f"{schedule.group_name}/{schedule.name}", now - plan.set_at, plan.aws_delay))
         self._plans = {v: p for v, p in self._plans.items() if v in current}
         self._done &= current
         return found

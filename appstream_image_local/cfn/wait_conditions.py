@@ -3,8 +3,8 @@
 (CloudFormation user guide: AWS::CloudFormation::WaitCondition, WaitConditionHandle.) A handle has no
 properties; its Ref is a presigned S3 PUT URL, so anyone holding it can signal. The URL is SigV4-signed as AWS
 signs it, X-Amz-Expires=86399 from X-Amz-Date: a signal later than that gets 403 (moto_strict). Its life is
-shortened by the rules' scale (Cloud's `schedule_scale`), by signing it as of earlier: the URL still says when
-it expires, as a provider reads it. A wait condition waits for `Count`
+shortened by Cloud's `handle_scale` (by default its `schedule_scale`), by signing it as of earlier: the URL still
+says when it expires, as a provider reads it. A wait condition waits for `Count`
 SUCCESS signals (default 1) within `Timeout` seconds (at most 43200); a FAILURE signal, or the
 timeout, fails it with the signal's Reason. Its `Data` attribute is a JSON object of the signals'
 UniqueId -> Data. Signals are JSON PUTs to the handle URL: the bucket keeps every version, so two

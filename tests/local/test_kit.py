@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import stat
+import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from appstream_image_local.kit import CDK_ENV, CdkNotFound, OfflineCloud, find_cdk
+from appstream_image_local.cfn.wait_conditions import HANDLE_LIFETIME
+from appstream_image_local.kit import CDK_ENV, DEFAULTS, CdkNotFound, OfflineCloud, find_cdk
 from provider.contract import OWNER_TAG
+
+LATEST_RUN = 180  # seconds: the latest a run the provider schedules fires after it is set, on AWS
 
 
 def _executable(path: Path) -> Path:
@@ -97,3 +104,43 @@ def test_injected_faults_and_the_audit_log(offline_cloud: OfflineCloud) -> None:
     calls = offline_cloud.audit("DescribeImages")
     assert [c["error"] for c in calls] == ["ResourceNotFoundException", None]
     assert os.environ.get("AWS_ENDPOINT_URL_APPSTREAM") != offline_cloud.local.env()["AWS_ENDPOINT_URL_APPSTREAM"]
+
+
+def _handle_expiry(cloud: OfflineCloud, tmp_path: Path) -> tuple[float, float, float]:
+    """A wait condition handle made by plain CloudFormation: the epoch seconds before and after, and when its URL
+    expires."""
+    template = tmp_path / "handle.json"
+    template.write_text(json.dumps({"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}))
+    before = time.time()
+    cloud.deploy_template("Handles", template)
+    after = time.time()
+    url = cloud.cloud.stacks["Handles"].resources["Handle"].physical_id
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    signed = datetime.datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+    return before, after, signed.timestamp() + int(query["X-Amz-Expires"])
+
+
+def test_by_default_scheduled_runs_fire_within_a_second_and_a_handle_lives_awss_24_hours(
+    offline_cloud: OfflineCloud, tmp_path: Path
+) -> None:
+    cloud = offline_cloud.cloud
+    assert cloud.schedules.scale == DEFAULTS["schedule_scale"] == cloud.scheduler.scale
+    assert LATEST_RUN * cloud.schedules.scale <= 1.0
+    before, after, expires = _handle_expiry(offline_cloud, tmp_path)
+    assert int(before) + HANDLE_LIFETIME <= expires <= after + HANDLE_LIFETIME  # from its making, unscaled
+
+
+@pytest.mark.offline_cloud(schedule_scale=1.0)
+def test_a_marker_keeps_awss_cadence(offline_cloud: OfflineCloud, tmp_path: Path) -> None:
+    assert offline_cloud.cloud.schedules.scale == offline_cloud.cloud.scheduler.scale == 1.0
+    before, after, expires = _handle_expiry(offline_cloud, tmp_path)
+    assert int(before) + HANDLE_LIFETIME <= expires <= after + HANDLE_LIFETIME
+
+
+@pytest.mark.offline_cloud(handle_scale=0.001)
+def test_a_marker_shortens_a_handles_life_and_leaves_the_schedules_fast(
+    offline_cloud: OfflineCloud, tmp_path: Path
+) -> None:
+    assert offline_cloud.cloud.schedules.scale == DEFAULTS["schedule_scale"]
+    before, after, expires = _handle_expiry(offline_cloud, tmp_path)
+    assert int(before) + HANDLE_LIFETIME * 0.001 - 1 <= expires <= after + HANDLE_LIFETIME * 0.001  # 86 s

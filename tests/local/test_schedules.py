@@ -157,6 +157,10 @@ def test_a_one_time_schedule_fires_once_at_its_time_on_a_scaled_clock_and_is_del
     clock.advance(1.0)
     assert schedules.fire(delivered) == 1
     assert delivered.taken == [(FUNCTION_ARN, {"RequestId": "r-1"})]  # the target's Input is the event
+    (fired,) = schedules.fired  # what it waited here, and what AWS would have
+    assert fired.name == "polling/poll-1"
+    assert fired.aws_delay == pytest.approx(fires_at(expression) - created, abs=0.01)
+    assert 0 <= fired.waited - (delay + 0.5) < 5  # the clock's moves, and the real time before the first look
     with pytest.raises(ClientError, match="does not exist"):  # ActionAfterCompletion DELETE
         scheduler.get_schedule(Name="poll-1", GroupName="polling")
     clock.advance(3600)
@@ -419,7 +423,8 @@ def test_a_schedule_invokes_its_function_with_its_input_through_the_stacks_role_
     iam.create_role(RoleName="no-invoke", AssumeRolePolicyDocument=json.dumps(trust()))
     wrong = {**target, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/no-invoke"}
     one_time(scheduler, "poll-2", wrong, group="polling", after="DELETE")
-    refused = eventually("the refusal is recorded", lambda: [v for v in local.cloud.violations if REFUSED in v])
+    engine = local.cloud
+    refused = eventually("the refusal is recorded", lambda: [v for v in engine.violations if REFUSED in v])
     assert refused == [
         f"{REFUSED} schedule polling/poll-2: arn:aws:iam::{ACCOUNT}:role/no-invoke is not authorized to perform: "
         f"lambda:InvokeFunction on resource: {function}"
