@@ -67,7 +67,8 @@ class LocalCloud:
         printer: Any = print,
         **cloud_options: Any,
     ) -> None:
-        """`cloud_options` go to the driver (`function_timeout`, `schedule_scale`, `fleet_switch_seconds`)."""
+        """`cloud_options` go to the driver (`function_timeout`, `schedule_scale`, `handle_scale`,
+        `fleet_switch_seconds`)."""
         if _MISSING_EXTRA is not None:
             raise _MISSING_EXTRA
         self.workdir = workdir

@@ -14,7 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, concurrency, console_stop, cost, latency, long_scale, long_wait, scale, synth
+from bench import (
+    cold_start,
+    concurrency,
+    console_stop,
+    cost,
+    kit_long_wait,
+    latency,
+    long_scale,
+    long_wait,
+    scale,
+    synth,
+)
 from bench.harness import write_json
 
 HERE = Path(__file__).resolve().parent
@@ -28,6 +39,7 @@ FULL = {
     "synth_counts": [1, 10, 100],
     "synth_repeats": 3,
     "console_stop_repeats": 3,
+    "kit_long_wait": {"scales": [None, 1.0, 0.1], "repeats": 1},  # None: the kit's default
     "random_t": [round(DRAWS.uniform(0.5, 30.0), 2) for _ in range(8)],  # seeded: the same T each run
     "scale_images": 100,
     "scale_copy_seconds": 3.0,
@@ -53,6 +65,7 @@ QUICK = {
     "synth_counts": [1, 2],
     "synth_repeats": 1,
     "console_stop_repeats": 1,
+    "kit_long_wait": {"scales": [None], "repeats": 1},
     "random_t": [1.3],
     "scale_images": 4,
     "scale_copy_seconds": 1.0,
@@ -97,6 +110,7 @@ def run_all(sizes: dict[str, Any], skip: set[str]) -> dict[str, Any]:
         ("asset", synth.asset_figures),
         ("synth_scale", lambda: synth.scale(sizes["synth_counts"], sizes["synth_repeats"])),
         ("console_stop", lambda: console_stop.run(repeats=sizes["console_stop_repeats"])),
+        ("kit_long_wait", lambda: kit_long_wait.run(**sizes["kit_long_wait"])),
     ]
     for name, step in steps:
         if name in skip:
@@ -170,6 +184,17 @@ def long_scale_lines(s: dict[str, Any] | None) -> list[str]:
         f"left {s['rules_left']}, schedules left {s.get('schedules_left', 0)}, permissions left "
         f"{s.get('permissions_left', 0)}, leaks {s['leaks']}, invalid responses {s['invalid_responses']}, bystander "
         f"untouched {s['bystander_untouched']} ({verdict(ok)}).",
+        "",
+    ]
+
+
+def kit_lines(rows: list[dict[str, Any]] | None) -> list[str]:
+    if not rows:
+        return []
+    return [
+        "## 12. The test kit and long waits: deploy, rotate and destroy with the real CDK CLI",
+        "",
+        kit_long_wait.table(rows),
         "",
     ]
 
@@ -322,6 +347,7 @@ def report(results: dict[str, Any]) -> str:
             out.append(f"| {row['T']:g} | {o['usd']:.8f} | {o['arithmetic']} | {f['usd']:.8f} | {f['arithmetic']} |")
         out.append("")
     out += console_stop.report_lines(results["console_stop"]) if "console_stop" in results else []
+    out += kit_lines(results.get("kit_long_wait"))
     return "\n".join(out)
 
 

@@ -48,20 +48,6 @@ def _wanted(stack: Stack, template: Template, logical_id: str) -> bool:
     return condition is None or stack.conditions.get(str(condition), False)
 
 
-class _Requests(Requests):
-    """The protocol, with a wait condition handle's life scaled apart from EventBridge's periods (`Requests` reads
-    one scale for both: its rules')."""
-
-    def __init__(self, *args: Any, handle_scale: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._handle_scale = handle_scale
-
-    @property
-    def schedule_scale(self) -> float:
-        """How much shorter a wait condition handle's URL lives here (wait_conditions.py reads it)."""
-        return self._handle_scale
-
-
 class Cloud(Rollbacks, Scopes):
     """CloudFormation, Lambda and EventBridge for one account and region, on this machine."""
 
@@ -121,7 +107,7 @@ class Cloud(Rollbacks, Scopes):
         self.functions.invoker.queue_delay, self.functions.invoker.retry_scale = queue_delay, retry_scale
         self.scheduler = Scheduler(self.events, schedule_scale)
         self.schedules = Schedules(self.stacks, scale=schedule_scale)
-        self.requests = _Requests(
+        self.requests = Requests(
             self.s3, self.functions, self.scheduler, self.runner, printer, schedules=self.schedules,
             handle_scale=schedule_scale if handle_scale is None else handle_scale,
         )  # fmt: skip

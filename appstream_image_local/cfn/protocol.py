@@ -135,9 +135,12 @@ class Requests:
         printer: Callable[[str], None],
         *,
         schedules: Schedules | None = None,
+        handle_scale: float | None = None,
     ) -> None:
         """`schedules`: EventBridge Scheduler's side (default: one over the stacks `functions` reads roles from,
-        on the rules' scale)."""
+        on the rules' scale). `handle_scale`: how much shorter a wait condition handle's URL lives (None: the
+        rules' scale)."""
+        self.handle_scale = scheduler.scale if handle_scale is None else handle_scale
         self.leaks: list[str] = []
         self.violations: list[str] = []
         self.stats: list[RequestStats] = []
@@ -224,7 +227,7 @@ class Requests:
 
     @property
     def schedule_scale(self) -> float:
-        """How much shorter EventBridge's periods run here (and the waits measured in them, like a handle's life)."""
+        """How much shorter EventBridge's periods run here (and the waits measured in them)."""
         return self._scheduler.scale
 
     def validate(self, body: bytes, event: dict[str, Any]) -> dict[str, Any]:

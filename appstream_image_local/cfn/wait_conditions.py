@@ -98,7 +98,7 @@ class WaitConditionHandleHandler:
             raise ResourceFailed(f"Properties validation failed: {kind} takes no properties, got {sorted(props)}")
         _bucket(services)
         key = f"{stack.stack_id.split('/')[-1]}/{logical_id}/{uuid.uuid4()}"
-        return handle_url(str(services.s3.meta.endpoint_url), key, scale=services.requests.schedule_scale), {}
+        return handle_url(str(services.s3.meta.endpoint_url), key, scale=services.requests.handle_scale), {}
 
     def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         return live.physical_id, live.attributes

