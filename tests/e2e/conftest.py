@@ -21,11 +21,16 @@ SCENARIO = ROOT / "appstream_image_local" / "scenarios" / "demo.json"
 
 @pytest.fixture(scope="session")
 def assemblies() -> dict[str, Path]:
+    """The cloud assemblies the e2e tests deploy (tools/synth.py: synthesized together when the cache is cold)."""
     return {
         "v1": cached_synth(goldenImage="golden-2026-11"),
         "tags": cached_synth(goldenImage="golden-2026-11", team="vdi"),
         "v2": cached_synth(goldenImage="golden-2026-12"),
         "narrow": cached_synth(stacks="provider", imageNamePrefix="team-a-"),
+        # The rotation to golden-2026-12 from a source that does not exist: a create or an update that fails.
+        "broken": cached_synth(
+            stacks="example", nag="false", goldenImage="golden-2026-12", goldenSource="no-such-base"
+        ),
     }
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.toolchain  # the demo: the CDK CLI, which synthesizes app.py (jsii)
+
 
 @pytest.mark.long
 def test_the_demo_deploys_rotates_destroys_and_finds_nothing_else_touched() -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from bench import load
+
+pytestmark = pytest.mark.toolchain  # the synthesized provider stack (bench/harness.py, tools/synth.py: jsii)
 
 STACKS = int(os.environ.get("RELIABILITY_STACKS", "3"))
 

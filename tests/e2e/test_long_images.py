@@ -13,6 +13,8 @@ import pytest
 from appstream_image_local.kit import OfflineCloud
 from tools.synth import cached_synth
 
+pytestmark = pytest.mark.toolchain  # the CDK CLI deploys synthesized assemblies (tools/synth.py: jsii)
+
 STACK = "AppStreamLongImages"
 BASE = {"stacks": "long", "nag": "false", "updatedImage": "patched-2026-11", "importedImage": "imported-2026-11"}
 

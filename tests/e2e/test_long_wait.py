@@ -15,6 +15,8 @@ from appstream_image_local.appstream import LocalAppStream
 from appstream_image_local.cfn.driver import Cloud, StackFailed
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.toolchain  # synthesized assemblies (tools/synth.py: a jsii runtime when its cache is cold)
+
 MakeCloud = Callable[..., tuple[Cloud, LocalAppStream, list[str]]]
 PROVIDER = "AppStreamImageProvider"
 EXAMPLE = ROOT / "examples" / "long-update.yaml"

@@ -333,6 +333,7 @@ def run_block(tmp_path: Path, standalone_dist: Path) -> Iterator[Callable[[Block
 
 
 @pytest.mark.long
+@pytest.mark.toolchain  # the blocks run the CDK CLI, cdk synth (jsii) and make dist
 @pytest.mark.parametrize("block", run_blocks(), ids=lambda block: block.where)
 def test_a_command_block_runs_as_written(block: Block, run_block: Callable[[Block], Session]) -> None:
     session = run_block(block)

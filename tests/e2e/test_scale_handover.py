@@ -9,8 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from appstream_image_local.appstream import LocalAppStream
 from appstream_image_local.cfn.driver import Cloud
+
+pytestmark = pytest.mark.toolchain  # the synthesized provider stack (tools/synth.py: jsii when its cache is cold)
 
 MakeCloud = Callable[..., tuple[Cloud, LocalAppStream, list[str]]]
 PROVIDER = "AppStreamImageProvider"

@@ -15,6 +15,8 @@ from appstream_image_provider.standalone import LAMBDA_ZIP, TEMPLATE
 from provider.contract import OWNER_TAG
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.toolchain  # the standalone template (jsii, in a child process and at import)
+
 BUCKET = "platform-artifacts"
 AMI = "ami-0123456789abcdef0"
 IMPORT_ROLE = "arn:aws:iam::123456789012:role/appstream-import"

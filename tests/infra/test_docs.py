@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.toolchain  # pdoc imports aws-cdk-lib (jsii) in a child process
 
 MODULES = [
     "appstream_image_provider",

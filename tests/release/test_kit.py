@@ -22,6 +22,8 @@ from tests.conftest import ROOT
 from tests.release.test_wheel import _installed, _pins, _venv, assert_user_app_synthesizes
 from tools.synth import locked
 
+pytestmark = pytest.mark.toolchain  # the wheel's build (jsii), a venv, pip and the CDK CLI
+
 EXAMPLE = ROOT / "examples" / "offline-test"
 
 

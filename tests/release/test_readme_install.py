@@ -110,6 +110,7 @@ def test_the_readme_installs_the_wheel_make_dist_builds() -> None:
 
 
 @pytest.mark.long
+@pytest.mark.toolchain  # make dist (jsii), a venv and pip
 def test_the_readme_install_lines_work_in_a_fresh_venv(dist_dir: Path, tmp_path: Path) -> None:
     clone = _clone(tmp_path, dist_dir)
     app = tmp_path / "my-app"  # the user's app: a folder of its own, its venv beside its code
@@ -129,6 +130,7 @@ def test_the_readme_install_lines_work_in_a_fresh_venv(dist_dir: Path, tmp_path:
 
 
 @pytest.mark.long
+@pytest.mark.toolchain  # make dist (jsii), a venv and pip
 def test_the_example_projects_install_lines_work_in_a_fresh_venv(dist_dir: Path, tmp_path: Path) -> None:
     clone = _clone(tmp_path, dist_dir)
     example = clone / "examples" / "offline-test"

@@ -103,6 +103,7 @@ def test_the_declared_minimum_is_the_one_tested() -> None:
     assert f"aws-cdk-lib>={MINIMUM_CDK},<3" in project["dependencies"]
 
 
+@pytest.mark.toolchain  # dist_dir: the wheel's build (jsii)
 def test_the_wheel_carries_the_lambda_code_and_the_pinned_crhelper(dist_dir: Path) -> None:
     (wheel,) = dist_dir.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -115,12 +116,14 @@ def test_the_wheel_carries_the_lambda_code_and_the_pinned_crhelper(dist_dir: Pat
     assert "Requires-Dist: crhelper" not in metadata  # bundled for the asset, not installed
 
 
+@pytest.mark.toolchain  # dist_dir: the wheel's build (jsii)
 def test_building_the_wheel_leaves_nothing_in_the_temp_dir(dist_build_tmp: Path) -> None:
     """The build hook's generated files (AppStream's model, crhelper's licence) are removed once the wheel is built."""
     assert sorted(p.name for p in dist_build_tmp.iterdir()) == []
 
 
 @pytest.mark.long
+@pytest.mark.toolchain  # the wheel's build, a venv, pip, a synth
 def test_a_user_app_with_its_own_stacks_package_synthesizes_from_the_wheel_on_the_oldest_python(
     dist_dir: Path, tmp_path: Path
 ) -> None:
