@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .appstream_image import AppStreamImage
-    from .props import Adopt, ImageShare, ImageSource, ImportedApplication, InUse, OnDelete, SharedOnDelete
+    from .props import (
+        Adopt,
+        ImageExport,
+        ImageShare,
+        ImageSource,
+        ImportedApplication,
+        InUse,
+        OnDelete,
+        SharedOnDelete,
+    )
     from .provider_function import ImageProvider, ProviderOptions
     from .provider_stack import AppStreamImageProviderStack
 
@@ -22,6 +31,7 @@ __version__ = "0.1.0"
 _WHERE = {
     "AppStreamImage": "appstream_image",
     "Adopt": "props",
+    "ImageExport": "props",
     "ImageShare": "props",
     "ImageSource": "props",
     "ImportedApplication": "props",
@@ -36,6 +46,7 @@ __all__ = [
     "Adopt",
     "AppStreamImage",
     "AppStreamImageProviderStack",
+    "ImageExport",
     "ImageProvider",
     "ImageShare",
     "ImageSource",

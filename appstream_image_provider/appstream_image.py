@@ -27,7 +27,7 @@ from constructs import Construct
 
 from ._shared import contract
 from .at_synth import HandleAfterInputs, RenderedTags, TagsAllowed, provider_accepts
-from .props import Adopt, ImageShare, ImageSource, InUse, OnDelete, SharedOnDelete
+from .props import Adopt, ImageExport, ImageShare, ImageSource, InUse, OnDelete, SharedOnDelete
 from .provider_function import ImageProvider, ProviderOptions
 
 # What each kind of source is called in the construct's terms (messages name the factory the user wrote).
@@ -94,6 +94,30 @@ def _check_choices(
         _expect(service_token, str, "service_token", "a string (a provider function's ARN)")
     if provider_options is not None:
         _expect(provider_options, ProviderOptions, "provider_options", "ProviderOptions(...)")
+
+
+def _check_export(export: Any, wait_for_available: bool) -> None:
+    if export is None:
+        return
+    _expect(export, ImageExport, "export", "ImageExport(ami_name=..., role=...)")
+    if not wait_for_available:
+        raise ValueError("export: starts once the image is AVAILABLE, which wait_for_available=False does not wait for")
+    _expect(export.ami_name, str, "export.ami_name", "a string")
+    if not hasattr(export.role, "role_arn"):
+        raise ValueError(
+            f"export.role: expected an iam.IRole (iam.Role or iam.Role.from_role_arn), got {export.role!r}"
+        )
+    for key, value in export.tags.items():
+        _expect(key, str, "export.tags", "a dict of strings")
+        _expect(value, str, "export.tags", "a dict of strings")
+
+
+def _grant_roles(provider: ImageProvider, source: ImageSource, export: ImageExport | None) -> None:
+    """The roles the provider passes to AppStream: an import's, an export's (each to AppStream only)."""
+    if source.type == "Import":
+        provider.grant_import(source.iam_role_arn or None)
+    if export is not None:
+        provider.grant_export(export.role.role_arn)
 
 
 def _check_deletion(on_delete: Any, adopt: Any, source: ImageSource) -> None:
@@ -221,6 +245,7 @@ class AppStreamImage(Construct):
         available_timeout: Duration | None = None,
         on_delete: OnDelete | None = None,
         adopt: Adopt = Adopt.IF_UNOWNED,
+        export: ImageExport | None = None,
     ) -> None:
         """
         :param image_name: the image's name (required); also the resource's physical id.
@@ -263,6 +288,11 @@ class AppStreamImage(Construct):
             owns. `Adopt.IF_OWNER_GONE` also takes one whose ownership tag names a stack instance that no longer
             exists, such as an image kept by `RemovalPolicy.RETAIN` after its stack was deleted. Only with
             `ImageSource.existing()`.
+        :param export: default none. `ImageExport(ami_name=..., role=...)` exports the image to an EC2 AMI once it
+            is AVAILABLE (on the first deployment, and again when the export settings change: the image itself is
+            kept); the deployment waits for the export, and `ami_id` is the AMI's id. The AMI is yours: deleting
+            the image or the stack never deletes it. With `available_timeout`, the export goes on after the
+            resource's answer too (the wait condition waits for it), and `ami_id` is not available.
         """
         super().__init__(scope, construct_id)
         source = source or ImageSource.existing()
@@ -278,6 +308,7 @@ class AppStreamImage(Construct):
             signal_seconds = self._validate_available_timeout(available_timeout, image_name, wait_for_available, source)
             _check_choices(shared_on_delete, removal_policy, service_token, provider_options)
             _check_deletion(on_delete, adopt, source)
+            _check_export(export, wait_for_available)
             if service_token is None:
                 _same_provider_options(self, provider_options)
             _declare(self, image_name)
@@ -290,9 +321,8 @@ class AppStreamImage(Construct):
             self.provider = ImageProvider.of(self, provider_options)
             _PROVIDER_MADE_BY.setdefault(Stack.of(self), self.node.path)
             sources = [source.source_image_name] if source.type in ("Copy", "Update") else []
-            self.provider.grant_images([image_name], sources=sources)
-            if source.type == "Import":
-                self.provider.grant_import(source.iam_role_arn or None)
+            self.provider.grant_images([image_name], sources=sources, source_region=source.region)
+            _grant_roles(self.provider, source, export)
             self.provider.allow_retiring_owned_images()
             service_token = self.provider.service_token
         self._tags = TagManager(TagType.KEY_VALUE, contract.RESOURCE_TYPE)
@@ -312,6 +342,7 @@ class AppStreamImage(Construct):
             "InUse": in_use.value,
         }
         properties |= _deletion_properties(shared_on_delete, on_delete, adopt)
+        properties |= {"Export": export.to_properties()} if export is not None else {}
         # A wait condition cannot be updated, and a handle must not be reused: a new pair for each image name.
         suffix = hashlib.sha256(image_name.encode()).hexdigest()[:8].upper()
         handle = CfnWaitConditionHandle(self, f"AvailableHandle{suffix}") if signal_seconds is not None else None
@@ -396,6 +427,18 @@ class AppStreamImage(Construct):
     @property
     def display_name(self) -> str:
         return self.resource.get_att_string("DisplayName")
+
+    @property
+    def ami_id(self) -> str:
+        """The id of the AMI `export` made (empty without `export`). Not with `available_timeout`: the resource
+        answers before the export ends, so refer to the AMI by its `ami_name` there."""
+        if self.wait_condition is not None:
+            raise ValueError(
+                f"{self.node.path}: ami_id: with available_timeout the resource answers before the export ends, so "
+                "its AmiId is empty; refer to the AMI by its name (ImageExport.ami_name) instead, or wait within "
+                "service_timeout (no available_timeout)"
+            )
+        return self.resource.get_att_string("AmiId")
 
     # -- validation ---------------------------------------------------------------------------
 

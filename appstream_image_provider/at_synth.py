@@ -28,14 +28,20 @@ CONSTRUCT_PROPS = {
     "AvailableSignal.Timeout": "available_timeout",
     "AvailableSignal.Handle": "available_timeout",
     "Source.Type": "source",
+    "Export.IamRoleArn": "export.role",  # ImageExport(role=...): its role_arn
+    "Source.SourceRegion": "source.region",  # ImageSource.copy_of(..., region=...)
 }
 # The resource's names whose construct counterpart is not their snake case.
 CONSTRUCT_NAMES = {
     "AvailableSignal": "available_timeout",  # the construct makes the wait condition; its Timeout is the prop
     "AppCatalogConfig": "applications",  # ImageSource.imported(applications=[ImportedApplication(...)])
+    "TagSpecifications": "tags",  # ImageExport(tags={...})
+    "SourceRegion": "region",  # ImageSource.copy_of(..., region=...)
 }
 _RESOURCE_NAMES = sorted(
-    contract.KNOWN_PROPERTIES.union(*contract.SOURCE_KEYS.values(), contract.SHARE_KEYS, contract.APP_KEYS)
+    contract.KNOWN_PROPERTIES.union(
+        *contract.SOURCE_KEYS.values(), contract.SHARE_KEYS, contract.APP_KEYS, contract.EXPORT_KEYS
+    )
     | contract.SIGNAL_KEYS
     | {"Key", "Value"},
     key=len,

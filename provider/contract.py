@@ -36,6 +36,9 @@ IMAGE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 RESERVED_PREFIXES = ("amazon", "aws", "appstream")  # CreateUpdatedImage: new names must not start with these
 SOURCE_TYPES = ("Existing", "Copy", "Update", "Import")
+# Source Copy's SourceRegion: a region's name (us-west-2, us-gov-west-1); the provider also checks it against
+# botocore's list of the regions AppStream serves (endpoints data), where botocore is there (not at synth).
+REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
 # botocore appstream model, CreateImportedImage: PhotonAmiId, WorkspaceImageId, Arn, ImageImport* and the enum.
 AMI_ID = re.compile(r"^ami-[a-z0-9]{8,17}$")
 WORKSPACE_IMAGE_ID = re.compile(r"^wsi-[0-9a-z]{8,63}$")
@@ -98,11 +101,16 @@ KNOWN_PROPERTIES = frozenset(
         "AvailableSignal",
         "OnDelete",
         "Adopt",
+        "Export",
     }
 )
+# Export: CreateExportImageTask's members (botocore appstream model): AmiName (shape AmiName), IamRoleArn,
+# AmiDescription (shape Description, max 256), TagSpecifications (shape Tags: the AMI's tags, at most 50).
+EXPORT_KEYS = frozenset({"AmiName", "IamRoleArn", "AmiDescription", "TagSpecifications"})
+AMI_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
 SOURCE_KEYS = {
     "Existing": frozenset({"Type"}),
-    "Copy": frozenset({"Type", "SourceImageName", "Description"}),
+    "Copy": frozenset({"Type", "SourceImageName", "Description", "SourceRegion"}),
     "Update": frozenset({"Type", "SourceImageName", "DisplayName", "Description"}),
     "Import": frozenset(
         {
@@ -129,6 +137,7 @@ ATTRIBUTES = (
     "BaseImageArn",
     "AppstreamAgentVersion",
     "DisplayName",
+    "AmiId",  # Export: the AMI the export made ("" without Export, or until it has completed)
 )
 
 

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from . import logs
 from .appstream import creation, deletion, images, states
-from .appstream.properties import ImageProperties, Share, Signal, parse, service_timeout, signal
+from .appstream.properties import ImageProperties, Share, Signal, export_or_none, parse, service_timeout, signal
 from .appstream.states import GONE, Budget, Progress
 from .cloudformation import clock
 from .cloudformation.answer import ImageResource
@@ -259,6 +259,7 @@ def _state(
         discard=discard,
         answered=answered,  # a queued start continues after its answer
         signal=signal,
+        export_task=progress.export_task,
     )
 
 
@@ -286,11 +287,13 @@ def _signal_for(request: Request, new: ImageProperties) -> Signal | None:
 def _settle(client: AppStreamClient, request: Request, resume: Resume, timing: Timing, caller: Caller) -> Outcome:
     """A scheduled invocation waits for AVAILABLE; a replacement that fails there is deleted, as inline."""
     shares = tuple(map(Share.from_compact, resume.shares))
-    target = ImageProperties(resume.image, shared_with=shares, wait_for_available=resume.wait)
+    export = export_or_none(request.properties)  # the polling input keeps Export
+    target = ImageProperties(resume.image, shared_with=shares, wait_for_available=resume.wait, export=export)
     physical_id = request.physical_id
     try:
         try:
-            progress = states.settle(client, target, _budget(timing.window(resume.deadline), timing))
+            budget = _budget(timing.window(resume.deadline), timing)
+            progress = states.settle(client, target, budget, export_task=resume.export_task)
         except DeadlineExceeded as err:
             raise clock.expired(err, resume) from err
     except ProviderError as err:
@@ -305,6 +308,7 @@ def _settle(client: AppStreamClient, request: Request, resume: Resume, timing: T
 def _finish(  # noqa: PLR0917 - the state of one request, passed through
     client: AppStreamClient, request: Request, progress: Progress, state: Resume, timing: Timing, caller: Caller
 ) -> Outcome:
+    state = replace(state, export_task=progress.export_task or state.export_task)
     if progress.done and state.discard:
         return _discard(client, request, replace(state, phase=Phase.DISCARD), timing, caller, stopped=True)
     if progress.done:

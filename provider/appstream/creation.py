@@ -192,8 +192,9 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
 
     def step() -> Progress:
         try:
-            if source.type == "Copy":
-                images.copy(client, source.source_image_name, name, source.description)
+            if source.type == "Copy":  # CopyImage is called in the source's region, into this one
+                origin = images.in_region(client, source.source_region or client.meta.region_name)
+                images.copy(origin, source.source_image_name, name, source.description, into=client.meta.region_name)
             elif source.type == "Import":
                 images.create_imported(client, name, source, {**props.tag_map, **adoption.provider_tags(source, owner)})
             elif not images.create_updated(
@@ -213,10 +214,11 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
             if images.error_code(err) == "ResourceAlreadyExistsException":  # not visible to our look before
                 return Progress(True, ALREADY_EXISTS)
             if images.error_code(err) == images.NOT_FOUND and source.type in ("Copy", "Update"):
+                where = f"region {source.source_region}" if source.source_region else "this account and region"
                 raise InvalidProperties(
                     f"Invalid property Source.SourceImageName: image {source.source_image_name} does not exist in "
-                    f"this account and region, so there is nothing to {verb} into image {name}. Name an image "
-                    "DescribeImages lists (aws appstream describe-images --type PRIVATE)",
+                    f"{where}, so there is nothing to {verb} into image {name}. Name an image "
+                    "DescribeImages lists there (aws appstream describe-images --type PRIVATE)",
                     "Source.SourceImageName",
                     f"image {source.source_image_name} does not exist",
                 ) from err
@@ -237,7 +239,8 @@ def _start(client: AppStreamClient, props: ImageProperties, owner: str, budget: 
             detail = f"{len(busy)} {verb}(s) running ({', '.join(busy[:3])}): waiting for a free {verb} slot"
             logs.event(detail, image=name, phase="create", state="QUEUED")
             return Progress(False, "QUEUED", detail, started=False)
-        logs.event(f"started {source.type} from {source.source_image_name}", image=name, phase="create")
+        region = f" in {source.source_region}" if source.source_region else ""
+        logs.event(f"started {source.type} from {source.source_image_name}{region}", image=name, phase="create")
         return Progress(True, "STARTED")
 
     # A Delete can stop the scheduled runs that wait on, not this invocation: it waits at most a slice.

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import time
+import weakref
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -62,8 +63,12 @@ def _bounded(
         raise ClientError(parsed, getattr(operation, "name", "AppStream"))  # type: ignore[arg-type]
 
 
+_BOUNDS: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()  # client -> its retries' bound
+
+
 def bound_retries(client: AppStreamClient, until: float) -> None:
     """From now on, botocore retries none of `client`'s calls past `until` (this invocation's last moment)."""
+    _BOUNDS[client] = until
     events = client.meta.events
     events.unregister("needs-retry.appstream", unique_id=RETRY_BOUND)
     events.register_first("needs-retry.appstream", functools.partial(_bounded, until=until), unique_id=RETRY_BOUND)
@@ -76,11 +81,39 @@ MODELS = Path(__file__).parent.parent / "models"
 
 def appstream_client(config: Config = RETRY_CONFIG) -> AppStreamClient:
     """The provider's client: the endpoint comes from boto3's own settings (AWS_ENDPOINT_URL_APPSTREAM)."""
+    boto = boto3.session.Session(botocore_session=_session())
+    return boto.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
+
+
+@functools.cache
+def _regional(region: str, endpoint: str | None, config: Config, credentials: tuple[str, str, str]) -> AppStreamClient:
+    boto = boto3.session.Session(*credentials, botocore_session=_session())
+    return boto.client("appstream", region_name=region, endpoint_url=endpoint, config=config)
+
+
+def _session() -> botocore.session.Session:
     session = botocore.session.get_session()
     if MODELS.is_dir():
         session.get_component("data_loader").search_paths.insert(0, str(MODELS))
-    boto = boto3.session.Session(botocore_session=session)
-    return boto.client("appstream", region_name=os.environ.get("AWS_REGION"), config=config)
+    return session
+
+
+def in_region(client: AppStreamClient, region: str) -> AppStreamClient:
+    """A client like `client` (its retry config and, for a local endpoint, its endpoint) signing for `region`.
+
+    On AWS each region is its own endpoint (appstream2.<region>.amazonaws.com): the regional default is used; an
+    endpoint set for testing (AWS_ENDPOINT_URL_APPSTREAM, a local service) serves every region behind one URL.
+    """
+    if region == client.meta.region_name:
+        return client
+    endpoint = client.meta.endpoint_url
+    local = endpoint if ".amazonaws.com" not in endpoint else None
+    # The same principal as `client` (botocore keeps a client's credentials on its request signer).
+    frozen = client._request_signer._credentials.get_frozen_credentials()  # type: ignore[attr-defined]
+    regional = _regional(region, local, client.meta.config, (frozen.access_key, frozen.secret_key, frozen.token))
+    if client in _BOUNDS:  # its retries end when the home client's do: this invocation's
+        bound_retries(regional, _BOUNDS[client])
+    return regional
 
 
 def error_code(err: ClientError) -> str:
@@ -204,11 +237,12 @@ def start_delete(client: AppStreamClient, name: str) -> None:
         raise
 
 
-def copy(client: AppStreamClient, source: str, destination: str, description: str) -> None:
+def copy(client: AppStreamClient, source: str, destination: str, description: str, *, into: str = "") -> None:
+    """CopyImage, called in the source's region (`client`'s) into region `into` (default: the same region)."""
     params: dict[str, Any] = {
         "SourceImageName": source,
         "DestinationImageName": destination,
-        "DestinationRegion": client.meta.region_name,
+        "DestinationRegion": into or client.meta.region_name,
     }
     if description:
         params["DestinationImageDescription"] = description

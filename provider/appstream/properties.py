@@ -15,11 +15,13 @@ from ..contract import (
     ADOPT_MODES,
     AGENT_SOFTWARE_VERSIONS,
     AMI_ID,
+    AMI_NAME,
     APP_KEYS,
     APP_NAME,
     DEFAULT_ADOPT,
     DEFAULT_IN_USE,
     DEFAULT_SHARED_ON_DELETE,
+    EXPORT_KEYS,
     IMAGE_NAME,
     IMPORT_TEXT,
     IN_USE_MODES,
@@ -27,12 +29,14 @@ from ..contract import (
     MAX_APPS,
     MAX_DESCRIPTION,
     MAX_DISPLAY_NAME,
+    MAX_RESOURCE_TAGS,
     MAX_SHARES,
     MAX_SIGNAL_TIMEOUT,
     MAX_TAGS,
     MAX_TIMEOUT,
     ON_DELETE_MODES,
     PROVIDER_TAGS,
+    REGION,
     RESERVED_PREFIXES,
     ROLE_ARN,
     SHARE_KEYS,
@@ -58,6 +62,7 @@ class Source:
     agent_software_version: str = ""  # Import: CURRENT_LATEST or ALWAYS_LATEST ("" leaves AppStream's default)
     intended_instance_type: str = ""  # Import: RuntimeValidationConfig.IntendedInstanceType
     app_catalog: str = ""  # Import: AppCatalogConfig as canonical JSON ("" for none)
+    source_region: str = ""  # Copy: the region SourceImageName is in ("" for the stack's own)
 
     def fingerprint(self) -> str:
         """The source tag's value: readable type and source name, and a digest of every field (tag-safe)."""
@@ -66,6 +71,8 @@ class Source:
         fields: tuple[str, ...] = (self.type, self.source_image_name, self.description, self.display_name)
         if self.type == "Import":
             fields += (self.iam_role_arn, self.agent_software_version, self.intended_instance_type, self.app_catalog)
+        if self.source_region:  # only when given: the fingerprints of images made before it stay as they were
+            fields += (self.source_region,)
         digest = hashlib.sha256("\n".join(fields).encode()).hexdigest()[:16]
         return f"{self.type}/{self.source_image_name}/{digest}"
 
@@ -95,6 +102,16 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class Export:
+    """Export: once AVAILABLE, CreateExportImageTask makes an EC2 AMI of the image (the user's: never deleted)."""
+
+    ami_name: str
+    iam_role_arn: str
+    ami_description: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class ImageProperties:
     image_name: str
     source: Source = Source()
@@ -107,6 +124,7 @@ class ImageProperties:
     available_signal: Signal | None = None
     on_delete: Literal["Delete", "Release"] | None = None  # None: default_on_delete(source.type)
     adopt: Literal["IfUnowned", "IfOwnerGone"] = DEFAULT_ADOPT
+    export: Export | None = None
 
     @property
     def deletes(self) -> bool:
@@ -207,8 +225,9 @@ def _source(value: Any, new_name: str) -> Source:
     if "SourceImageName" not in value:
         raise _fail("Source.SourceImageName", f"required when Source.Type is {kind}")
     source_name = image_name(value["SourceImageName"], "Source.SourceImageName")
-    if source_name == new_name and not _opaque(new_name):
-        raise _fail("Source.SourceImageName", "must differ from ImageName")
+    region = source_region(value["SourceRegion"]) if "SourceRegion" in value else ""
+    if source_name == new_name and not _opaque(new_name) and not region:
+        raise _fail("Source.SourceImageName", "must differ from ImageName (or name its SourceRegion)")
     if kind == "Update" and new_name.lower().startswith(RESERVED_PREFIXES) and not _opaque(new_name):
         raise _fail("ImageName", "an updated image's name cannot start with Amazon, AWS or AppStream")
     description = _string(value.get("Description", ""), "Source.Description")
@@ -217,7 +236,35 @@ def _source(value: Any, new_name: str) -> Source:
         raise _fail("Source.Description", f"at most {MAX_DESCRIPTION} characters, got {len(description)}")
     if len(display_name) > MAX_DISPLAY_NAME:
         raise _fail("Source.DisplayName", f"at most {MAX_DISPLAY_NAME} characters, got {len(display_name)}")
-    return Source(kind, source_name, description, display_name)  # type: ignore[arg-type]
+    return Source(kind, source_name, description, display_name, source_region=region)  # type: ignore[arg-type]
+
+
+def _appstream_regions() -> frozenset[str]:
+    """The regions AppStream serves, from botocore's endpoint data (every partition); empty without botocore (at
+    synth, where the construct's only dependency is aws-cdk-lib: the pattern alone is checked)."""
+    try:
+        import botocore.session  # noqa: PLC0415 - optional: the construct does not depend on botocore
+    except ImportError:
+        return frozenset()
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("appstream", partition_name=partition)
+    )
+
+
+def source_region(value: Any) -> str:
+    """Source.SourceRegion: a region AppStream serves (botocore's endpoint data for appstream)."""
+    text = _string(value, "Source.SourceRegion")
+    if _opaque(text):
+        return text
+    if not REGION.match(text):
+        raise _fail("Source.SourceRegion", f"{_show(text)} is not a region name (such as us-west-2)")
+    served = _appstream_regions()
+    if served and text not in served:
+        raise _fail("Source.SourceRegion", f"AppStream is not served in {text}; it is in {', '.join(sorted(served))}")
+    return text
 
 
 def _matching(value: Any, prop: str, pattern: Any, what: str) -> str:
@@ -303,10 +350,10 @@ def _shares(value: Any) -> tuple[Share, ...]:
     return tuple(shares)
 
 
-def _tags(value: Any) -> tuple[tuple[str, str], ...]:
+def _tags(value: Any, name: str = "Tags", limit: int = MAX_TAGS) -> tuple[tuple[str, str], ...]:
     tags: dict[str, str] = {}
-    for n, entry in enumerate(_list(value, "Tags", MAX_TAGS)):
-        prop = f"Tags[{n}]"
+    for n, entry in enumerate(_list(value, name, limit)):
+        prop = f"{name}[{n}]"
         _mapping(entry, prop, frozenset({"Key", "Value"}))
         if "Key" not in entry:
             raise _fail(f"{prop}.Key", "required")
@@ -326,6 +373,33 @@ def _tags(value: Any) -> tuple[tuple[str, str], ...]:
             raise _fail(f"{prop}.Key", f"{_show(key)} is listed twice")
         tags[key] = tag_value
     return tuple(tags.items())
+
+
+def export(value: Any) -> Export:
+    """Export: CreateExportImageTask's AmiName, IamRoleArn, AmiDescription and TagSpecifications, as its model has
+    them (TagSpecifications as a list of {Key, Value}, like Tags)."""
+    _mapping(value, "Export", EXPORT_KEYS)
+    for required in ("AmiName", "IamRoleArn"):
+        if required not in value:
+            raise _fail(f"Export.{required}", "required")
+    ami_name = _string(value["AmiName"], "Export.AmiName")
+    if not AMI_NAME.match(ami_name) and not _opaque(ami_name):
+        raise _fail(
+            "Export.AmiName",
+            f"{_show(ami_name)} does not match {AMI_NAME.pattern} (3-128 letters, digits and ( ) . - / _)",
+        )
+    role = _matching(value["IamRoleArn"], "Export.IamRoleArn", ROLE_ARN, "an IAM role ARN")
+    description = _string(value.get("AmiDescription", ""), "Export.AmiDescription")
+    if len(description) > MAX_DESCRIPTION:
+        raise _fail("Export.AmiDescription", f"at most {MAX_DESCRIPTION} characters, got {len(description)}")
+    tags = _tags(value.get("TagSpecifications", []), "Export.TagSpecifications", MAX_RESOURCE_TAGS)
+    return Export(ami_name, role, description, tags)
+
+
+def export_or_none(props: Any) -> Export | None:
+    """A scheduled run's Export (the polling input keeps it): None when absent."""
+    value = props.get("Export") if isinstance(props, Mapping) else None
+    return export(value) if value is not None else None
 
 
 def service_timeout(value: Any) -> int:
@@ -375,6 +449,9 @@ def parse(props: Any) -> ImageProperties:
     if available_signal is not None and not wait:
         raise _fail("WaitForAvailable", "false does not go with AvailableSignal, which signals once AVAILABLE")
     source = _source(props["Source"], name) if "Source" in props else Source()
+    exported = export(props["Export"]) if "Export" in props else None
+    if exported is not None and not wait:
+        raise _fail("WaitForAvailable", "false does not go with Export, which starts once the image is AVAILABLE")
     adopt = _choice(props.get("Adopt", DEFAULT_ADOPT), "Adopt", ADOPT_MODES)
     if adopt != DEFAULT_ADOPT and source.type != "Existing" and not _opaque(adopt):
         raise _fail("Adopt", f"{adopt} applies to Source Type Existing only; Type {source.type} never adopts an image")
@@ -392,4 +469,5 @@ def parse(props: Any) -> ImageProperties:
         available_signal=available_signal,
         on_delete=_choice(props["OnDelete"], "OnDelete", ON_DELETE_MODES) if "OnDelete" in props else None,  # type: ignore[arg-type]
         adopt=adopt,  # type: ignore[arg-type]
+        export=exported,
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .. import logs
 from ..errors import DeadlineExceeded, ImageFailed
-from . import images
+from . import exports, images
 from .properties import ImageProperties
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class Progress:
     made: bool = False  # this request made the image (a Create or a replacement): a failure names or deletes it
     min_delay: float = 0.0  # wait at least this long before the next look
     holders: tuple[str, ...] = ()  # Delete: the fleets and image builders that hold the image
+    export_task: str = ""  # Export: the task this request started (or picked up), followed across runs
 
 
 def run(step: Callable[[], Progress], budget: Budget, schedule: Iterator[float], what: str) -> Progress:
@@ -157,15 +158,25 @@ def failure_reason(image: images.Image | None) -> str:
 
 
 def settle(
-    client: AppStreamClient, props: ImageProperties, budget: Budget, *, first: images.Image | None = None
+    client: AppStreamClient,
+    props: ImageProperties,
+    budget: Budget,
+    *,
+    first: images.Image | None = None,
+    export_task: str = "",
 ) -> Progress:
-    """Wait for AVAILABLE (or not, with WaitForAvailable false and no sharing), then share.
+    """Wait for AVAILABLE (or not, with WaitForAvailable false and no sharing), then share, then export (Export).
 
     `first` is an observation the caller just made: the first step uses it instead of describing again.
+    `export_task`: the export an earlier run of this request started; the Progress carries the one followed.
     """
     seen = [first] if first is not None else []
+    ready: list[images.Image] = []  # AVAILABLE and shared: only the export is left to wait for
+    task = [export_task]
 
     def step() -> Progress:
+        if ready:
+            return _exported(client, props, ready[0], task)
         image = seen.pop() if seen else images.describe(client, props.image_name)
         state = str(image["State"]) if image else GONE
         action = decide(AVAILABLE_TABLE, state)
@@ -177,9 +188,23 @@ def settle(
                 return Progress(True, state, attributes=images.attributes(image))
             return Progress(False, state)
         _apply_shares(client, props)
+        if props.export is not None:
+            ready.append(image)
+            return _exported(client, props, image, task)
         return Progress(True, state, attributes=images.attributes(image))
 
-    return run(step, budget, delays(*SETTLE_DELAYS), f"image {props.image_name} to become AVAILABLE")
+    what = f"image {props.image_name} to become AVAILABLE{' and be exported' if props.export else ''}"
+    return run(step, budget, delays(*SETTLE_DELAYS), what)
+
+
+def _exported(client: AppStreamClient, props: ImageProperties, image: images.Image, task: list[str]) -> Progress:
+    """One look at the export of the AVAILABLE image; the task followed is kept in `task` and in the Progress."""
+    assert props.export is not None
+    look = exports.follow(client, props.image_name, str(image["Arn"]), props.export, task[0])
+    task[0] = look.task_id or task[0]
+    # Until the export completes the image is AVAILABLE and AmiId empty (an answer before the end: AvailableSignal).
+    attributes = images.attributes(image) | {"AmiId": look.ami_id}
+    return Progress(look.done, look.state, look.detail, attributes=attributes, export_task=task[0])
 
 
 def _apply_shares(client: AppStreamClient, props: ImageProperties) -> None:

@@ -45,6 +45,7 @@ class Resume:
     answered: bool = False  # CloudFormation has its answer: this polling finishes the work after it
     signal: str = field(default="", repr=False)  # the wait condition handle to signal once done (a credential)
     not_gone_before: float = 0.0  # Delete: an absent image counts as gone only from then (a stopped poller's run)
+    export_task: str = ""  # Export: the export task this request follows (appstream/exports.follow)
     outcome: str = ""  # Phase.SIGNAL: the undelivered signal's status (SUCCESS or FAILURE) and its reason
     reason: str = ""
 
@@ -72,6 +73,8 @@ class Resume:
             data["signal"] = self.signal
         if self.not_gone_before:
             data["not_gone_before"] = self.not_gone_before
+        if self.export_task:
+            data["export_task"] = self.export_task
         if self.outcome:
             data["outcome"], data["reason"] = self.outcome, self.reason
         return data
@@ -92,6 +95,7 @@ class Resume:
             answered=bool(data.get("answered")),
             signal=str(data.get("signal", "")),
             not_gone_before=float(data.get("not_gone_before", 0.0)),
+            export_task=str(data.get("export_task", "")),
             outcome=str(data.get("outcome", "")),
             reason=str(data.get("reason", "")),
         )

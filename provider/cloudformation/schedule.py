@@ -40,7 +40,8 @@ MAX_SEQUENCE = 10**SEQUENCE - 1
 # never overlaps one, and a run that never comes leaves the request unanswered (CloudFormation waits its whole
 # ServiceTimeout) and revoked sharing not given back. Scheduler's maxima (its defaults too): 185 tries within 24 h.
 RETRY_POLICY: Final = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
-KEEP_IN_POLL_INPUT = ("ServiceToken", "ImageName", "OnDelete")  # and the Source's Type: a Delete's ending reads them
+# And the Source's Type: a Delete's ending reads them; a wait for AVAILABLE reads Export (it exports then).
+KEEP_IN_POLL_INPUT = ("ServiceToken", "ImageName", "OnDelete", "Export")
 # The polling input's own keys: crhelper's (CrHelperPoll marks a scheduled run, CrHelperData carries the state), the
 # schedule that ran it (its successor follows in the chain), and an old rule's (its ARN and permission statement id).
 SCHEDULE = "CrHelperSchedule"
@@ -144,6 +145,6 @@ def polling_input(event: Mapping[str, Any], state: Resume, name: str) -> str:
     if len(text) > MAX_TARGET_INPUT:
         raise ValueError(
             f"the polling input would be {len(text)} characters; the schedule's target allows {MAX_TARGET_INPUT} "
-            "(shorten the Tags to wait for a copy or update slot across invocations)"
+            "(shorten the Tags to wait for a copy or update slot across invocations, or Export's TagSpecifications)"
         )
     return text

@@ -402,7 +402,7 @@ def test_tags_appstream_accepts_synthesize() -> None:
 def test_the_provider_s_own_validation_runs_at_synth_on_what_the_resource_sends() -> None:
     stack = Stack(App(), "S")
     odd = ImageSource("Copy", "golden-base", display_name="Only updates take a display name")
-    message = "S/I: source: unknown keys 'display_name'; allowed: description, source_image_name, type"
+    message = "S/I: source: unknown keys 'display_name'; allowed: description, source_image_name, region, type"
     with pytest.raises(ValueError, match=re.escape(message)):
         AppStreamImage(stack, "I", image_name="golden-2026-11", source=odd)
 

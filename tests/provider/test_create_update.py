@@ -20,6 +20,7 @@ ATTRIBUTES = {
     "BaseImageArn",
     "AppstreamAgentVersion",
     "DisplayName",
+    "AmiId",  # Export's AMI: "" without Export
 }
 
 
@@ -33,6 +34,7 @@ def test_sample_create_adopts_an_existing_image_and_returns_attributes(
     assert response["PhysicalResourceId"] == "golden-2026-11"
     data = response["Data"]
     assert set(data) == ATTRIBUTES
+    assert data["AmiId"] == ""
     assert data["Arn"] == "arn:aws:appstream:us-east-1:123456789012:image/golden-2026-11"
     assert (data["State"], data["Visibility"], data["DisplayName"]) == ("AVAILABLE", "PRIVATE", "Golden")
     assert data["CreatedTime"].startswith("20")

@@ -22,7 +22,10 @@ from appstream_image_provider.standalone import LAMBDA_ZIP, REQUIRED_TAG_KEY, TE
 from provider.contract import OWNER_TAG, SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV, TAG_VALUE_PATTERN
 from tests.conftest import ROOT
 
-README = (ROOT / "README.md").read_text()
+pytestmark = pytest.mark.toolchain  # the release build (jsii, in a child process and at import)
+
+# The README and docs/, where the asset's size is quoted.
+README = "\n".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 BUCKET = "platform-artifacts"
 
@@ -92,6 +95,7 @@ def test_the_template_needs_no_cdk_bootstrap_and_takes_its_settings_as_parameter
         "CodeBucket",
         "CodeKey",
         "ImageNamePrefix",
+        "ExportRoleArn",
         "ImportRoleArn",
         "RequiredTagValue",
         "ServiceTokenExportName",
