@@ -69,7 +69,7 @@ synth: setup
 
 # The API reference of the construct library and the shared contract, from their docstrings.
 docs: setup
-	PDOC_ALLOW_EXEC=1 $(BIN)/pdoc --docformat restructuredtext --output-directory docs/api appstream_image_provider appstream_image_provider.appstream_image appstream_image_provider.props appstream_image_provider.provider_function appstream_image_provider.provider_stack provider.contract
+	PDOC_ALLOW_EXEC=1 $(BIN)/pdoc --docformat restructuredtext --output-directory docs/api appstream_image_provider appstream_image_provider.appstream_image appstream_image_provider.props appstream_image_provider.provider_function appstream_image_provider.provider_iam appstream_image_provider.provider_stack provider.contract
 	@echo "API reference: docs/api/index.html"
 
 # The release: wheel and sdist (the construct library), the Lambda zip and the standalone provider

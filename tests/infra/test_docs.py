@@ -18,6 +18,7 @@ MODULES = [
     "appstream_image_provider.appstream_image",
     "appstream_image_provider.props",
     "appstream_image_provider.provider_function",
+    "appstream_image_provider.provider_iam",
     "appstream_image_provider.provider_stack",
     "provider.contract",
 ]
