@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 import jsii
 from aws_cdk import (
-    Annotations,
     Aspects,
     CfnWaitCondition,
     CfnWaitConditionHandle,
@@ -21,95 +20,27 @@ from aws_cdk import (
     Stack,
     TagManager,
     TagType,
-    Token,
 )
 from constructs import Construct
 
 from ._shared import contract
 from .at_synth import HandleAfterInputs, RenderedTags, TagsAllowed, provider_accepts
+from .checks import (
+    available_timeout_seconds,
+    check_choices,
+    check_deletion,
+    check_export,
+    check_keep,
+    deletion_properties,
+    expect,
+    in_use_of,
+    resolved,
+    shares_of,
+    timeout_seconds,
+    warn_of_a_public_source,
+)
 from .props import Adopt, ImageExport, ImageShare, ImageSource, InUse, OnDelete, SharedOnDelete
 from .provider_function import ImageProvider, ProviderOptions
-
-# What each kind of source is called in the construct's terms (messages name the factory the user wrote).
-FACTORIES = {
-    "Existing": "ImageSource.existing()",
-    "Copy": "ImageSource.copy_of(...)",
-    "Update": "ImageSource.updated_from(...)",
-    "Import": "ImageSource.imported(...)",
-}
-
-# AWS's public base images are named AppStream-<platform>-<date> (and Amazon-AppStream2-Sample-Image-...).
-AWS_IMAGE_PREFIXES = ("AppStream-", "Amazon-AppStream")
-
-
-def _resolved(value: str) -> bool:
-    return not Token.is_unresolved(value)
-
-
-def _expect(value: Any, kind: type, prop: str, wanted: str) -> None:
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ValueError(f"{prop}: expected {wanted}, got {type(value).__name__} {value!r}")
-
-
-def _in_use(value: Any) -> InUse:
-    """InUse.WAIT / InUse.FAIL, or CloudFormation's own strings ("Wait", "Fail")."""
-    if isinstance(value, InUse):
-        return value
-    if isinstance(value, str) and value in (m.value for m in InUse):
-        return InUse(value)
-    raise ValueError(f"in_use: {value!r} is not one of InUse.WAIT, InUse.FAIL (or the strings 'Wait', 'Fail')")
-
-
-def _shares(value: Any) -> list[ImageShare]:
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple):
-        raise ValueError(f"shared_with: expected a list of ImageShare, got {type(value).__name__} {value!r}")
-    for n, share in enumerate(value):
-        if not isinstance(share, ImageShare):
-            raise ValueError(
-                f"shared_with[{n}]: expected ImageShare(...), got {type(share).__name__} {share!r}; "
-                f"write ImageShare({str(share)!r})"
-            )
-        if not isinstance(share.account_id, str):
-            raise ValueError(
-                f"shared_with[{n}].account_id: expected a 12-digit string, got {type(share.account_id).__name__} "
-                f"{share.account_id!r} (quote it: an account id can start with 0)"
-            )
-    return list(value)
-
-
-def _check_choices(
-    shared_on_delete: Any, removal_policy: Any, service_token: Any, provider_options: ProviderOptions | None
-) -> None:
-    if not isinstance(shared_on_delete, SharedOnDelete):
-        raise ValueError(
-            f"shared_on_delete: {shared_on_delete!r} is not one of SharedOnDelete.REVOKE, SharedOnDelete.FAIL"
-        )
-    if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
-        raise ValueError("removal_policy: only DESTROY and RETAIN are supported")
-    if service_token is not None and provider_options is not None:
-        raise ValueError("provider_options: not with service_token (that provider has its own settings)")
-    if service_token is not None:
-        _expect(service_token, str, "service_token", "a string (a provider function's ARN)")
-    if provider_options is not None:
-        _expect(provider_options, ProviderOptions, "provider_options", "ProviderOptions(...)")
-
-
-def _check_export(export: Any, wait_for_available: bool) -> None:
-    if export is None:
-        return
-    _expect(export, ImageExport, "export", "ImageExport(ami_name=..., role=...)")
-    if not wait_for_available:
-        raise ValueError("export: starts once the image is AVAILABLE, which wait_for_available=False does not wait for")
-    _expect(export.ami_name, str, "export.ami_name", "a string")
-    if not hasattr(export.role, "role_arn"):
-        raise ValueError(
-            f"export.role: expected an iam.IRole (iam.Role or iam.Role.from_role_arn), got {export.role!r}"
-        )
-    for key, value in export.tags.items():
-        _expect(key, str, "export.tags", "a dict of strings")
-        _expect(value, str, "export.tags", "a dict of strings")
 
 
 def _grant_roles(provider: ImageProvider, source: ImageSource, export: ImageExport | None) -> None:
@@ -118,45 +49,6 @@ def _grant_roles(provider: ImageProvider, source: ImageSource, export: ImageExpo
         provider.grant_import(source.iam_role_arn or None)
     if export is not None:
         provider.grant_export(export.role.role_arn)
-
-
-def _check_deletion(on_delete: Any, adopt: Any, source: ImageSource) -> None:
-    """OnDelete and Adopt, in the construct's terms (the provider's rule on Adopt speaks of Source Type)."""
-    if on_delete is not None and not isinstance(on_delete, OnDelete):
-        raise ValueError(
-            f"on_delete: {on_delete!r} is not one of OnDelete.DELETE, OnDelete.RELEASE (or None, the default: "
-            "RELEASE for ImageSource.existing(), DELETE for an image the resource makes)"
-        )
-    if not isinstance(adopt, Adopt):
-        raise ValueError(f"adopt: {adopt!r} is not one of Adopt.IF_UNOWNED, Adopt.IF_OWNER_GONE")
-    if adopt is not Adopt.IF_UNOWNED and source.type != "Existing":
-        raise ValueError(
-            f"adopt: Adopt.{adopt.name} takes over an existing image, so it goes with source=ImageSource.existing() "
-            f"only; {FACTORIES.get(source.type, source.type)} makes its own image and adopts none "
-            "(allowed with it: Adopt.IF_UNOWNED, the default)"
-        )
-
-
-def _deletion_properties(shared_on_delete: SharedOnDelete, on_delete: OnDelete | None, adopt: Adopt) -> dict[str, str]:
-    """SharedOnDelete, OnDelete and Adopt, each only when not left to its default: upgrades change no template."""
-    properties = {}
-    if shared_on_delete is not SharedOnDelete.REVOKE:
-        properties["SharedOnDelete"] = shared_on_delete.value
-    if on_delete is not None:  # left out, the provider applies the same default for the source
-        properties["OnDelete"] = on_delete.value
-    if adopt is not Adopt.IF_UNOWNED:
-        properties["Adopt"] = adopt.value
-    return properties
-
-
-def _warn_of_a_public_source(image: Construct, source: ImageSource) -> None:
-    name = source.source_image_name
-    if source.type != "Existing" and _resolved(name) and name.startswith(AWS_IMAGE_PREFIXES):
-        Annotations.of(image).add_warning_v2(
-            "appstream-image-provider:public-source",
-            f"source: {name} looks like an AWS public image: CopyImage and CreateUpdatedImage take only images "
-            f"this account owns. Launch an image builder from {name}, create a private image, and use that",
-        )
 
 
 # Per stack: the path of the AppStreamImage whose provider_options made the stack's provider function.
@@ -203,7 +95,7 @@ _DECLARED: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDicti
 
 def _declare(image: Construct, name: str) -> None:
     """One AppStreamImage per image name in an app: two resources cannot both own one image."""
-    if not _resolved(name):
+    if not resolved(name):
         return
     declared = _DECLARED.setdefault(image.node.root, {})
     other = declared.setdefault(name, image.node.path)
@@ -246,6 +138,8 @@ class AppStreamImage(Construct):
         on_delete: OnDelete | None = None,
         adopt: Adopt = Adopt.IF_UNOWNED,
         export: ImageExport | None = None,
+        keep: int = 0,
+        keep_sharing: bool = False,
     ) -> None:
         """
         :param image_name: the image's name (required); also the resource's physical id.
@@ -293,29 +187,38 @@ class AppStreamImage(Construct):
             kept); the deployment waits for the export, and `ami_id` is the AMI's id. The AMI is yours: deleting
             the image or the stack never deletes it. With `available_timeout`, the export goes on after the
             resource's answer too (the wait condition waits for it), and `ami_id` is not available.
+        :param keep: default 0: a replacement's old image is deleted. 1 to 10: a replacement (a new image_name)
+            retires the old image instead, for a fleet to roll back to by name: it keeps its name and ownership tag
+            and gets the tag `appstream-image-provider:retired` (when, ISO 8601 UTC); the retired images past the
+            `keep` most recent are deleted (waited for). A rollback never retires, and deleting the stack (or
+            removing the image from it) deletes the image and every retired one. Each kept image counts against
+            AppStream's images-per-region quota. Only for an image the resource makes and deletes.
+        :param keep_sharing: default False: retiring revokes the image's sharing, as a Delete does. True: a
+            retired image stays shared (other accounts' fleets can roll back to it too). Only with `keep`.
         """
         super().__init__(scope, construct_id)
         source = source or ImageSource.existing()
         try:  # every message names the prop; this adds the construct's path
-            _expect(image_name, str, "image_name", "a string")
-            _expect(wait_for_available, bool, "wait_for_available", "True or False")
-            _expect(source, ImageSource, "source", "ImageSource.existing(), copy_of(...) or updated_from(...)")
-            shares = _shares(shared_with)
-            in_use = _in_use(in_use)
+            expect(image_name, str, "image_name", "a string")
+            expect(wait_for_available, bool, "wait_for_available", "True or False")
+            expect(source, ImageSource, "source", "ImageSource.existing(), copy_of(...) or updated_from(...)")
+            shares = shares_of(shared_with)
+            in_use = in_use_of(in_use)
             if source.type not in ("Existing", "Copy", "Update", "Import"):
                 raise ValueError("source: use ImageSource.existing(), copy_of(...), updated_from(...) or imported(...)")
-            seconds = self._validate_timeout(service_timeout)
-            signal_seconds = self._validate_available_timeout(available_timeout, image_name, wait_for_available, source)
-            _check_choices(shared_on_delete, removal_policy, service_token, provider_options)
-            _check_deletion(on_delete, adopt, source)
-            _check_export(export, wait_for_available)
+            seconds = timeout_seconds(service_timeout)
+            signal_seconds = available_timeout_seconds(available_timeout, image_name, wait_for_available, source)
+            check_choices(shared_on_delete, removal_policy, service_token, provider_options)
+            check_deletion(on_delete, adopt, source)
+            check_export(export, wait_for_available)
+            check_keep(keep, keep_sharing, source, on_delete, removal_policy)
             if service_token is None:
                 _same_provider_options(self, provider_options)
             _declare(self, image_name)
         except ValueError as err:
             raise ValueError(f"{self.node.path}: {err}") from None
 
-        _warn_of_a_public_source(self, source)
+        warn_of_a_public_source(self, source)
         self.provider: ImageProvider | None = None
         if service_token is None:
             self.provider = ImageProvider.of(self, provider_options)
@@ -341,7 +244,7 @@ class AppStreamImage(Construct):
             "WaitForAvailable": wait_for_available,
             "InUse": in_use.value,
         }
-        properties |= _deletion_properties(shared_on_delete, on_delete, adopt)
+        properties |= deletion_properties(shared_on_delete, on_delete, adopt, keep, keep_sharing)
         properties |= {"Export": export.to_properties()} if export is not None else {}
         # A wait condition cannot be updated, and a handle must not be reused: a new pair for each image name.
         suffix = hashlib.sha256(image_name.encode()).hexdigest()[:8].upper()
@@ -439,45 +342,3 @@ class AppStreamImage(Construct):
                 "service_timeout (no available_timeout)"
             )
         return self.resource.get_att_string("AmiId")
-
-    # -- validation ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _validate_available_timeout(
-        timeout: Duration | None, image_name: str, wait: bool, source: ImageSource
-    ) -> int | None:
-        if timeout is None:
-            return None
-        seconds = _whole_seconds(timeout, "available_timeout", "Duration.hours(12)", "1 s to 12 hours")
-        if not wait:
-            raise ValueError("available_timeout: waits for AVAILABLE, which wait_for_available=False turns off")
-        if source.type == "Existing":
-            raise ValueError(
-                "available_timeout: not with source=ImageSource.existing(): an adoption starts nothing to wait for "
-                "(the resource answers once the image is AVAILABLE); give it service_timeout instead (1 s to "
-                "3600 s). available_timeout goes with ImageSource.copy_of(...), updated_from(...) or imported(...)"
-            )
-        if not _resolved(image_name):
-            raise ValueError(
-                "available_timeout: needs an image_name known at synth (each image name gets its own wait "
-                "condition, which cannot be updated), not a token"
-            )
-        return seconds  # its range: the provider's rule (properties.signal), checked with the rest
-
-    @staticmethod
-    def _validate_timeout(timeout: Duration | None) -> int:
-        if timeout is None:
-            return contract.MAX_TIMEOUT
-        # Its range: the provider's rule (properties.service_timeout), checked with the rest.
-        return _whole_seconds(timeout, "service_timeout", "Duration.minutes(30)", "1 s to 3600 s")
-
-
-def _whole_seconds(timeout: Any, prop: str, example: str, allowed: str) -> int:
-    _expect(timeout, Duration, prop, f"a Duration, such as {example}")
-    try:
-        return int(timeout.to_seconds())
-    except RuntimeError:  # jsii: CannotConvertedIntoWhole
-        raise ValueError(f"{prop}: {timeout.to_human_string()} is not a whole number of seconds ({allowed})") from None
-
-
-# Whole paths that are one prop of the construct's (it fills in the rest of the resource's object itself).

@@ -23,6 +23,10 @@ ADOPTED_TAG = "appstream-image-provider:adopted"
 # until CloudFormation's cleanup Delete of the old logical id; a rollback's Delete gives the image back to it.
 MOVED_FROM_TAG = "appstream-image-provider:moved-from"
 PROVIDER_TAGS = (OWNER_TAG, SOURCE_TAG, ADOPTED_TAG, MOVED_FROM_TAG)  # reserved: users' Tags cannot set them
+# Keep: an image a rotation replaced, kept for a fleet to roll back to; its value is when (ISO 8601, UTC). Only an
+# image the resource made is retired (never an adopted one), so it carries at most four of the provider's tags.
+RETIRED_TAG = "appstream-image-provider:retired"
+RESERVED_TAGS = (*PROVIDER_TAGS, RETIRED_TAG)
 RULE_PREFIX = "AppStreamImagePoll-"  # every old polling rule's name starts with it (IAM scopes rules by it)
 FAILED_CREATE_ID = "AppStreamImage::CREATE_FAILED"
 SCOPE_ENV = "APPSTREAM_IMAGE_SCOPE"  # the provider function's env var: which images its role may manage
@@ -102,8 +106,13 @@ KNOWN_PROPERTIES = frozenset(
         "OnDelete",
         "Adopt",
         "Export",
+        "Keep",
+        "KeepSharing",
     }
 )
+# Keep: how many images a rotation replaced stay retired (not deleted) for a fleet to roll back to. Each counts
+# against AppStream's images-per-region quota (adjustable, on the order of tens: Service Quotas, AppStream).
+MAX_KEEP = 10
 # Export: CreateExportImageTask's members (botocore appstream model): AmiName (shape AmiName), IamRoleArn,
 # AmiDescription (shape Description, max 256), TagSpecifications (shape Tags: the AMI's tags, at most 50).
 EXPORT_KEYS = frozenset({"AmiName", "IamRoleArn", "AmiDescription", "TagSpecifications"})

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from . import logs
-from .appstream import creation, deletion, images, states
+from .appstream import creation, deletion, images, retirement, states
 from .appstream.properties import ImageProperties, Share, Signal, export_or_none, parse, service_timeout, signal
 from .appstream.states import GONE, Budget, Progress
 from .cloudformation import clock
@@ -135,6 +135,7 @@ def _delete_first(client: AppStreamClient, request: Request, timing: Timing, cal
         deletes=deletion.on_delete(props),
         never_answered=target != physical_id,
     )
+    job.keep, job.keep_sharing = retirement.retention(props)
     return _delete(client, request, job, clock.deadline_for(_timeout_or_default(props), timing.now), timing, caller)
 
 
@@ -150,8 +151,11 @@ def _delete_resumed(
         not_gone_before=resume.not_gone_before,
         stops_polling=target == _declared(request.properties) and target != physical_id,
         deletes=deletion.on_delete(request.properties),
-        never_answered=target != physical_id,
+        never_answered=target != physical_id and not resume.retired,
+        then_delete=list(resume.then_delete),
+        retired=resume.retired,
     )
+    job.keep, job.keep_sharing = retirement.retention(request.properties)
     return _delete(client, request, job, resume.deadline, timing, caller)
 
 
@@ -171,6 +175,8 @@ def _delete(  # noqa: PLR0917 - the request's parts, passed through
             revoked=tuple(share.compact() for share in job.revoked.values()),
             shared_on_delete=job.shared_on_delete,
             not_gone_before=job.not_gone_before,
+            then_delete=tuple(job.then_delete),
+            retired=job.retired,
         )
     )
 

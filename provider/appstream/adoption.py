@@ -13,7 +13,8 @@ from ..contract import ADOPTED_TAG, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SO
 from ..errors import NotOwned
 from . import handback, images
 from .ownership import moved_within, owner_of
-from .properties import ImageProperties, Source
+from .properties import ImageProperties
+from .sources import Source
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient

@@ -17,10 +17,11 @@ from ..contract import (
     MOVED_FROM_TAG,
     ON_DELETE_MODES,
     OWNER_TAG,
+    RETIRED_TAG,
     SOURCE_TAG,
 )
 from ..errors import DeadlineExceeded, ImageInUse, ImageShared, ProviderError
-from . import exports, handback, images
+from . import exports, handback, images, retirement
 from .ownership import owner_of
 from .properties import Share
 from .states import (
@@ -50,6 +51,8 @@ class Ending(enum.Enum):
     DELETE = "delete"
     RELEASE = "release"  # the provider's tags removed; the image kept as it is
     GIVE_BACK = "give back"  # an adoption undone: tags and sharing as before it, the provider's tags removed
+    RETIRE = "retire"  # Keep: tagged as retired and kept for a fleet to roll back to (retirement.py)
+    DELETE_ALL = "delete all"  # Keep: deleted, and this resource's retired images with it
 
 
 # (made by this resource, the Delete undoes its Create, OnDelete deletes) -> the ending. "Undoes" is None when
@@ -67,6 +70,21 @@ ENDINGS: dict[tuple[bool, bool | None, bool], Ending] = {
     (False, False, False): Ending.RELEASE,
     (False, None, True): Ending.RELEASE,
     (False, None, False): Ending.RELEASE,
+}
+
+
+# Keep > 0, where ENDINGS deletes an image the resource made: (the Delete undoes its Create, another image of this
+# resource is in use by the stack) -> the ending. CloudFormation's cleanup Delete after a replacement comes once the
+# new image is this resource's (same logical id: contract.owner_value); a stack delete, or the resource removed from
+# the template, leaves no other image. The cleanup runs in UPDATE_COMPLETE_CLEANUP_IN_PROGRESS (user guide, stack
+# status codes), a rollback's in a *ROLLBACK* status (stacks.ROLLBACK_STATUSES).
+RETIREMENTS: dict[tuple[bool | None, bool], Ending] = {
+    (True, True): Ending.DELETE,  # a rollback never retires: it deletes what it made, as with Keep 0
+    (True, False): Ending.DELETE,
+    (False, True): Ending.RETIRE,  # a rotation's cleanup: kept, and the retired ones past Keep deleted
+    (False, False): Ending.DELETE_ALL,  # a stack delete (or the resource removed): nothing of it is left
+    (None, True): Ending.RETIRE,  # not known whether a rollback: kept, which loses nothing
+    (None, False): Ending.DELETE,  # not known: the retired images are kept
 }
 
 
@@ -91,6 +109,10 @@ class Deletion:
     # Whether this Delete undoes the resource's Create (a rollback): None asks the caller, only when it matters.
     undoes_create: bool | None = None
     never_answered: bool = False  # a Create that never answered (CloudFormation's own physical id): a rollback
+    keep: int = 0  # Keep: a rotation's cleanup retires the image; the retired ones past this many are deleted
+    keep_sharing: bool = False  # KeepSharing: a retired image keeps its sharing
+    then_delete: list[str] = field(default_factory=list)  # retired images to delete once `name` is done
+    retired: bool = False  # `name` is a retired image being deleted (then_delete's): no ending to decide
 
 
 def delete(
@@ -100,6 +122,15 @@ def delete(
 
     Every failure (in use, refused, deadline) first gives back the sharing this Delete revoked.
     """
+    if not job.retired and not _delete_this(client, physical_id, props, owner, job, budget, caller):
+        return False
+    return _then_delete(client, owner, job, budget)
+
+
+def _delete_this(  # noqa: PLR0917 - delete's arguments, passed through
+    client: AppStreamClient, physical_id: str, props: Any, owner: str, job: Deletion, budget: Budget, caller: Caller
+) -> bool:
+    """The Delete's own image: kept (ENDINGS, RETIREMENTS) or deleted and waited for."""
     declared = props.get("ImageName") if isinstance(props, Mapping) else None
     if not IMAGE_NAME.match(physical_id) or physical_id != declared:
         logs.event(
@@ -121,7 +152,8 @@ def delete(
         logs.event("already gone", image=physical_id, phase="delete", state=GONE)
         return True
     if found != owner:
-        restore(client, job)  # an earlier step's revocations, should the image have changed hands meanwhile
+        # An earlier step's revocations, should the image have changed hands meanwhile.
+        handback.restore_sharing(client, job.name, job.revoked)
         if tags.get(MOVED_FROM_TAG) == owner:  # CloudFormation's cleanup after a rename: the move is final
             images.untag(client, str(image["Arn"]), [MOVED_FROM_TAG])
         logs.event(
@@ -131,9 +163,34 @@ def delete(
             state=str(image.get("State")),
         )
         return True
-    if _kept(client, job, image, tags, props, caller):
+    if _kept(client, job, image, tags, props, caller, owner, budget.clock()):
         return True
+    return _delete_image(client, job, image, owner, budget)
 
+
+def _then_delete(client: AppStreamClient, owner: str, job: Deletion, budget: Budget) -> bool:
+    """The retired images this Delete removes (past Keep, or all on a stack delete), one at a time, each waited for;
+    False to go on in a scheduled invocation (its state: the image under way and those after it)."""
+    while job.retired or job.then_delete:
+        if not job.retired:
+            job.name, job.then_delete = job.then_delete[0], job.then_delete[1:]
+            job.retired, job.revoked, job.not_gone_before, job.stops_polling = True, {}, 0.0, False
+        image = images.describe(client, job.name)
+        tags = _tags(client, image)
+        if image is not None and owner_of(tags) == owner and RETIRED_TAG in tags:
+            logs.event("deleting a retired image (past Keep, or its resource is going)", image=job.name,
+                       phase="delete", state=str(image.get("State")))  # fmt: skip
+            if not _delete_image(client, job, image, owner, budget):
+                return False
+        else:
+            logs.event("retired image already gone, or no longer this resource's", image=job.name, phase="delete")
+        job.retired = False
+    return True
+
+
+def _delete_image(client: AppStreamClient, job: Deletion, image: images.Image, owner: str, budget: Budget) -> bool:
+    """DeleteImage (sharing revoked first) and the wait until it is gone; False to continue in a scheduled run."""
+    physical_id = job.name
     seen = [image]  # the first step reuses this observation instead of describing again
 
     def step() -> Progress:
@@ -142,10 +199,10 @@ def delete(
     try:
         progress = run(step, budget, delays(*DELETION_DELAYS), f"image {physical_id} to be deleted")
     except DeadlineExceeded as err:
-        restore(client, job)
+        handback.restore_sharing(client, job.name, job.revoked)
         raise _explained(err, physical_id, owner) from err
     except (ProviderError, ClientError, BotoCoreError):
-        restore(client, job)
+        handback.restore_sharing(client, job.name, job.revoked)
         raise
     if progress.done:
         logs.event("deleted", image=physical_id, phase="delete", state=GONE)
@@ -153,7 +210,14 @@ def delete(
 
 
 def _kept(  # noqa: PLR0917 - what the Delete has read so far
-    client: AppStreamClient, job: Deletion, image: images.Image, tags: Mapping[str, str], props: Any, caller: Caller
+    client: AppStreamClient,
+    job: Deletion,
+    image: images.Image,
+    tags: Mapping[str, str],
+    props: Any,
+    caller: Caller,
+    owner: str,
+    now: float,
 ) -> bool:
     """An image this resource owns that the Delete keeps: returned after a rename, released or given back (ENDINGS)."""
     moved_from = tags.get(MOVED_FROM_TAG)
@@ -169,15 +233,33 @@ def _kept(  # noqa: PLR0917 - what the Delete has read so far
     made = made_from != "Existing" if made_from is not None else isinstance(source, Mapping) and source.get(
         "Type", "Existing") != "Existing"  # fmt: skip
     deletes = made if job.deletes is None else job.deletes  # OnDelete's default: Delete what the resource made
-    needs_answer = not (made and deletes)  # the only ending a rollback cannot change: deleting what it made
+    keeps = job.keep > 0 and made and deletes  # Keep: a rotation's cleanup retires what a rollback would delete
+    needs_answer = not (made and deletes) or keeps  # else the only ending a rollback cannot change: deleting it
     undoes = True if job.never_answered else _undoes_create(job, caller) if needs_answer else None
     ending = ENDINGS[(made, undoes, deletes)]
+    if ending is Ending.DELETE and keeps:
+        ending = _retirement(client, job, image, owner, undoes, now)
     if ending is Ending.RELEASE:
         handback.release(client, image, "OnDelete is Release" if not deletes else "CloudFormation could not say "
                          "whether this Delete undoes its Create, so the image is kept")  # fmt: skip
     elif ending is Ending.GIVE_BACK:
         handback.give_back(client, image, tags, "the Create that adopted it was undone")
-    return ending is not Ending.DELETE
+    return ending not in (Ending.DELETE, Ending.DELETE_ALL)
+
+
+def _retirement(  # noqa: PLR0917 - what _kept knows
+    client: AppStreamClient, job: Deletion, image: images.Image, owner: str, undoes: bool | None, now: float
+) -> Ending:
+    """RETIREMENTS: retire the image (then delete the retired ones past Keep), or delete it and every retired one."""
+    family = retirement.family(client, owner, job.name) if undoes is not True else retirement.Family()
+    ending = RETIREMENTS[(undoes, bool(family.live))]
+    if ending is Ending.RETIRE:
+        when = retirement.stamp(now)
+        retirement.retire(client, image, when, keep_sharing=job.keep_sharing)
+        job.then_delete = retirement.Family(family.live, (*family.retired, (when, job.name))).beyond(job.keep)
+    elif ending is Ending.DELETE_ALL:
+        job.then_delete = [name for _, name in sorted(family.retired)]
+    return ending
 
 
 def _undoes_create(job: Deletion, caller: Caller) -> bool | None:
@@ -271,7 +353,7 @@ def _attempt(client: AppStreamClient, job: Deletion, arn: str, state: str) -> Pr
         return _held(job, fleets, state)
     shared = images.shared_accounts(client, name)
     if shared and job.shared_on_delete == "Fail":
-        restore(client, job)
+        handback.restore_sharing(client, job.name, job.revoked)
         raise ImageShared(
             f"Gave up deleting image {name} at once (SharedOnDelete: Fail): it is shared with "
             f"{', '.join(sorted(shared))}. Revoking would set their fleets on this image to zero capacity; "
@@ -303,7 +385,7 @@ def _attempt(client: AppStreamClient, job: Deletion, arn: str, state: str) -> Pr
             if job.revoked and not users:
                 # The revocations are not applied yet (eventual consistency): try again shortly.
                 return Progress(False, state, "waiting for the revoked sharing to apply")
-            restore(client, job)
+            handback.restore_sharing(client, job.name, job.revoked)
             return _held(job, users, state)
         if code == "ConcurrentModificationException":
             return Progress(False, state, "concurrent modification, retrying")
@@ -311,17 +393,3 @@ def _attempt(client: AppStreamClient, job: Deletion, arn: str, state: str) -> Pr
     job.revoked.clear()  # the image is going: nothing to give back
     logs.event("DeleteImage accepted", image=name, phase="delete", state="DELETING")
     return Progress(False, "DELETING")
-
-
-def restore(client: AppStreamClient, job: Deletion) -> None:
-    """DeleteImage did not go ahead: give back the sharing this Delete revoked (logged, never raises)."""
-    for account, share in list(job.revoked.items()):
-        try:
-            images.share(client, job.name, share)
-        except (ClientError, BotoCoreError) as err:
-            logs.logger.error(
-                "could not give back sharing with %s on image %s: %s", account, job.name, err, extra={"image": job.name}
-            )
-            continue
-        del job.revoked[account]
-        logs.event(f"restored sharing with {account}: the image was not deleted", image=job.name, phase="delete")

@@ -4,6 +4,7 @@
 - give back: an adoption undone (its Create failed or was rolled back): the tags and sharing that adoption set
   are put back as they were (the adopted tag's record), and the provider's tags removed.
 - return: a rename undone (a new logical id's Create rolled back): the ownership goes back to the old one.
+- restore sharing: what a Delete revoked, given back when DeleteImage did not go ahead.
 Each logs what it did; none deletes anything.
 """
 
@@ -104,3 +105,17 @@ def return_to(client: AppStreamClient, image: images.Image, owner: str, why: str
     images.tag(client, arn, {OWNER_TAG: owner})
     images.untag(client, arn, [MOVED_FROM_TAG])
     logs.event(f"returned to {owner}: {why}", image=str(image["Name"]), phase="delete", state=str(image.get("State")))
+
+
+def restore_sharing(client: AppStreamClient, name: str, revoked: dict[str, Share]) -> None:
+    """DeleteImage did not go ahead: give back the sharing a Delete revoked (each one given back leaves `revoked`;
+    logged, never raises)."""
+    for account, grant in list(revoked.items()):
+        try:
+            images.share(client, name, grant)
+        except (ClientError, BotoCoreError) as err:
+            logs.logger.error("could not give back sharing with %s on image %s: %s", account, name, err,
+                              extra={"image": name})  # fmt: skip
+            continue
+        del revoked[account]
+        logs.event(f"restored sharing with {account}: the image was not deleted", image=name, phase="delete")

@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from ..contract import ATTRIBUTES
 from ..errors import AccessDenied, NotPermitted
-from .properties import Share, Source
+from .properties import Share
+from .sources import Source
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient

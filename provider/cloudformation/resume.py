@@ -48,6 +48,9 @@ class Resume:
     export_task: str = ""  # Export: the export task this request follows (appstream/exports.follow)
     outcome: str = ""  # Phase.SIGNAL: the undelivered signal's status (SUCCESS or FAILURE) and its reason
     reason: str = ""
+    # Delete with Keep: retired images still to delete after `image` (each waited for), and whether `image` is one.
+    then_delete: tuple[str, ...] = ()
+    retired: bool = False
 
     @property
     def needs_properties(self) -> bool:
@@ -77,6 +80,10 @@ class Resume:
             data["export_task"] = self.export_task
         if self.outcome:
             data["outcome"], data["reason"] = self.outcome, self.reason
+        if self.then_delete:
+            data["then_delete"] = list(self.then_delete)
+        if self.retired:
+            data["retired"] = True
         return data
 
     @classmethod
@@ -98,6 +105,8 @@ class Resume:
             export_task=str(data.get("export_task", "")),
             outcome=str(data.get("outcome", "")),
             reason=str(data.get("reason", "")),
+            then_delete=tuple(str(s) for s in data.get("then_delete", ())),
+            retired=bool(data.get("retired")),
         )
 
 

@@ -703,7 +703,7 @@ def test_the_construct_validates_with_the_providers_rules_only_and_passes_tokens
     """One validation: the provider's message (CloudFormation's property name made the prop's), no second copy."""
     from aws_cdk import Fn
 
-    from provider.appstream.properties import image_name
+    from provider.appstream.fields import image_name
     from provider.errors import InvalidProperties
 
     stack = Stack(App(), "S")

@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 from appstream_image_local.appstream import AppStreamBackend, Fault, Limits, LocalAppStream
 from provider.appstream import deletion
 from provider.appstream.creation import Made
-from provider.appstream.properties import Source
+from provider.appstream.sources import Source
 from provider.appstream.states import Budget
 from provider.cloudformation import clock as budget_clock
 from provider.cloudformation.clock import LATEST_RUN, Timing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
-from provider.appstream.properties import Source
+from provider.appstream.sources import Source
 from provider.contract import FAILED_CREATE_ID, OWNER_TAG, SOURCE_TAG
 from tests.provider.conftest import OWNER, Provider, owned_image
 

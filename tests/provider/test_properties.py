@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from provider.appstream.properties import ImageProperties, Share, Source, parse
+from provider.appstream.properties import ImageProperties, Share, parse
+from provider.appstream.sources import Source
 from provider.errors import InvalidProperties
 
 
@@ -90,3 +91,30 @@ def test_invalid_properties_name_the_property(props: dict[str, object], fragment
 def test_non_object_properties_are_rejected() -> None:
     with pytest.raises(InvalidProperties, match="must be an object"):
         parse(["ImageName"])
+
+
+COPY = {"Type": "Copy", "SourceImageName": "plat-base"}
+
+
+@pytest.mark.parametrize(
+    ("props", "fragment"),
+    [
+        ({"Keep": "11"}, "Invalid property Keep: 11 is outside 0-10 (each kept image counts against AppStream's"),
+        ({"Keep": "two"}, "Invalid property Keep: expected a whole number of images, got 'two'"),
+        ({"Keep": "1", "Source": {"Type": "Existing"}}, "Keep: applies to an image the resource makes"),
+        ({"Keep": "1", "OnDelete": "Release"}, "Invalid property Keep: goes with OnDelete Delete"),
+        ({"KeepSharing": "true"}, "Invalid property KeepSharing: true goes with Keep 1 or more"),
+        ({"Keep": "1", "KeepSharing": "maybe"}, "Invalid property KeepSharing: expected true or false"),
+        ({"Tags": [{"Key": "appstream-image-provider:retired", "Value": "v"}]}, "reserved for the provider's own"),
+    ],
+)
+def test_keep_and_keep_sharing_are_checked_naming_the_property(props: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidProperties) as excinfo:
+        parse({"ImageName": "ok", "Source": COPY, **props})
+    assert fragment in str(excinfo.value)
+
+
+def test_keep_defaults_to_0_and_reads_cloudformations_strings() -> None:
+    assert (parse({"ImageName": "ok"}).keep, parse({"ImageName": "ok"}).keep_sharing) == (0, False)
+    parsed = parse({"ImageName": "ok", "Source": COPY, "Keep": "10", "KeepSharing": "true"})
+    assert (parsed.keep, parsed.keep_sharing) == (10, True)

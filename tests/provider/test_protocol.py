@@ -16,7 +16,7 @@ from appstream_image_local.appstream import AppStreamBackend, Fault, LocalAppStr
 from provider import logs
 from provider.appstream import images
 from provider.appstream.creation import Made
-from provider.appstream.properties import Source
+from provider.appstream.sources import Source
 from provider.cloudformation import clock as budget_clock
 from provider.cloudformation.answer import Answer
 from provider.cloudformation.outcome import Continue
