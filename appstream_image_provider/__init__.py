@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .appstream_image import AppStreamImage
+    from .promotion import ImagePromotion
     from .props import (
         Adopt,
         ImageExport,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 _WHERE = {
     "AppStreamImage": "appstream_image",
+    "ImagePromotion": "promotion",
     "Adopt": "props",
     "ImageExport": "props",
     "ImageShare": "props",
@@ -47,6 +49,7 @@ __all__ = [
     "AppStreamImage",
     "AppStreamImageProviderStack",
     "ImageExport",
+    "ImagePromotion",
     "ImageProvider",
     "ImageShare",
     "ImageSource",

@@ -94,11 +94,12 @@ _DECLARED: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDicti
 
 
 def _declare(image: Construct, name: str) -> None:
-    """One AppStreamImage per image name in an app: two resources cannot both own one image."""
+    """One AppStreamImage per image name and region in an app: two resources cannot both own one image."""
     if not resolved(name):
         return
     declared = _DECLARED.setdefault(image.node.root, {})
-    other = declared.setdefault(name, image.node.path)
+    key = f"{Stack.of(image).region}/{name}"  # env-agnostic stacks share one (unresolved) region, so one key
+    other = declared.setdefault(key, image.node.path)
     if other != image.node.path:
         raise ValueError(f"image_name: {name} is already declared by {other}; one image can have one owner")
 
