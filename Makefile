@@ -46,15 +46,21 @@ typecheck: setup
 # and no venv (the others are marked `jsii` or `toolchain`; a fast-tier test that starts one fails).
 FAST_TIER := not jsii and not toolchain
 
+# pytest with bytecode written even where PYTHONDONTWRITEBYTECODE is set: each xdist worker would otherwise compile
+# (and assertion-rewrite) every test module and this checkout's packages again, about 1.5 CPU-seconds a worker
+# (bench/results.md, "Test tiers"). An empty value is off (Python's docs); __pycache__ is in .gitignore, and the
+# Lambda-like processes set it themselves (appstream_image_local/cfn/lambda_runner.py: the shared asset stays clean).
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
+
 # The fast tier: it waits too (Lambda-like processes, loopback services), so six workers share two cores
 # (bench/results.md, "Test tiers": four took a third longer).
 fast: setup
-	$(BIN)/python -m pytest -n 6 --dist worksteal -m "$(FAST_TIER)"
+	$(PYTEST) -n 6 --dist worksteal -m "$(FAST_TIER)"
 
 # Six workers on two cores: the suite mostly waits (Lambda-like processes, loopback services, the CDK
 # CLI's polling); worksteal rebalances, and each worker starts with one long test (tests/conftest.py).
 unit: setup
-	$(BIN)/python -m pytest -n 6 --dist worksteal
+	$(PYTEST) -n 6 --dist worksteal
 
 # mypy (half a minute on a fresh clone) runs beside the tests (their output is not held back: no output-sync).
 # `make check`: lint, mypy and the fast tier, while working; `make test`: lint, mypy and every test (CI).

@@ -44,7 +44,7 @@ os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
-from tools.synth import REFUSED_ENV
+from tools.synth import REFUSED_ENV, locked
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"  # copies of ../shared/events, so a clone is self-contained
@@ -86,6 +86,46 @@ def client(service: LocalAppStream):
         "appstream",
         config=Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5),
     )
+
+
+# -- The release artifacts ----------------------------------------------------------------------------------------
+# Built once per run from this checkout and shared by the test processes (tests/release, and the e2e tests that
+# deploy what `make dist` writes).
+
+# The commands of `make dist`, each followed by the output directory (tests/release/test_standalone.py checks).
+DIST_COMMANDS = [
+    ["-m", "build", "--no-isolation", ".", "--outdir"],
+    ["-m", "appstream_image_provider.standalone"],
+]
+
+
+@pytest.fixture(scope="session")
+def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `make dist` builds: the sdist, the wheel built from it, the Lambda zip and the standalone template.
+
+    Built once per run: pytest-xdist's workers share their base temp's parent, so the first one builds under a lock
+    and the others read what it built (each build costs a jsii start, about 5 CPU-seconds).
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's, not every run's
+    out, build_tmp = shared / "dist", shared / "dist-build-tmp"
+    with locked(shared / "dist.lock"):
+        if not (shared / "dist.done").exists():
+            for path in (out, build_tmp):
+                path.mkdir(exist_ok=True)
+            for command in DIST_COMMANDS:
+                # The wheel's build gets a temp dir of its own, which a test_wheel.py test finds empty.
+                env = {**os.environ, "TMPDIR": str(build_tmp)} if command[1] == "build" else None
+                argv = [sys.executable, *command, str(out)]
+                subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, timeout=300, env=env)
+            (shared / "dist.done").write_text("")
+    return out
+
+
+@pytest.fixture(scope="session")
+def dist_build_tmp(dist_dir: Path) -> Path:
+    """The temp dir the wheel's build ran with (see dist_dir)."""
+    return dist_dir.parent / "dist-build-tmp"
 
 
 # -- Test tiers ----------------------------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ AppStream service checks every call against the function role's policies, as IAM
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +11,8 @@ import pytest
 from appstream_image_local.kit import OfflineCloud
 from appstream_image_provider.standalone import LAMBDA_ZIP, TEMPLATE
 from provider.contract import OWNER_TAG
-from tests.conftest import ROOT
 
-pytestmark = pytest.mark.toolchain  # the standalone template (jsii, in a child process and at import)
+pytestmark = pytest.mark.toolchain  # `make dist` (jsii, in a child process; tests/conftest.py's dist_dir) and at import
 
 BUCKET = "platform-artifacts"
 AMI = "ami-0123456789abcdef0"
@@ -38,23 +35,14 @@ Outputs:
 """
 
 
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Lambda zip and the standalone template, as `make dist` writes them (in a process of their own: jsii)."""
-    out = tmp_path_factory.mktemp("standalone-dist")
-    command = [sys.executable, "-m", "appstream_image_provider.standalone", str(out)]
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
-    return out
-
-
 def test_a_consumer_stack_imports_an_ami_through_the_standalone_provider_and_deletes_it(
-    offline_cloud: OfflineCloud, dist: Path, tmp_path: Path
+    offline_cloud: OfflineCloud, dist_dir: Path, tmp_path: Path
 ) -> None:
     s3 = offline_cloud.cloud.s3
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key=LAMBDA_ZIP, Body=(dist / LAMBDA_ZIP).read_bytes())
+    s3.put_object(Bucket=BUCKET, Key=LAMBDA_ZIP, Body=(dist_dir / LAMBDA_ZIP).read_bytes())
     parameters = {"CodeBucket": BUCKET, "ImageNamePrefix": "team-", "ImportRoleArn": IMPORT_ROLE}
-    offline_cloud.deploy_template("AppStreamImageProvider", dist / TEMPLATE, parameters)
+    offline_cloud.deploy_template("AppStreamImageProvider", dist_dir / TEMPLATE, parameters)
     offline_cloud.add_ami(AMI)
     images = tmp_path / "images.yaml"
     images.write_text(IMAGES)

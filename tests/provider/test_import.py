@@ -4,9 +4,12 @@ than the operation (the model ships in the asset)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +76,32 @@ def test_import_properties_are_checked_against_the_model(
 
 
 OLD_BOTOCORE = "1.34.0"  # from before CreateImportedImage
+OLD_PACKAGES = Path(tempfile.gettempdir()) / "appstream-image-old-botocore"
+
+
+def old_botocore() -> Path:
+    """A folder with boto3 and botocore OLD_BOTOCORE, installed once per pins and Python and kept across runs.
+
+    Installed into a temp folder, then renamed into place (atomic): test processes that install at the same
+    time each end with a complete folder, and a folder is never seen half-installed.
+    """
+    pins = [f"boto3=={OLD_BOTOCORE}", f"botocore=={OLD_BOTOCORE}"]
+    key = hashlib.sha256(json.dumps([pins, sys.version_info[:2]]).encode()).hexdigest()[:16]
+    target = OLD_PACKAGES / key
+    if not target.is_dir():
+        OLD_PACKAGES.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=OLD_PACKAGES))
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+        subprocess.run([*pip, "--target", str(building), *pins], check=True, timeout=600)
+        try:
+            building.rename(target)
+        except OSError:  # another process renamed its own first: the same packages
+            shutil.rmtree(building, ignore_errors=True)
+    return target
 
 
 @pytest.mark.long
-@pytest.mark.toolchain  # a venv and pip
+@pytest.mark.toolchain  # a venv, and pip on a machine's first run
 def test_the_provider_imports_on_a_botocore_that_predates_create_imported_image(
     tmp_path: Path, appstream: LocalAppStream, live_backend: AppStreamBackend
 ) -> None:
@@ -84,8 +109,8 @@ def test_the_provider_imports_on_a_botocore_that_predates_create_imported_image(
     venv = tmp_path / "old"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, f"boto3=={OLD_BOTOCORE}", f"botocore=={OLD_BOTOCORE}"], check=True, timeout=600)
+    site = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    (site / "old-botocore.pth").write_text(f"{old_botocore()}\n")  # a fresh venv, with only them
     root = asset.build()  # shared by every test process: read only, as Lambda's /var/task is
     script = f"""
 import json, sys

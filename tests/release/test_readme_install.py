@@ -1,13 +1,14 @@
 """The install lines of the README and of examples/offline-test/README.md, run as written in fresh venvs.
 
 No package index serves this project, so the README installs the wheel `make dist` builds. Here the wheel is
-the one tests/release/conftest.py builds with `make dist`'s commands (tests/release/test_standalone.py checks
+the one tests/conftest.py's `dist_dir` builds with `make dist`'s commands (tests/release/test_standalone.py checks
 they are the Makefile's), in dist/ of a copy of the clone; the README's `make dist` line is the one line not
 run (checked to be exactly that). Every other line runs as written, by bash with `-e -o pipefail`, in a venv
 activated as `activate` does (PATH and VIRTUAL_ENV), in the machine's environment less this test run's
 settings. pip resolves against the repository's pins (PIP_CONSTRAINT: the versions this project is tested
 with, and what a local package cache holds) and npm prefers its cache; what a line needs from a registry
-comes from PyPI or npm, as for a user.
+comes from PyPI or npm, as for a user. The example project's venv then runs the project's own tests (its
+README's `pytest` block) and tests/release/test_kit.py's checks of the installed kit.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import pytest
 from appstream_image_provider import __version__
 from tests.conftest import ROOT
 from tests.e2e.test_readme_commands import Block, command_blocks
+from tests.release.test_kit import assert_the_kit_works
 
 THIS = "tests/release/test_readme_install.py"
+KIT = "tests/release/test_kit.py"  # runs the example project's `pytest` block, in the venv made here
 
 
 def install_blocks(document: str) -> list[Block]:
@@ -130,7 +133,7 @@ def test_the_readme_install_lines_work_in_a_fresh_venv(dist_dir: Path, tmp_path:
 
 
 @pytest.mark.long
-@pytest.mark.toolchain  # make dist (jsii), a venv and pip
+@pytest.mark.toolchain  # make dist (jsii), a venv, pip and the CDK CLI
 def test_the_example_projects_install_lines_work_in_a_fresh_venv(dist_dir: Path, tmp_path: Path) -> None:
     clone = _clone(tmp_path, dist_dir)
     example = clone / "examples" / "offline-test"
@@ -143,3 +146,9 @@ def test_the_example_projects_install_lines_work_in_a_fresh_venv(dist_dir: Path,
     venv = example / ".venv"
     active = {**env, "PATH": os.pathsep.join([str(venv / "bin"), env["PATH"]]), "VIRTUAL_ENV": str(venv)}
     _assert_installed(venv / "bin" / "python", example, active)
+    # Then the project's own tests, as its README runs them there (tests/release/test_kit.py's block), and the
+    # kit's checks in this venv: made once, as pip installing moto and aws-cdk-lib costs a minute or two.
+    (tests,) = [b for b in command_blocks() if b.detail == KIT and b.document == "examples/offline-test/README.md"]
+    jsii = {name: value for name, value in os.environ.items() if name.startswith("JSII_")}  # its package cache
+    output = _run(tests.text, example, {**active, **jsii}, tests.where)
+    assert_the_kit_works(venv / "bin" / "python", output, tmp_path)

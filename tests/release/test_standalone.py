@@ -62,7 +62,7 @@ def test_make_dist_builds_the_four_artifacts(dist_dir: Path) -> None:
         f"appstream_image_provider-{__version__}.tar.gz",
     ]
     makefile = (ROOT / "Makefile").read_text()
-    assert "-m build --no-isolation . --outdir dist" in makefile  # the commands tests/release/conftest.py runs
+    assert "-m build --no-isolation . --outdir dist" in makefile  # the commands tests/conftest.py's dist_dir runs
     assert "-m appstream_image_provider.standalone dist" in makefile
 
 

@@ -128,7 +128,8 @@ def test_a_user_app_with_its_own_stacks_package_synthesizes_from_the_wheel_on_th
     dist_dir: Path, tmp_path: Path
 ) -> None:
     """The oldest declared aws-cdk-lib on the oldest Python, 3.11, with only the wheel's two dependencies (the
-    pinned aws-cdk-lib on Python 3.13 is tests/release/test_kit.py's venv, which synthesizes a user app too)."""
+    pinned aws-cdk-lib on Python 3.13 is the example project's venv (tests/release/test_readme_install.py, with
+    test_kit.py's checks), which synthesizes a user app too)."""
     pins = _pins()
     (wheel,) = dist_dir.glob("*.whl")
     requirements = (f"aws-cdk-lib=={MINIMUM_CDK}", f"constructs=={pins['constructs']}", str(wheel))
