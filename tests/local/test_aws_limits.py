@@ -64,8 +64,17 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 
 @pytest.fixture
-def lambda_(moto: MotoTls, clock: FakeClock) -> Any:
+def fresh_moto(moto: MotoTls) -> Iterator[MotoTls]:
+    """moto's state is one per process: start empty, and leave nothing (300 rules, 20 KB policies) to the worker's
+    next tests, which would meet these limits in their own calls."""
     MotoTls.reset()
+    yield moto
+    MotoTls.reset()
+
+
+@pytest.fixture
+def lambda_(fresh_moto: MotoTls, clock: FakeClock) -> Any:
+    moto = fresh_moto
     iam, lambda_client = client(moto, "iam"), client(moto, "lambda")
     role = iam.create_role(RoleName="poller", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     for name in ("poller", "other"):
@@ -162,9 +171,8 @@ def test_a_refused_update_starts_no_update(lambda_: Any, clock: FakeClock) -> No
     add_rule_permission(lambda_, 2)  # the refused AddPermission left nothing in progress
 
 
-def test_an_event_bus_holds_at_most_300_rules_and_an_existing_rule_can_still_change(moto: MotoTls) -> None:
-    MotoTls.reset()
-    events = client(moto, "events")
+def test_an_event_bus_holds_at_most_300_rules_and_an_existing_rule_can_still_change(fresh_moto: MotoTls) -> None:
+    events = client(fresh_moto, "events")
     for n in range(moto_strict.RULES_PER_BUS):
         events.put_rule(Name=f"poll-{n:03d}", ScheduleExpression="rate(1 minute)", State="ENABLED")
     with pytest.raises(ClientError) as raised:
