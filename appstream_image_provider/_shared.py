@@ -19,10 +19,11 @@ PROVIDER_PACKAGE = f"{__package__}.provider" if INSTALLED else "provider"
 
 if TYPE_CHECKING:
     from provider import contract, errors
-    from provider.appstream import properties
+    from provider.appstream import properties, sources
 else:
     contract = import_module(f"{PROVIDER_PACKAGE}.contract")
     errors = import_module(f"{PROVIDER_PACKAGE}.errors")
     properties = import_module(f"{PROVIDER_PACKAGE}.appstream.properties")
+    sources = import_module(f"{PROVIDER_PACKAGE}.appstream.sources")
 
-__all__ = ["PROVIDER_DIR", "contract", "errors", "properties"]
+__all__ = ["PROVIDER_DIR", "contract", "errors", "properties", "sources"]

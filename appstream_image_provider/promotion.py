@@ -15,14 +15,12 @@ from typing import Any
 from aws_cdk import Environment, Stack, Stage, Tags
 from constructs import Construct
 
-from ._shared import contract
+from ._shared import contract, sources
 from .appstream_image import AppStreamImage
 from .checks import expect, shares_of
 from .props import ImageShare, ImageSource
 from .provider_function import ProviderOptions
 
-# A region name, as the provider checks Source.SourceRegion (provider/appstream/sources.py).
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 ACCOUNT = re.compile(r"^\d{12}$")
 # CloudFormation's stack names: a letter, then letters, digits and hyphens, 128 at most (CreateStack, StackName:
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html).
@@ -30,24 +28,9 @@ STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 MAX_STACK_NAME = 128
 
 
-def appstream_regions() -> frozenset[str]:
-    """The regions AppStream serves, from botocore's endpoint data (every partition), as the provider checks
-    Source.SourceRegion; empty without botocore (the construct depends on aws-cdk-lib only: then the pattern alone)."""
-    try:
-        import botocore.session  # noqa: PLC0415 - optional: the construct does not depend on botocore
-    except ImportError:
-        return frozenset()
-    session = botocore.session.get_session()
-    return frozenset(
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("appstream", partition_name=partition)
-    )
-
-
 def _check_region(value: Any, prop: str, served: frozenset[str]) -> str:
     expect(value, str, prop, "a region name (such as us-west-2)")
-    if not REGION.match(value):
+    if not contract.REGION.match(value):
         raise ValueError(f"{prop}: {value!r} is not a region name (such as us-west-2)")
     if served and value not in served:
         raise ValueError(f"{prop}: AppStream is not served in {value}; it is in {', '.join(sorted(served))}")
@@ -152,7 +135,7 @@ class ImagePromotion(Construct):
                     f"scope: expected an App or a Stage (the promotion makes one stack per region), got "
                     f"{type(scope).__name__} {scope.node.path or '(root)'}"
                 )
-            served = appstream_regions()
+            served = sources.appstream_regions()
             targets = _check_regions(regions, served)
             prefix = construct_id if stack_name_prefix is None else stack_name_prefix
             _check_names(image_name, source_image_name, prefix, targets)

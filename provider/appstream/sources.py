@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -78,7 +79,8 @@ def parse_source(value: Any, new_name: str) -> Source:
     return Source(kind, source_name, description, display_name, source_region=region)  # type: ignore[arg-type]
 
 
-def _appstream_regions() -> frozenset[str]:
+@functools.cache  # a botocore session once per container, not per request
+def appstream_regions() -> frozenset[str]:
     """The regions AppStream serves, from botocore's endpoint data (every partition); empty without botocore (at
     synth, where the construct's only dependency is aws-cdk-lib: the pattern alone is checked)."""
     try:
@@ -100,7 +102,7 @@ def source_region(value: Any) -> str:
         return text
     if not REGION.match(text):
         raise fail("Source.SourceRegion", f"{show(text)} is not a region name (such as us-west-2)")
-    served = _appstream_regions()
+    served = appstream_regions()
     if served and text not in served:
         raise fail("Source.SourceRegion", f"AppStream is not served in {text}; it is in {', '.join(sorted(served))}")
     return text
