@@ -71,7 +71,16 @@ QUICK = {
     "scale_copy_seconds": 1.0,
     "scale_copy_quota": 1,
     "scale_busy_seconds": 4.0,  # an unrelated copy holds the one slot as the stack deploys: its first copy waits
-    "long_scale": {"copies": 3, "updates": 1, "adoptions": 2, "time_scale": 0.002, "schedule_scale": 0.1},
+    # Both copy slots held for the first 20 s: the stack's copies meet the quota even on a busy machine.
+    "long_scale": {
+        "copies": 3,
+        "updates": 1,
+        "adoptions": 2,
+        "time_scale": 0.002,
+        "schedule_scale": 0.1,
+        "held_slots": 2,
+        "held_seconds": 20.0,
+    },
 }
 
 

@@ -69,16 +69,24 @@ def run(
     schedule_scale: float = 1.0,
     copy_slots: int = 2,
     update_slots: int = 5,
+    held_slots: int = 0,
+    held_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """`time_scale` runs the service's clock faster (0.02: a 20-minute copy in 24 s); `schedule_scale` shortens the
-    delay of EventBridge Scheduler's one-time schedules (1.0: AWS's, a successor runs 1 to 3 minutes later)."""
+    delay of EventBridge Scheduler's one-time schedules (1.0: AWS's, a successor runs 1 to 3 minutes later).
+    `held_slots` unrelated copies hold that many copy slots for `held_seconds` (real time) from the start: the
+    stack's first copies are refused for a slot however slowly the machine starts them (the smoke test's quota)."""
     adopted = [f"adopted-{n:03d}" for n in range(adoptions)]
+    held = [
+        {"name": f"held-{n}", "state": "COPYING", "settle_seconds": held_seconds / time_scale}
+        for n in range(held_slots)
+    ]
     scenario = {
         "durations": {"copy": COPY_SECONDS, "update": UPDATE_SECONDS, "delete": DELETE_SECONDS},
-        "limits": {"copies": copy_slots, "updates": update_slots, "images": copies + updates + adoptions + 10,
-                   "builders": update_slots + 5},
+        "limits": {"copies": copy_slots, "updates": update_slots,
+                   "images": copies + updates + adoptions + held_slots + 10, "builders": update_slots + 5},
         "time_scale": time_scale,
-        "images": [{"name": "golden-base"}, {"name": "bystander"}, *({"name": n} for n in adopted)],
+        "images": [{"name": "golden-base"}, {"name": "bystander"}, *held, *({"name": n} for n in adopted)],
     }  # fmt: skip
     names = [f"copy-{n:03d}" for n in range(copies)] + [f"update-{n:03d}" for n in range(updates)] + adopted
     failures: list[str] = []

@@ -98,7 +98,7 @@ def test_aws_durations_through_wait_conditions_at_the_smallest_size() -> None:
     assert run["leaks"] == 0
     assert run["invalid_responses"] == 0
     assert run["bystander_untouched"]
-    assert run["quota_refusals"] >= 1  # three copies through two slots: the third waited
+    assert run["quota_refusals"] >= 1  # both copy slots held by unrelated copies at first: a copy waited
     assert run["deploy_seconds"] >= run["bound_seconds"]  # nothing beats AppStream's own durations
     assert "## 10." in report(results)
 
