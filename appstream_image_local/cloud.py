@@ -36,8 +36,8 @@ try:
     from appstream_image_local.appstream import AppStreamBackend, LocalAppStream, load_scenario
     from appstream_image_local.appstream.faults import FaultInjector
     from appstream_image_local.appstream.scenario import read_scenario_file
-    from appstream_image_local.cfn.api import LocalCloudFormation
     from appstream_image_local.cfn.driver import Cloud
+    from appstream_image_local.cfn.endpoint import LocalCloudFormation
     from appstream_image_local.cfn.model import ACCOUNT, REGION
     from appstream_image_local.moto_tls import MotoTls
     from appstream_image_local.tls import make_certificate
@@ -87,26 +87,45 @@ class LocalCloud:
         self.appstream = LocalAppStream(self.backend, self._faults).start()
         MotoTls.reset()  # one offline cloud at a time per process: nothing from an earlier one leaks in
         self.moto = MotoTls(cert, key).start()
-        self.cloud = Cloud(
-            appstream_url=self.appstream.url, moto=self.moto, workdir=self.workdir, printer=self._printer,
-            **self._options,
-        )  # fmt: skip
-        self.cloudformation = LocalCloudFormation(self.cloud).start()
+        self.cloud = self._region_cloud(REGION)
+        self.cloudformation = LocalCloudFormation(self.cloud, self._region_cloud).start()
         for name in ("aws-config", "aws-credentials"):  # no profile of the user's leaks in
             (self.workdir / name).write_text("")
         return self
+
+    def _region_cloud(self, region: str) -> Cloud:
+        """The driver of one region (the home region's workdir is this one's; another's is a folder in it)."""
+        assert self.appstream is not None
+        assert self.moto is not None
+        workdir = self.workdir if region == REGION else self.workdir / "regions" / region
+        return Cloud(
+            appstream_url=self.appstream.url, moto=self.moto, workdir=workdir, printer=self._printer, region=region,
+            **self._options,
+        )  # fmt: skip
+
+    def region(self, region: str) -> Cloud:
+        """The local CloudFormation of `region` (made on first use, as a request signed for it would make it)."""
+        assert self.cloudformation is not None, "start() first"
+        return self.cloudformation.api_of(region).cloud
+
+    @property
+    def clouds(self) -> list[Cloud]:
+        """The driver of every region used so far, the home region's first."""
+        return [api.cloud for api in self.cloudformation.apis.values()] if self.cloudformation is not None else []
 
     def stop(self, *, wait: float = STOP_WAIT) -> None:
         """Stop serving; stack operations under way have `wait` seconds to finish (0: none, as on Ctrl-C).
 
         Whatever still runs then is cut short: the functions' processes end before this returns (the local
         Lambda stops busy ones), so none of them calls a service that is gone or that took its port since."""
+        clouds = self.clouds
         if self.cloudformation is not None:
             if wait > 0:
-                self.cloudformation.api.wait_idle(timeout=wait)
+                for api in self.cloudformation.apis.values():
+                    api.wait_idle(timeout=wait)
             self.cloudformation.stop()
-        if self.cloud is not None:
-            self.cloud.close()
+        for cloud in clouds:
+            cloud.close()
         for server in (self.moto, self.appstream):
             if server is not None:
                 server.stop()
@@ -143,7 +162,13 @@ class LocalCloud:
 
     @property
     def account(self) -> str:
-        return f"aws://{ACCOUNT}/{REGION}"
+        """The home region's environment, as `cdk bootstrap` takes it."""
+        return self.environment(REGION)
+
+    @staticmethod
+    def environment(region: str) -> str:
+        """A region's environment, as `cdk bootstrap` takes it: aws://ACCOUNT/REGION."""
+        return f"aws://{ACCOUNT}/{region}"
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:

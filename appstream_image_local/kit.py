@@ -12,8 +12,8 @@ stack with `available_timeout` deploys about as fast as one without; `schedule_s
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from appstream_image_local.appstream import AppStreamBackend, Fault
 from appstream_image_local.appstream.scenario import load_scenario, read_scenario_file, scenario_path
 from appstream_image_local.audit import mutated_images, outside
+from appstream_image_local.cdk_cli import CDK_ENV, CdkNotFound, find_cdk
 from appstream_image_local.cfn.driver import Cloud
 from appstream_image_local.cfn.model import StackFailed
 from appstream_image_local.cfn.scheduler import REFUSED as RULE_REFUSED
@@ -52,40 +53,6 @@ __all__ = [
 FAST_SCHEDULES = 1 / 180
 #: the options each offline cloud of the kit starts with (see OfflineCloud); a test's own options go over them
 DEFAULTS: dict[str, Any] = {"schedule_scale": FAST_SCHEDULES, "handle_scale": 1.0}
-CDK_ENV = "OFFLINE_CLOUD_CDK"  # names the `cdk` executable to use (else node_modules/.bin, then PATH)
-INSTALL_HINT = (
-    "Install it in your CDK app: `npm install --save-dev aws-cdk@2` (Node.js 22 or newer; jsii warns on 20), "
-    f"or name it with {CDK_ENV}=/path/to/cdk or the pytest ini option offline_cloud_cdk"
-)
-
-
-class CdkNotFound(RuntimeError):
-    """No CDK CLI where the fixture looks: the message says where it looked and what to install."""
-
-
-def find_cdk(setting: str = "", near: Iterable[Path] = ()) -> str:
-    """The CDK CLI: `setting` (or $OFFLINE_CLOUD_CDK) if given, else `node_modules/.bin/cdk` in each of
-    `near` and their parents (your app, the pytest rootdir), else the first `cdk` on PATH."""
-    named = setting or os.environ.get(CDK_ENV, "")
-    if named:
-        found = shutil.which(named)
-        if found is None:
-            raise CdkNotFound(f"the CDK CLI named by {CDK_ENV} / offline_cloud_cdk ({named}) is not an executable")
-        return found
-    looked: list[str] = []
-    for start in near:
-        for folder in (Path(start).resolve(), *Path(start).resolve().parents):
-            candidate = folder / "node_modules" / ".bin" / "cdk"
-            if str(candidate) in looked:
-                break
-            looked.append(str(candidate))
-            if os.access(candidate, os.X_OK):
-                return str(candidate)
-    on_path = shutil.which("cdk")
-    if on_path is not None:
-        return on_path
-    where = ", ".join([*looked[:4], "PATH"])
-    raise CdkNotFound(f"the CDK CLI was not found (looked in {where}). {INSTALL_HINT}")
 
 
 @dataclass
@@ -117,7 +84,8 @@ class OfflineCloud:
     search_from: tuple[Path, ...] = ()  #: where to look for node_modules/.bin/cdk besides the app
     output: list[str] = field(default_factory=list)  #: what each `cdk` command printed
     _apps: dict[str, tuple[str, Path, dict[str, str]]] = field(default_factory=dict)
-    _bootstrapped: bool = False
+    _bootstrapped: set[str] = field(default_factory=set)  # regions `cdk bootstrap` has run for
+    _regions: dict[str, str] = field(default_factory=dict)  # stack -> its region, from the deployed assembly
 
     # -- the cloud -------------------------------------------------------------------------------------
 
@@ -129,22 +97,32 @@ class OfflineCloud:
 
     @property
     def backend(self) -> AppStreamBackend:
-        """The local AppStream service's state (images, fleets, builders, AMIs)."""
+        """The local AppStream service's state (images, fleets, builders, AMIs) in the home region."""
         return self.local.backend
+
+    @property
+    def home_region(self) -> str:
+        """The region the CDK CLI, boto3 and the AWS CLI use unless told another (AWS_REGION)."""
+        return self.backend.region
+
+    def region_backend(self, region: str = "") -> AppStreamBackend:
+        """The local AppStream service's state in `region` ("": the home region)."""
+        assert self.local.appstream is not None
+        return self.local.appstream.regions.get(region or self.home_region)
 
     def env(self) -> dict[str, str]:
         """The variables that point the CDK CLI, boto3 and the AWS CLI at this cloud (and `python` at this venv)."""
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return {**os.environ, **self.local.env(), "CDK_DISABLE_CLI_TELEMETRY": "true", "PATH": path}
 
-    def client(self, service: str) -> Any:
-        """A boto3 client of this cloud: "appstream", "cloudformation", "s3", "events", ..."""
+    def client(self, service: str, region: str = "") -> Any:
+        """A boto3 client of this cloud: "appstream", "cloudformation", "s3", "events", ... in `region` ("": home)."""
         env = self.local.env()
         endpoint = env.get(f"AWS_ENDPOINT_URL_{service.upper()}", env["AWS_ENDPOINT_URL"])
         return boto3.client(
             service,  # type: ignore[call-overload]
             endpoint_url=endpoint,
-            region_name=env["AWS_REGION"],
+            region_name=region or env["AWS_REGION"],
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             verify=env["AWS_CA_BUNDLE"],
@@ -152,10 +130,11 @@ class OfflineCloud:
 
     # -- seeding AppStream (before a deploy, or while one runs) ----------------------------------------
 
-    def add_image(self, name: str, **attrs: Any) -> None:
-        """An image in the account: AVAILABLE and PRIVATE by default; e.g. `state="COPYING", settle_seconds=30`,
-        `visibility="PUBLIC"`, `platform=...`, `updatable=False` (CreateUpdatedImage answers canUpdateImage false)."""
-        self.backend.add_image(name, **attrs)
+    def add_image(self, name: str, *, region: str = "", **attrs: Any) -> None:
+        """An image in the account (in `region`, "": home): AVAILABLE and PRIVATE by default; e.g.
+        `state="COPYING", settle_seconds=30`, `visibility="PUBLIC"`, `platform=...`, `updatable=False`
+        (CreateUpdatedImage answers canUpdateImage false)."""
+        self.region_backend(region).add_image(name, **attrs)
 
     def add_fleet(self, name: str, image_name: str = "") -> None:
         """A fleet (outside any stack) that uses `image_name`: DeleteImage refuses an image a fleet uses."""
@@ -183,9 +162,9 @@ class OfflineCloud:
 
     # -- what happened ---------------------------------------------------------------------------------
 
-    def images(self) -> dict[str, dict[str, Any]]:
-        """Every image AppStream holds: DescribeImages' fields plus `Tags` and `Permissions`."""
-        return dict(self.backend.snapshot()["images"])
+    def images(self, region: str = "") -> dict[str, dict[str, Any]]:
+        """Every image AppStream holds in `region` ("": home): DescribeImages' fields plus `Tags` and `Permissions`."""
+        return dict(self.region_backend(region).snapshot()["images"])
 
     def state(self) -> dict[str, Any]:
         """Images, fleets and builders, as the service holds them."""
@@ -197,11 +176,12 @@ class OfflineCloud:
         entries = self.local.appstream.audit.entries()
         return [e for e in entries if not operation or e["operation"] == operation]
 
-    def owned_images(self, stack: str) -> set[str]:
-        """Every image this stack's resources made or adopted (from the audit log: the ownership tag they set)."""
+    def owned_images(self, stack: str, region: str | None = None) -> set[str]:
+        """Every image this stack's resources made or adopted (from the audit log: the ownership tag they set), in
+        `region` (None: in any region)."""
         owned: set[str] = set()
         for entry in self.audit():
-            if entry.get("status") != 200:
+            if entry.get("status") != 200 or region not in (None, entry.get("region")):
                 continue
             params = entry["params"]
             tags = {**(params.get("Tags") or {}), **(params.get("newImageTags") or {})}
@@ -220,24 +200,29 @@ class OfflineCloud:
         Images that stay on purpose are not left behind: those named in `kept` (retained by RemovalPolicy.RETAIN,
         or released by OnDelete: Release), and images the stack adopted and released (OnDelete's default for
         Source Existing), once they carry none of the provider's tags."""
-        owned, images = self.owned_images(stack), self.images()
         made = self.made_images()
-        released = {
-            n for n in owned & set(images) if n not in made and not set(images[n]["Tags"]) & set(contract.PROVIDER_TAGS)
-        }
-        left = owned & set(images) - set(kept) - released
-        problems = [f"image {name} (owned by {stack}) is still there" for name in sorted(left)]
-        touched = outside(self.audit(), owned | set(also_touched))
+        problems: list[str] = []
+        for region in sorted({self.home_region} | {str(e.get("region")) for e in self.audit() if e.get("region")}):
+            owned, images = self.owned_images(stack, region), self.images(region)
+            released = {
+                n for n in owned & set(images)
+                if n not in made and not set(images[n]["Tags"]) & set(contract.PROVIDER_TAGS)
+            }  # fmt: skip
+            where = "" if region == self.home_region else f" in {region}"
+            left = owned & set(images) - set(kept) - released
+            problems += [f"image {name}{where} (owned by {stack}) is still there" for name in sorted(left)]
+        touched = outside(self.audit(), self.owned_images(stack) | set(also_touched))
         problems += [f"image {name} was changed, but {stack} does not own it: {ops}" for name, ops in touched.items()]
-        problems += [f"left behind: {leak}" for leak in self.cloud.leaks]
-        problems += [f"rule {rule['Name']} is still scheduled" for rule in self.cloud.scheduler.rules()]
-        schedules = self.client("scheduler").get_paginator("list_schedules").paginate()
-        problems += [
-            f"schedule {s['GroupName']}/{s['Name']} is still scheduled" for p in schedules for s in p["Schedules"]
-        ]
-        refused = [v for v in self.cloud.violations if v.startswith((REFUSED, RULE_REFUSED))]  # no invocation
-        problems += [f"CloudFormation would reject an answer: {v}" for v in self.cloud.violations if v not in refused]
-        problems += refused
+        for cloud in self.local.clouds:  # every region's CloudFormation, Lambda and EventBridge
+            problems += [f"left behind: {leak}" for leak in cloud.leaks]
+            problems += [f"rule {rule['Name']} is still scheduled" for rule in cloud.scheduler.rules()]
+            schedules = self.client("scheduler", cloud.region).get_paginator("list_schedules").paginate()
+            problems += [
+                f"schedule {s['GroupName']}/{s['Name']} is still scheduled" for p in schedules for s in p["Schedules"]
+            ]
+            refused = [v for v in cloud.violations if v.startswith((REFUSED, RULE_REFUSED))]  # no invocation
+            problems += [f"CloudFormation would reject an answer: {v}" for v in cloud.violations if v not in refused]
+            problems += refused
         if problems:
             raise AssertionError(f"{stack} did not leave the account clean:\n- " + "\n- ".join(problems))
 
@@ -269,11 +254,13 @@ class OfflineCloud:
             raise StackFailed(f"cdk {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
         return result
 
-    def bootstrap(self) -> None:
-        """`cdk bootstrap` of this account (done by the first deploy)."""
-        if not self._bootstrapped:
-            self.cdk("bootstrap", self.local.account)  # in the workdir: no cdk.json there, so no synth
-            self._bootstrapped = True
+    def bootstrap(self, *regions: str) -> None:
+        """`cdk bootstrap` of this account in `regions` (none: the home region, which the first deploy bootstraps).
+        An app with stacks in other regions bootstraps them first, as on AWS: `bootstrap("eu-west-1", ...)`."""
+        wanted = [r for r in dict.fromkeys(regions or (self.home_region,)) if r not in self._bootstrapped]
+        if wanted:  # in the workdir: no cdk.json there, so no synth
+            self.cdk("bootstrap", *(self.local.environment(r) for r in wanted))
+            self._bootstrapped.update(wanted)
 
     def deploy_app(self, app_dir: Path, stack: str, app: str = "app.py", **context: str) -> dict[str, str]:
         """`cdk deploy STACK` of the CDK app in `app_dir` (its `python` is this venv's); returns the outputs."""
@@ -289,7 +276,18 @@ class OfflineCloud:
         self._apps[stack] = (app, cwd, dict(context))
         out = ["--output", str(self.workdir / "cdk.out")]  # the app's own cdk.out may be in use by another CLI
         self.cdk("deploy", "--app", app, *out, stack, "--require-approval", "never", *flags, cwd=cwd)
+        self._regions[stack] = self._assembly_region(stack)
         return self.outputs(stack)
+
+    def _assembly_region(self, stack: str) -> str:
+        """The region of `stack` in the assembly just deployed (its environment, or the home region's)."""
+        manifest = json.loads((self.workdir / "cdk.out" / "manifest.json").read_text())
+        for artifact_id, artifact in manifest.get("artifacts", {}).items():
+            names = {artifact_id, artifact.get("displayName"), artifact.get("properties", {}).get("stackName")}
+            if artifact.get("type") == "aws:cloudformation:stack" and stack in names:
+                region = str(artifact.get("environment", "")).rsplit("/", 1)[-1]
+                return self.home_region if region in ("", "unknown-region") else region
+        return self.home_region
 
     def destroy(self, stack: str) -> None:
         """`cdk destroy --force STACK`, with the app and the context (`-c`) it was deployed with; then checks that
@@ -300,10 +298,14 @@ class OfflineCloud:
         self.cdk("destroy", "--app", app, *out, stack, "--force", *flags, cwd=cwd)
         self.assert_gone(stack)
 
+    def region_of(self, stack: str) -> str:
+        """The region a stack was deployed to by `deploy_app`/`deploy_assembly` (else the home region)."""
+        return self._regions.get(stack, self.home_region)
+
     def assert_gone(self, stack: str) -> None:
         """The stack is deleted (DELETE_COMPLETE, or unknown by name); StackFailed with its status and reason."""
         try:
-            described = self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+            described = self.client("cloudformation", self.region_of(stack)).describe_stacks(StackName=stack)["Stacks"]
         except ClientError as err:
             if "does not exist" in str(err):
                 return
@@ -365,11 +367,14 @@ class OfflineCloud:
             time.sleep(0.2)
 
     def outputs(self, stack: str) -> dict[str, str]:
-        described = self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        """The stack's outputs (in the region it was deployed to)."""
+        described = self.client("cloudformation", self.region_of(stack)).describe_stacks(StackName=stack)["Stacks"][0]
         return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
     def status(self, stack: str) -> str:
-        return str(self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+        """The stack's status (in the region it was deployed to)."""
+        cfn = self.client("cloudformation", self.region_of(stack))
+        return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
 
 
 @contextmanager

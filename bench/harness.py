@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream, load_scenario
-from appstream_image_local.cfn.api import LocalCloudFormation
 from appstream_image_local.cfn.driver import Cloud, StackFailed
+from appstream_image_local.cfn.endpoint import LocalCloudFormation
 from appstream_image_local.cfn.lambda_bootstrap import Context as LambdaContext
 from appstream_image_local.cfn.lambda_runner import Function
 from appstream_image_local.moto_tls import MotoTls

@@ -16,15 +16,15 @@ import threading
 import uuid
 from collections import deque
 from datetime import timedelta
-from typing import Any, Self
+from typing import Any
 
 from appstream_image_local.cfn.change_sets import NOT_UPDATABLE, ChangeSets
 from appstream_image_local.cfn.driver import Cloud, StackFailed
-from appstream_image_local.cfn.model import ACCOUNT, REGION, Stack
-from appstream_image_local.cfn.query import ApiError, QueryServer, answer, members
+from appstream_image_local.cfn.model import ACCOUNT, Stack
+from appstream_image_local.cfn.query import ApiError, answer, members
 from appstream_image_local.cfn.records import Event, Record, now
 from appstream_image_local.cfn.template import Template, TemplateError
-from appstream_image_local.iam import Context, access_key_of, action_definition, denial_message
+from appstream_image_local.iam import Context, action_definition, denial_message
 
 log = logging.getLogger(__name__)
 PAGE = 100  # events per DescribeStackEvents page
@@ -164,7 +164,7 @@ class CloudFormationApi(ChangeSets):  # ChangeSets brings TemplateSummaries
         record = self._find(name) if name else None
         resource = "*"
         if resource_level:
-            wildcard = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name or '*'}/*"
+            wildcard = f"arn:aws:cloudformation:{self.cloud.region}:{ACCOUNT}:stack/{name or '*'}/*"
             resource = record.stack_id if record is not None else (name if name.startswith("arn:") else wildcard)
         context: Context = {}
         if record is not None and "aws:ResourceTag/${TagKey}" in keys:
@@ -214,7 +214,7 @@ class CloudFormationApi(ChangeSets):  # ChangeSets brings TemplateSummaries
             if existing is not None:
                 raise ApiError("AlreadyExistsException", f"Stack [{name}] already exists")
             change = self._submission(form, None, "CREATE")
-            stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
+            stack_id = f"arn:aws:cloudformation:{self.cloud.region}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
             record = Record(name, stack_id, now())
             self.records[stack_id] = record
             self._execute(record, change)
@@ -366,25 +366,3 @@ class CloudFormationApi(ChangeSets):  # ChangeSets brings TemplateSummaries
                 {"ExportingStackId": owners.get(k, ""), "Name": k, "Value": v} for k, v in self.cloud.exports.items()
             ]
         return {"Exports": exports}
-
-
-class LocalCloudFormation(QueryServer):
-    """The local CloudFormation API served on loopback over plain HTTP (`url`); the driver's functions reach it."""
-
-    def __init__(self, cloud: Cloud) -> None:
-        self.api = CloudFormationApi(cloud)
-        self._caller = threading.local()  # the access key of the request this thread serves
-        super().__init__(lambda form: self.api.handle(form, self._caller.key), "local-cloudformation")
-
-    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
-        self._caller.key = access_key_of(str(environ.get("HTTP_AUTHORIZATION", "")))
-        return super().wsgi(environ, start_response)
-
-    def start(self) -> Self:
-        super().start()
-        self.api.cloud.serve_api(self.url)
-        return self
-
-    def stop(self) -> None:
-        self.api.cloud.serve_api(None)
-        super().stop()

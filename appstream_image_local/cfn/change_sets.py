@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from appstream_image_local.cfn.driver import Cloud, StackFailed
-from appstream_image_local.cfn.model import ACCOUNT, REGION
+from appstream_image_local.cfn.model import ACCOUNT
 from appstream_image_local.cfn.query import ApiError, members
 from appstream_image_local.cfn.records import ChangeSet, Record, check_capabilities, now, resource_changes
 from appstream_image_local.cfn.summary import TemplateSummaries
@@ -48,7 +48,7 @@ class ChangeSets(TemplateSummaries):
                 )
             change_set = self._submission(form, record, kind, change_set_name)
             if record is None:
-                stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
+                stack_id = f"arn:aws:cloudformation:{self.cloud.region}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
                 record = Record(name, stack_id, now())
                 self.records[stack_id] = record
             live = self.cloud.stacks.get(name)
@@ -151,5 +151,6 @@ class ChangeSets(TemplateSummaries):
         check_capabilities(template, capabilities)
         parameters = self._parameters(form, template, record, form.get("StackName", ""))
         tags = [{"Key": m.get("Key", ""), "Value": m.get("Value", "")} for m in members(form, "Tags")]
-        change_set_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{name or 'direct'}/{uuid.uuid4()}"
+        region = self.cloud.region
+        change_set_id = f"arn:aws:cloudformation:{region}:{ACCOUNT}:changeSet/{name or 'direct'}/{uuid.uuid4()}"
         return ChangeSet(change_set_id, name, kind, body, template, parameters, tags, capabilities, [], now())

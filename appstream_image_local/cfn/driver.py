@@ -49,7 +49,7 @@ def _wanted(stack: Stack, template: Template, logical_id: str) -> bool:
 
 
 class Cloud(Rollbacks, Scopes):
-    """CloudFormation, Lambda and EventBridge for one account and region, on this machine."""
+    """CloudFormation, Lambda and EventBridge for one account and region (`region`), on this machine."""
 
     def __init__(
         self,
@@ -64,6 +64,7 @@ class Cloud(Rollbacks, Scopes):
         handle_scale: float | None = None,
         queue_delay: float = QUEUE_DELAY,
         retry_scale: float = 1.0,
+        region: str = REGION,
     ) -> None:
         """`function_timeout` overrides every function's Timeout (as editing the template would);
         `schedule_scale` shortens EventBridge's waits: rate() rules' periods (0.1: a rate(1 minute) rule fires every
@@ -71,7 +72,9 @@ class Cloud(Rollbacks, Scopes):
         `handle_scale` shortens a wait condition handle URL's 24-hour life (None: as `schedule_scale` does);
         `queue_delay` is Lambda's time from CloudFormation's send to the handler's start, and
         `retry_scale` shortens Lambda's retry delays (1 and 2 minutes) for asynchronous invocations.
+        `region` is this CloudFormation's region (its stacks', functions' and rules'; one Cloud per region).
         Nothing is called here: the response bucket is made before the first request."""
+        self.region = region
         self.appstream_url = appstream_url
         self.moto = moto
         self.workdir = workdir
@@ -87,7 +90,7 @@ class Cloud(Rollbacks, Scopes):
         session = boto3.session.Session(
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - moto ignores credentials
-            region_name=REGION,
+            region_name=region,
         )
         config = Config(retries={"mode": "standard"}, s3={"addressing_style": "path"}, signature_version="s3v4")
         self.s3 = session.client("s3", endpoint_url=moto.url, verify=str(moto.cert), config=config)
@@ -98,15 +101,15 @@ class Cloud(Rollbacks, Scopes):
         iam = session.client("iam", endpoint_url=moto.url, verify=str(moto.cert))
         # Lambda sets both region variables (developer guide, "Defined runtime environment variables"); boto3 reads
         # AWS_DEFAULT_REGION.
-        region = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+        variables = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
         env = default_environment(
-            {**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, CLOUDFORMATION_ENDPOINT: NO_API, **region}
+            {**moto.env(), "AWS_ENDPOINT_URL_APPSTREAM": appstream_url, CLOUDFORMATION_ENDPOINT: NO_API, **variables}
         )
         self.runner = LambdaRunner(env, workdir / "logs")
-        self.functions = Functions(self.runner, lambda_client, iam, appstream_url, self.stacks)
+        self.functions = Functions(self.runner, lambda_client, iam, appstream_url, self.stacks, region=region)
         self.functions.invoker.queue_delay, self.functions.invoker.retry_scale = queue_delay, retry_scale
         self.scheduler = Scheduler(self.events, schedule_scale)
-        self.schedules = Schedules(self.stacks, scale=schedule_scale)
+        self.schedules = Schedules(self.stacks, scale=schedule_scale, region=region)
         self.requests = Requests(
             self.s3, self.functions, self.scheduler, self.runner, printer, schedules=self.schedules,
             handle_scale=schedule_scale if handle_scale is None else handle_scale,
@@ -161,7 +164,7 @@ class Cloud(Rollbacks, Scopes):
         """`deploy` for a parsed template (e.g. from the local CloudFormation API, which names the stack id)."""
         if name in self.stacks:
             return self._update(self.stacks[name], template, parameters or {})
-        stack_id = stack_id or f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
+        stack_id = stack_id or f"arn:aws:cloudformation:{self.region}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
         stack = Stack(name, stack_id, template)
         try:
             stack.parameters = self.parameters(template, parameters or {})

@@ -25,9 +25,17 @@ EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18  # moto keeps a record of the function;
 
 class Functions:
     def __init__(
-        self, runner: LambdaRunner, lambda_client: Any, iam_client: Any, appstream_url: str, stacks: Mapping[str, Stack]
+        self,
+        runner: LambdaRunner,
+        lambda_client: Any,
+        iam_client: Any,
+        appstream_url: str,
+        stacks: Mapping[str, Stack],
+        *,
+        region: str = REGION,
     ) -> None:
         self.runner = runner
+        self.region = region
         self.by_arn: dict[str, Function] = {}
         self._lambda = lambda_client
         self._iam = iam_client
@@ -52,7 +60,7 @@ class Functions:
         environment: dict[str, str],
         log_group: str = "",
     ) -> Function:
-        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
         key = "ASIA" + hashlib.sha256(arn.encode()).hexdigest()[:16].upper()  # this function's role credentials
         variables = {**environment, "AWS_ACCESS_KEY_ID": key}
         function = Function(name, arn, code_dir, handler, timeout, memory, variables, role, stack, log_group)

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from moto.core.exceptions import JsonRESTError
 
 from appstream_image_local.cfn.invoker import DEFAULT_MAX_AGE, DEFAULT_RETRIES, InvokeConfig
-from appstream_image_local.cfn.model import ACCOUNT, REGION, Live, ResourceFailed, Stack, suffix
+from appstream_image_local.cfn.model import ACCOUNT, Live, ResourceFailed, Stack, suffix
 from appstream_image_local.cfn.schedules import backend as scheduler_backend
 from appstream_image_local.cfn.wait_conditions import WaitConditionHandleHandler, WaitConditionHandler
 
@@ -32,7 +32,7 @@ class ResourceHandler:
 
     def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         physical_id = f"{stack.name}-{logical_id}-{suffix()}"
-        return physical_id, {"Arn": f"arn:aws:local:{REGION}:{ACCOUNT}:{kind}/{physical_id}"}
+        return physical_id, {"Arn": f"arn:aws:local:{stack.region}:{ACCOUNT}:{kind}/{physical_id}"}
 
     def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         return live.physical_id, live.attributes
@@ -180,12 +180,8 @@ class FleetHandler(ResourceHandler):
         name = str(props.get("Name") or f"{stack.name}-{logical_id}")
         # CreateFleet takes only an AVAILABLE image (stricter reading: the exact error AWS answers is not documented).
         payload = {"name": name, "image_name": props.get("ImageName", ""), "require_available": True}
-        try:
-            services.functions.appstream_control("/_local/fleets/create", payload)
-        except urllib.error.HTTPError as err:
-            reason = json.loads(err.read() or b"{}").get("message", str(err))
-            raise ResourceFailed(f'Resource handler returned message: "{reason}"') from err
-        return name, {"Arn": f"arn:aws:appstream:{REGION}:{ACCOUNT}:fleet/{name}"}
+        _fleet_call(services, "/_local/fleets/create", {**payload, "region": stack.region})
+        return name, {"Arn": f"arn:aws:appstream:{stack.region}:{ACCOUNT}:fleet/{name}"}
 
     def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         # A fleet keeps streaming the old image until its instances recycle, then lets go of it.
@@ -194,12 +190,14 @@ class FleetHandler(ResourceHandler):
             "image_name": props.get("ImageName", ""),
             "after_seconds": services.fleet_switch,
             "require_available": True,
+            "region": stack.region,
         }
         _fleet_call(services, "/_local/fleet", payload)
         return live.physical_id, live.attributes
 
     def delete(self, services: Services, stack: Stack, live: Live) -> None:
-        services.functions.appstream_control("/_local/fleets/delete", {"name": live.physical_id})
+        payload = {"name": live.physical_id, "region": stack.region}
+        services.functions.appstream_control("/_local/fleets/delete", payload)
 
 
 class RoleHandler(ResourceHandler):
@@ -220,7 +218,7 @@ class BucketHandler(ResourceHandler):
         except ClientError as error:
             raise ResourceFailed(f"{name} already exists ({error.response['Error']['Code']})") from error
         domain = f"{name}.s3.amazonaws.com"
-        regional = f"{name}.s3.{REGION}.amazonaws.com"
+        regional = f"{name}.s3.{stack.region}.amazonaws.com"
         return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": domain, "RegionalDomainName": regional}
 
     def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
@@ -292,7 +290,7 @@ class ScheduleGroupHandler(ResourceHandler):
         name = str(props.get("Name") or f"{stack.name}-{logical_id}-{suffix()}"[:64])
         tags = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in props.get("Tags") or []]
         try:
-            group = scheduler_backend().create_schedule_group(name, tags)
+            group = scheduler_backend(stack.region).create_schedule_group(name, tags)
         except JsonRESTError as error:  # a taken or invalid name (moto_strict)
             raise ResourceFailed(f'Resource handler returned message: "{error.message}"') from error
         return name, self._attributes(group.arn, group.created_on, group.last_modified)
@@ -301,20 +299,20 @@ class ScheduleGroupHandler(ResourceHandler):
         if str(props.get("Name") or live.physical_id) != live.physical_id:  # Name: "Update requires: Replacement"
             return self.create(services, stack, live.logical_id, live.type, props)
         try:
-            group = scheduler_backend().get_schedule_group(live.physical_id)
+            group = scheduler_backend(stack.region).get_schedule_group(live.physical_id)
         except JsonRESTError as error:  # deleted outside the stack
             raise ResourceFailed(f'Resource handler returned message: "{error.message}"', live.physical_id) from error
         tags = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in props.get("Tags") or []]
         old = [str(t["Key"]) for t in live.properties.get("Tags") or []]
         if old:
-            scheduler_backend().untag_resource(group.arn, old)
+            scheduler_backend(stack.region).untag_resource(group.arn, old)
         if tags:
-            scheduler_backend().tag_resource(group.arn, tags)
+            scheduler_backend(stack.region).tag_resource(group.arn, tags)
         return live.physical_id, self._attributes(group.arn, group.created_on, group.last_modified)
 
     def delete(self, services: Services, stack: Stack, live: Live) -> None:
         try:
-            scheduler_backend().delete_schedule_group(live.physical_id)
+            scheduler_backend(stack.region).delete_schedule_group(live.physical_id)
         except JsonRESTError as error:
             if error.error_type != "ResourceNotFoundException":  # already gone counts as deleted
                 raise ResourceFailed(f'Resource handler returned message: "{error.message}"') from error

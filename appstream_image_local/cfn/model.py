@@ -9,7 +9,7 @@ from typing import Any
 
 from appstream_image_local.cfn.template import Template
 
-REGION = "us-east-1"
+REGION = "us-east-1"  # the home region: the one the offline cloud's clients use unless told another
 ACCOUNT = "123456789012"
 
 
@@ -60,6 +60,11 @@ class Stack:
     conditions: dict[str, bool] = field(default_factory=dict)
     status: str = "CREATE_IN_PROGRESS"
     pending: list[Pending] = field(default_factory=list)  # UPDATE_ROLLBACK_FAILED: what is left to roll back
+
+    @property
+    def region(self) -> str:
+        """The stack's region, from its id (arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/UUID)."""
+        return self.stack_id.split(":")[3]
 
 
 @dataclass

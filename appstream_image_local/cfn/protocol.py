@@ -19,13 +19,17 @@ from appstream_image_local.cfn.model import RequestStats, ResourceFailed, Stack,
 from appstream_image_local.cfn.scheduler import REFUSED, Scheduler, allows_invoke
 from appstream_image_local.cfn.schedules import Schedules
 
-BUCKET = "cloudformation-custom-resource-responses"
 PUMP_EVERY = 0.1  # seconds between the background rounds of Lambda's queue and EventBridge's schedules
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY = 30.0  # seconds: a long wait for a response prints that it is still waiting
 MAX_RESPONSE = 4096
 MAX_PHYSICAL_ID = 1024
 DEFAULT_SERVICE_TIMEOUT = 3600
+
+
+def response_bucket(region: str) -> str:
+    """Where a region's custom resources answer (as AWS names it: cloudformation-custom-resource-response-useast1)."""
+    return f"cloudformation-custom-resource-response-{region.replace('-', '')}"
 
 
 def cfn_strings(value: Any) -> Any:
@@ -153,6 +157,7 @@ class Requests:
         self._runner = runner
         self._print = printer
         self._bucket_ready = False
+        self._bucket = response_bucket(str(s3.meta.region_name))
         self._lock = threading.Lock()
         self._open: dict[str, RequestStats] = {}  # RequestId -> its statistics, while it waits for its answer
         self._cancelled: set[str] = set()  # stacks whose operation failed: what is still in progress is cancelled
@@ -242,9 +247,9 @@ class Requests:
         with self._lock:
             if not self._bucket_ready:
                 with contextlib.suppress(self._s3.exceptions.BucketAlreadyOwnedByYou):  # another Cloud made it
-                    self._s3.create_bucket(Bucket=BUCKET)
+                    self._s3.create_bucket(Bucket=self._bucket)
                 self._bucket_ready = True
-        params = {"Bucket": BUCKET, "Key": key}
+        params = {"Bucket": self._bucket, "Key": key}
         return str(self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=7200))
 
     def _await_response(
@@ -255,7 +260,7 @@ class Requests:
 
         def answered() -> bool:
             try:
-                found.append(bytes(self._s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
+                found.append(bytes(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()))
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
                     raise

@@ -51,9 +51,9 @@ REFUSED = "EventBridge Scheduler did not invoke"  # how each reported refusal st
 HISTORY = 10_000  # firings kept in `Schedules.fired`
 
 
-def backend() -> EventBridgeSchedulerBackend:
-    """moto's EventBridge Scheduler of this account and region (in this process, as the local moto runs)."""
-    return scheduler_backends[ACCOUNT][REGION]
+def backend(region: str = REGION) -> EventBridgeSchedulerBackend:
+    """moto's EventBridge Scheduler of this account in `region` (in this process, as the local moto runs)."""
+    return scheduler_backends[ACCOUNT][region]
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,10 @@ class Schedules:
         scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        region: str = REGION,
     ) -> None:
         self._stacks = stacks
+        self.region = region
         self.scale = scale
         self._clock = clock
         self._wall = wall
@@ -195,10 +197,10 @@ class Schedules:
         self.refused: list[str] = []
         self.report: Callable[[str], None] = self.refused.append
 
-    @staticmethod
-    def schedules() -> list[Schedule]:
-        """Every schedule of every group (newest first)."""
-        return [s for group in list(backend().schedule_groups.values()) for s in list(group.schedules.values())]
+    def schedules(self) -> list[Schedule]:
+        """Every schedule of every group of this region (newest first)."""
+        groups = list(backend(self.region).schedule_groups.values())
+        return [s for group in groups for s in list(group.schedules.values())]
 
     def targets(self) -> dict[str, dict[str, Any]]:
         """GROUP/NAME -> the input event of its target, for every schedule."""
@@ -257,7 +259,7 @@ class Schedules:
     def _refusal(self, schedule: Schedule) -> str:
         """Why EventBridge Scheduler would not invoke the target ("" when it would)."""
         try:
-            group = backend().get_schedule_group(schedule.group_name)
+            group = backend(self.region).get_schedule_group(schedule.group_name)
         except JsonRESTError:
             return f"its schedule group {schedule.group_name} does not exist"
         target = str(schedule.target.get("Arn", ""))
@@ -273,13 +275,12 @@ class Schedules:
             return f"{role_arn} is not authorized to perform: lambda:InvokeFunction on resource: {target}"
         return ""
 
-    @staticmethod
-    def _delete(schedule: Schedule, version: tuple[str, float]) -> None:
+    def _delete(self, schedule: Schedule, version: tuple[str, float]) -> None:
         """ActionAfterCompletion DELETE: the schedule goes, unless it was changed meanwhile."""
         with contextlib.suppress(JsonRESTError):
-            current = backend().get_schedule(schedule.group_name, schedule.name)
+            current = backend(self.region).get_schedule(schedule.group_name, schedule.name)
             if (str(current.arn), float(current.last_modified_date)) == version:
-                backend().delete_schedule(schedule.group_name, schedule.name)
+                backend(self.region).delete_schedule(schedule.group_name, schedule.name)
 
 
 def _input(schedule: Schedule) -> dict[str, Any] | None:

@@ -10,13 +10,14 @@ import regex
 from botocore.exceptions import ClientError
 
 from appstream_image_local.cfn.intrinsics import Scope, evaluate, resolve
-from appstream_image_local.cfn.model import ACCOUNT, REGION, Stack
+from appstream_image_local.cfn.model import ACCOUNT, Stack
 from appstream_image_local.cfn.template import Template, TemplateError
 
 
 class Scopes:
     ssm: Any
     exports: dict[str, str]
+    region: str
 
     def parameters(self, template: Template, given: dict[str, str]) -> dict[str, str]:
         """The template's parameter values: given or default, checked, SSM parameter types resolved."""
@@ -61,7 +62,7 @@ class Scopes:
 
     def _scope(self, stack: Stack) -> Scope:
         pseudo = {
-            "AWS::Region": REGION,
+            "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",

@@ -30,7 +30,6 @@ from appstream_image_local.cfn.protocol import Cancelled
 if TYPE_CHECKING:
     from appstream_image_local.cfn.services import Services
 
-BUCKET = f"cloudformation-waitcondition-{REGION}"
 MAX_TIMEOUT = 43200
 SIGNAL_LOOK_EVERY = 1.0  # seconds
 # Seconds a handle URL stays valid: the X-Amz-Expires of the URLs CloudFormation hands out, from the handle's making
@@ -39,22 +38,29 @@ HANDLE_LIFETIME = 86399
 Made = tuple[str, dict[str, str]]
 
 
-def _bucket(services: Services) -> None:
+def bucket(region: str) -> str:
+    """The bucket a region's wait condition handles write to (as AWS names it)."""
+    return f"cloudformation-waitcondition-{region}"
+
+
+def _bucket(services: Services, region: str) -> None:
     with contextlib.suppress(services.s3.exceptions.BucketAlreadyOwnedByYou):
-        services.s3.create_bucket(Bucket=BUCKET)
-    services.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        services.s3.create_bucket(Bucket=bucket(region))
+    services.s3.put_bucket_versioning(Bucket=bucket(region), VersioningConfiguration={"Status": "Enabled"})
 
 
-def _key(url: str) -> str:
-    """The object a handle URL writes (path-style: /<bucket>/<key>?...)."""
+def _key(url: str, region: str) -> str:
+    """The object a handle URL of `region` writes (path-style: /<bucket>/<key>?...)."""
     path = url.split("?", 1)[0].split("/", 3)[-1]
-    bucket, _, key = path.partition("/")
-    if bucket != BUCKET or not key:
+    found, _, key = path.partition("/")
+    if found != bucket(region) or not key:
         raise ResourceFailed(f"Handle {url[:80]}... is not a wait condition handle of this stack")
     return key
 
 
-def presigned_put(endpoint: str, path: str, signed_at: datetime.datetime, expires: int, *, key: str = "local") -> str:
+def presigned_put(
+    endpoint: str, path: str, signed_at: datetime.datetime, expires: int, *, key: str = "local", region: str = REGION
+) -> str:
     """A SigV4 query-signed PUT URL of `path` (path-style S3), signed as of `signed_at` (botocore signs as of now).
 
     Amazon S3 API reference, "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)"; the
@@ -62,7 +68,7 @@ def presigned_put(endpoint: str, path: str, signed_at: datetime.datetime, expire
     """
     parts = urllib.parse.urlsplit(endpoint)
     stamp, day = signed_at.strftime("%Y%m%dT%H%M%SZ"), signed_at.strftime("%Y%m%d")
-    scope = f"{day}/{REGION}/s3/aws4_request"
+    scope = f"{day}/{region}/s3/aws4_request"
     query = urllib.parse.urlencode(
         {
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
@@ -78,27 +84,30 @@ def presigned_put(endpoint: str, path: str, signed_at: datetime.datetime, expire
     canonical = f"PUT\n{resource}\n{query}\nhost:{parts.netloc}\n\nhost\nUNSIGNED-PAYLOAD"
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     signing = f"AWS4{key}".encode()
-    for part in (day, REGION, "s3", "aws4_request"):
+    for part in (day, region, "s3", "aws4_request"):
         signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(signing, f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{digest}".encode(), hashlib.sha256)
     return f"{endpoint}{resource}?{query}&X-Amz-Signature={signature.hexdigest()}"
 
 
-def handle_url(endpoint: str, key: str, *, scale: float = 1.0, now: datetime.datetime | None = None) -> str:
+def handle_url(
+    endpoint: str, key: str, *, scale: float = 1.0, now: datetime.datetime | None = None, region: str = REGION
+) -> str:
     """A presigned PUT of the handle's object that expires HANDLE_LIFETIME * scale seconds from `now` (a scale
     below 1 signs it as of that much earlier; X-Amz-Expires stays AWS's)."""
     made = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
     signed_at = made - datetime.timedelta(seconds=HANDLE_LIFETIME * max(1.0 - scale, 0.0))
-    return presigned_put(endpoint, f"/{BUCKET}/{key}", signed_at, HANDLE_LIFETIME)
+    return presigned_put(endpoint, f"/{bucket(region)}/{key}", signed_at, HANDLE_LIFETIME, region=region)
 
 
 class WaitConditionHandleHandler:
     def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         if props:
             raise ResourceFailed(f"Properties validation failed: {kind} takes no properties, got {sorted(props)}")
-        _bucket(services)
+        _bucket(services, stack.region)
         key = f"{stack.stack_id.split('/')[-1]}/{logical_id}/{uuid.uuid4()}"
-        return handle_url(str(services.s3.meta.endpoint_url), key, scale=services.requests.handle_scale), {}
+        endpoint, scale = str(services.s3.meta.endpoint_url), services.requests.handle_scale
+        return handle_url(endpoint, key, scale=scale, region=stack.region), {}
 
     def update(self, services: Services, stack: Stack, live: Live, props: dict[str, Any]) -> Made:
         return live.physical_id, live.attributes
@@ -107,12 +116,12 @@ class WaitConditionHandleHandler:
         return
 
 
-def signals(services: Services, key: str) -> list[dict[str, Any]]:
+def signals(services: Services, key: str, region: str = REGION) -> list[dict[str, Any]]:
     """Every signal PUT to the handle, oldest first (malformed ones are skipped, as CloudFormation ignores them)."""
-    versions = services.s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", [])
+    versions = services.s3.list_object_versions(Bucket=bucket(region), Prefix=key).get("Versions", [])
     found = []
     for version in sorted(versions, key=lambda v: v["LastModified"]):
-        body = services.s3.get_object(Bucket=BUCKET, Key=key, VersionId=version["VersionId"])["Body"].read()
+        body = services.s3.get_object(Bucket=bucket(region), Key=key, VersionId=version["VersionId"])["Body"].read()
         with contextlib.suppress(ValueError):
             signal = json.loads(body)
             if isinstance(signal, dict) and signal.get("Status") in ("SUCCESS", "FAILURE"):
@@ -133,12 +142,12 @@ class WaitConditionHandler:
                 f"Properties validation failed: Timeout must be 1-{MAX_TIMEOUT} seconds and Count at least 1 "
                 f"(got {props.get('Timeout')!r}, {props.get('Count', 1)!r})"
             )
-        key = _key(handle)
+        key = _key(handle, stack.region)
         seen: dict[str, str] = {}
         failure: list[str] = []
 
         def done() -> bool:
-            for signal in signals(services, key):
+            for signal in signals(services, key, stack.region):
                 unique = str(signal.get("UniqueId", ""))
                 if signal["Status"] == "FAILURE":
                     failure.append(str(signal.get("Reason") or f"signal {unique} was FAILURE"))

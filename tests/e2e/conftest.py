@@ -9,8 +9,8 @@ import pytest
 
 from appstream_image_local.appstream import LocalAppStream, load_scenario
 from appstream_image_local.appstream.scenario import read_scenario_file
-from appstream_image_local.cfn.api import LocalCloudFormation
 from appstream_image_local.cfn.driver import Cloud
+from appstream_image_local.cfn.endpoint import LocalCloudFormation
 from appstream_image_local.moto_tls import MotoTls
 from appstream_image_local.tls import make_certificate
 from tests.conftest import ROOT
