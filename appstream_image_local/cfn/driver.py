@@ -201,6 +201,11 @@ class Cloud(Rollbacks, Scopes):
         stack = self.stacks[name]
         started = time.monotonic()
         self._emit(stack, "DELETE_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
+        in_use = self.exports_in_use(stack, None)
+        if in_use:  # nothing is deleted while another stack imports one of its exports
+            stack.status = "DELETE_FAILED"
+            self._emit(stack, "DELETE_FAILED", "AWS::CloudFormation::Stack", name, f"Delete canceled. {in_use}")
+            raise StackFailed(f"{name}: Delete canceled. {in_use}")
         for export in stack.exports.values():
             self.exports.pop(export, None)
         for logical_id in retain:
@@ -246,6 +251,9 @@ class Cloud(Rollbacks, Scopes):
 
         try:
             self._each_in_order(stack, template, act)
+            in_use = self.exports_in_use(stack, template)
+            if in_use:  # the outputs are set once every resource is: an export another stack imports must stay
+                raise ResourceFailed(in_use)
         except ResourceFailed as failure:
             self._emit(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name, failure.reason)
             self._roll_back_update(
@@ -266,33 +274,6 @@ class Cloud(Rollbacks, Scopes):
             stack, "UPDATE_COMPLETE", "AWS::CloudFormation::Stack", stack.name, f"in {time.monotonic() - started:.1f}s"
         )
         return stack
-
-    def _clean_up(self, stack: Stack, template: Template, old_template: Template, old: dict[str, Live]) -> None:
-        """UPDATE_COMPLETE_CLEANUP_IN_PROGRESS: delete what was removed or replaced, each after what needed it;
-        a delete that fails is reported and the resource left behind (the update stays complete)."""
-        self._emit(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name)
-        gone = []
-        for logical_id, live in old.items():
-            current = stack.resources.get(logical_id)
-            if logical_id not in template.resources or (
-                current is not None and current.physical_id != live.physical_id
-            ):
-                gone.append(logical_id)
-
-        def clean_up(logical_id: str) -> None:
-            live, removed = old[logical_id], logical_id not in template.resources
-            policy = live.deletion_policy if removed else live.update_replace_policy
-            if policy == "Retain":
-                self._emit(stack, "DELETE_SKIPPED", live.type, logical_id, f"{live.physical_id} retained")
-            else:
-                try:
-                    self._delete_resource(stack, live)
-                except ResourceFailed as failure:  # CloudFormation reports it and leaves the resource behind
-                    self._emit(stack, "DELETE_FAILED", live.type, logical_id, f"{failure.reason} (abandoned)")
-            if removed:  # no longer the stack's, whichever way it went
-                stack.resources.pop(logical_id, None)
-
-        in_parallel(gone, old_template.dependents, clean_up)
 
     # -- one resource ------------------------------------------------------------------------------------
 

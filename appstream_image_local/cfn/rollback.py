@@ -1,4 +1,5 @@
-"""Rollbacks as CloudFormation does them: a failed update or create undone, and the failed states.
+"""Rollbacks as CloudFormation does them: a failed update or create undone, and the failed states; and the
+cleanup that ends an update that did not fail.
 
 (CloudFormation user guide, "Continue rolling back an update".) A resource that fails while an update rolls
 back leaves the stack UPDATE_ROLLBACK_FAILED until ContinueUpdateRollback (with ResourcesToSkip);
@@ -141,3 +142,30 @@ class Rollbacks:
         if failure is not None:
             raise failure
         return left
+
+    def _clean_up(self, stack: Stack, template: Template, old_template: Template, old: dict[str, Live]) -> None:
+        """UPDATE_COMPLETE_CLEANUP_IN_PROGRESS: delete what was removed or replaced, each after what needed it;
+        a delete that fails is reported and the resource left behind (the update stays complete)."""
+        self._emit(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name)
+        gone = []
+        for logical_id, live in old.items():
+            current = stack.resources.get(logical_id)
+            if logical_id not in template.resources or (
+                current is not None and current.physical_id != live.physical_id
+            ):
+                gone.append(logical_id)
+
+        def clean_up(logical_id: str) -> None:
+            live, removed = old[logical_id], logical_id not in template.resources
+            policy = live.deletion_policy if removed else live.update_replace_policy
+            if policy == "Retain":
+                self._emit(stack, "DELETE_SKIPPED", live.type, logical_id, f"{live.physical_id} retained")
+            else:
+                try:
+                    self._delete_resource(stack, live)
+                except ResourceFailed as failure:  # CloudFormation reports it and leaves the resource behind
+                    self._emit(stack, "DELETE_FAILED", live.type, logical_id, f"{failure.reason} (abandoned)")
+            if removed:  # no longer the stack's, whichever way it went
+                stack.resources.pop(logical_id, None)
+
+        in_parallel(gone, old_template.dependents, clean_up)

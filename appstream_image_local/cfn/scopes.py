@@ -18,6 +18,7 @@ class Scopes:
     ssm: Any
     exports: dict[str, str]
     region: str
+    stacks: dict[str, Stack]
 
     def parameters(self, template: Template, given: dict[str, str]) -> dict[str, str]:
         """The template's parameter values: given or default, checked, SSM parameter types resolved."""
@@ -87,17 +88,56 @@ class Scopes:
             stack.conditions,
         )
 
-    def _outputs(self, stack: Stack, template: Template) -> None:
+    def _evaluated_outputs(self, stack: Stack, template: Template) -> tuple[dict[str, str], dict[str, str]]:
+        """The template's outputs (key -> value) and exports (key -> export name), resolved in the stack's scope."""
         scope = self._scope(stack)
+        outputs: dict[str, str] = {}
         exported: dict[str, str] = {}
-        stack.outputs = {}
         for name, output in template.body.get("Outputs", {}).items():
-            value = str(resolve(output["Value"], scope))
-            stack.outputs[name] = value
+            outputs[name] = str(resolve(output["Value"], scope))
             if "Export" in output:
-                export = str(resolve(output["Export"]["Name"], scope))
-                self.exports[export] = value
-                exported[name] = export
+                exported[name] = str(resolve(output["Export"]["Name"], scope))
+        return outputs, exported
+
+    def _outputs(self, stack: Stack, template: Template) -> None:
+        outputs, exported = self._evaluated_outputs(stack, template)
+        for name, export in exported.items():
+            self.exports[export] = outputs[name]
         for export in set(stack.exports.values()) - set(exported.values()):
             self.exports.pop(export, None)
-        stack.exports = exported
+        stack.outputs, stack.exports = outputs, exported
+
+    def importers(self, export: str, but: str = "") -> list[str]:
+        """The stacks of this region, other than `but`, whose template imports `export` (Fn::ImportValue of a
+        literal name: how the CDK writes a cross-stack reference)."""
+        return sorted(name for name, stack in self.stacks.items() if name != but and export in _imports(stack.template))
+
+    def exports_in_use(self, stack: Stack, template: Template | None) -> str:
+        """Why `template`'s outputs (None: none, the stack is deleted) cannot replace the stack's ("" when they can).
+
+        User guide, Outputs: "After another stack imports an output value, you can't delete the stack that is
+        exporting the output value or modify the exported output value." The messages are AWS's."""
+        outputs, exported = self._evaluated_outputs(stack, template) if template is not None else ({}, {})
+        new = {export: outputs[key] for key, export in exported.items()}
+        for key, export in sorted(stack.exports.items()):
+            users = self.importers(export, but=stack.name)
+            if users and export not in new:
+                return f"Export {export} cannot be deleted as it is in use by {users[0]}"
+            if users and new[export] != stack.outputs.get(key):
+                return f"Export {export} cannot be updated as it is in use by {users[0]}"
+        return ""
+
+
+def _imports(template: Template) -> set[str]:
+    """The export names a template imports with a literal Fn::ImportValue."""
+    found: set[str] = set()
+    pending: list[Any] = [template.body]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("Fn::ImportValue"), str):
+                found.add(node["Fn::ImportValue"])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
