@@ -28,14 +28,11 @@ from botocore.exceptions import ClientError
 
 from appstream_image_local.appstream import AppStreamBackend, Fault
 from appstream_image_local.appstream.scenario import load_scenario, read_scenario_file, scenario_path
-from appstream_image_local.audit import mutated_images, outside
 from appstream_image_local.cdk_cli import CDK_ENV, CdkNotFound, find_cdk
 from appstream_image_local.cfn.driver import Cloud
 from appstream_image_local.cfn.model import StackFailed
-from appstream_image_local.cfn.scheduler import REFUSED as RULE_REFUSED
-from appstream_image_local.cfn.schedules import REFUSED
 from appstream_image_local.cloud import LocalCloud
-from appstream_image_provider._shared import contract
+from appstream_image_local.kit_checks import AccountChecks
 
 __all__ = [
     "CDK_ENV",
@@ -51,12 +48,13 @@ __all__ = [
 # The provider sets each scheduled run 2-3 minutes ahead (an at() minute a poll period away, fired at its last
 # second: the provider's LATEST_RUN, 180 s; cfn/schedules.py): at this scale it fires within a second.
 FAST_SCHEDULES = 1 / 180
+ALL = "--all"  # every stack of the app (the CDK CLI's flag)
 #: the options each offline cloud of the kit starts with (see OfflineCloud); a test's own options go over them
 DEFAULTS: dict[str, Any] = {"schedule_scale": FAST_SCHEDULES, "handle_scale": 1.0}
 
 
 @dataclass
-class OfflineCloud:
+class OfflineCloud(AccountChecks):
     """The offline cloud of one test, and the CDK CLI pointed at it.
 
     Its options: the `offline_cloud` marker's keywords (or `offline_cloud(...)`'s), over `DEFAULTS`. What each
@@ -176,70 +174,6 @@ class OfflineCloud:
         entries = self.local.appstream.audit.entries()
         return [e for e in entries if not operation or e["operation"] == operation]
 
-    def owned_images(self, stack: str, region: str | None = None) -> set[str]:
-        """Every image this stack's resources made or adopted (from the audit log: the ownership tag they set), in
-        `region` (None: in any region)."""
-        owned: set[str] = set()
-        for entry in self.audit():
-            if entry.get("status") != 200 or region not in (None, entry.get("region")):
-                continue
-            params = entry["params"]
-            tags = {**(params.get("Tags") or {}), **(params.get("newImageTags") or {})}
-            if str(tags.get(contract.OWNER_TAG, "")).startswith(f"{stack}/"):
-                target = params.get("ResourceArn") or params.get("newImageName") or params.get("Name") or ""
-                owned.add(str(target).rsplit("/", 1)[-1])
-        return owned
-
-    def assert_clean(self, stack: str, *, also_touched: Iterable[str] = (), kept: Iterable[str] = ()) -> None:
-        """After the stack is gone: nothing it owned is left, no image outside it was changed (`also_touched`
-        names images the test changed itself), no polling rule, schedule (in any group) or permission is left,
-        every rule and schedule could invoke its target, and every answer the provider sent was one CloudFormation
-        accepts.
-        Raises AssertionError saying what is wrong.
-
-        Images that stay on purpose are not left behind: those named in `kept` (retained by RemovalPolicy.RETAIN,
-        or released by OnDelete: Release), and images the stack adopted and released (OnDelete's default for
-        Source Existing), once they carry none of the provider's tags."""
-        made = self.made_images()
-        problems: list[str] = []
-        for region in sorted({self.home_region} | {str(e.get("region")) for e in self.audit() if e.get("region")}):
-            owned, images = self.owned_images(stack, region), self.images(region)
-            released = {
-                n for n in owned & set(images)
-                if n not in made and not set(images[n]["Tags"]) & set(contract.PROVIDER_TAGS)
-            }  # fmt: skip
-            where = "" if region == self.home_region else f" in {region}"
-            left = owned & set(images) - set(kept) - released
-            problems += [f"image {name}{where} (owned by {stack}) is still there" for name in sorted(left)]
-        touched = outside(self.audit(), self.owned_images(stack) | set(also_touched))
-        problems += [f"image {name} was changed, but {stack} does not own it: {ops}" for name, ops in touched.items()]
-        for cloud in self.local.clouds:  # every region's CloudFormation, Lambda and EventBridge
-            problems += [f"left behind: {leak}" for leak in cloud.leaks]
-            problems += [f"rule {rule['Name']} is still scheduled" for rule in cloud.scheduler.rules()]
-            schedules = self.client("scheduler", cloud.region).get_paginator("list_schedules").paginate()
-            problems += [
-                f"schedule {s['GroupName']}/{s['Name']} is still scheduled" for p in schedules for s in p["Schedules"]
-            ]
-            refused = [v for v in cloud.violations if v.startswith((REFUSED, RULE_REFUSED))]  # no invocation
-            problems += [f"CloudFormation would reject an answer: {v}" for v in cloud.violations if v not in refused]
-            problems += refused
-        if problems:
-            raise AssertionError(f"{stack} did not leave the account clean:\n- " + "\n- ".join(problems))
-
-    def made_images(self) -> set[str]:
-        """Every image a CopyImage, CreateUpdatedImage or CreateImportedImage made (from the audit log)."""
-        names = {
-            "CopyImage": "DestinationImageName",
-            "CreateUpdatedImage": "newImageName",
-            "CreateImportedImage": "Name",
-        }
-        return {str(e["params"].get(names[e["operation"]])) for e in self.audit() if e["operation"] in names
-                and e.get("status") == 200}  # fmt: skip
-
-    def changed_images(self) -> dict[str, list[str]]:
-        """Image -> the successful mutating calls made on it, in order."""
-        return mutated_images(self.audit())
-
     # -- the CDK CLI -----------------------------------------------------------------------------------
 
     def cdk(self, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -270,24 +204,46 @@ class OfflineCloud:
         """`cdk deploy --app ASSEMBLY STACK` of an already synthesized cloud assembly; returns its outputs."""
         return self._deploy(str(Path(assembly).resolve()), self.workdir, stack, context)
 
+    def deploy_all(self, app_dir: Path, app: str = "app.py", **context: str) -> dict[str, dict[str, str]]:
+        """`cdk deploy --all` of the CDK app in `app_dir`; returns each stack's outputs, by stack name. Stacks in
+        other regions than the home one need those regions bootstrapped first (`bootstrap(...)`), as on AWS."""
+        self._deploy(f'"{sys.executable}" {app}', Path(app_dir), ALL, context)
+        return {stack: self.outputs(stack) for stack in self._stacks()}
+
     def _deploy(self, app: str, cwd: Path, stack: str, context: dict[str, str]) -> dict[str, str]:
         self.bootstrap()
         flags = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
         self._apps[stack] = (app, cwd, dict(context))
         out = ["--output", str(self.workdir / "cdk.out")]  # the app's own cdk.out may be in use by another CLI
-        self.cdk("deploy", "--app", app, *out, stack, "--require-approval", "never", *flags, cwd=cwd)
-        self._regions[stack] = self._assembly_region(stack)
-        return self.outputs(stack)
+        try:
+            self.cdk("deploy", "--app", app, *out, stack, "--require-approval", "never", *flags, cwd=cwd)
+        finally:  # a failed deploy's stacks too: the test asks for their status next
+            self._regions.update(self._assembly_regions())
+        return {} if stack == ALL else self.outputs(stack)
 
-    def _assembly_region(self, stack: str) -> str:
-        """The region of `stack` in the assembly just deployed (its environment, or the home region's)."""
-        manifest = json.loads((self.workdir / "cdk.out" / "manifest.json").read_text())
-        for artifact_id, artifact in manifest.get("artifacts", {}).items():
-            names = {artifact_id, artifact.get("displayName"), artifact.get("properties", {}).get("stackName")}
-            if artifact.get("type") == "aws:cloudformation:stack" and stack in names:
+    def _assembly_regions(self) -> dict[str, str]:
+        """Each stack of the assembly last synthesized (by artifact id, path and stack name) -> its region (its
+        environment's, or the home region for an environment-agnostic stack)."""
+        manifest = self.workdir / "cdk.out" / "manifest.json"
+        artifacts = json.loads(manifest.read_text()).get("artifacts", {}) if manifest.exists() else {}
+        regions: dict[str, str] = {}
+        for artifact_id, artifact in artifacts.items():
+            if artifact.get("type") == "aws:cloudformation:stack":
                 region = str(artifact.get("environment", "")).rsplit("/", 1)[-1]
-                return self.home_region if region in ("", "unknown-region") else region
-        return self.home_region
+                names = (artifact_id, artifact.get("displayName"), artifact.get("properties", {}).get("stackName"))
+                for name in filter(None, names):
+                    regions[str(name)] = self.home_region if region in ("", "unknown-region") else region
+        return regions
+
+    def _stacks(self) -> list[str]:
+        """The stack names of the assembly last synthesized."""
+        manifest = json.loads((self.workdir / "cdk.out" / "manifest.json").read_text())
+        artifacts = manifest.get("artifacts", {}).items()
+        return [
+            str(a.get("properties", {}).get("stackName") or i)
+            for i, a in artifacts
+            if a.get("type") == "aws:cloudformation:stack"
+        ]
 
     def destroy(self, stack: str) -> None:
         """`cdk destroy --force STACK`, with the app and the context (`-c`) it was deployed with; then checks that
@@ -296,10 +252,15 @@ class OfflineCloud:
         flags = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
         out = ["--output", str(self.workdir / "cdk.out")]
         self.cdk("destroy", "--app", app, *out, stack, "--force", *flags, cwd=cwd)
-        self.assert_gone(stack)
+        for name in self._stacks() if stack == ALL else [stack]:
+            self.assert_gone(name)
+
+    def destroy_all(self) -> None:
+        """`cdk destroy --all --force` of the app `deploy_all` deployed last; then checks that each stack is gone."""
+        self.destroy(ALL)
 
     def region_of(self, stack: str) -> str:
-        """The region a stack was deployed to by `deploy_app`/`deploy_assembly` (else the home region)."""
+        """The region a stack was deployed to by `deploy_app`, `deploy_assembly` or `deploy_all` (else the home one)."""
         return self._regions.get(stack, self.home_region)
 
     def assert_gone(self, stack: str) -> None:

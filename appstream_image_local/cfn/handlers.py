@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from moto.core.exceptions import JsonRESTError
 
 from appstream_image_local.cfn.invoker import DEFAULT_MAX_AGE, DEFAULT_RETRIES, InvokeConfig
-from appstream_image_local.cfn.model import ACCOUNT, Live, ResourceFailed, Stack, suffix
+from appstream_image_local.cfn.model import ACCOUNT, Live, ResourceFailed, Stack, bucket_location, suffix
 from appstream_image_local.cfn.schedules import backend as scheduler_backend
 from appstream_image_local.cfn.wait_conditions import WaitConditionHandleHandler, WaitConditionHandler
 
@@ -214,7 +214,7 @@ class BucketHandler(ResourceHandler):
     def create(self, services: Services, stack: Stack, logical_id: str, kind: str, props: dict[str, Any]) -> Made:
         name = str(props.get("BucketName") or f"{stack.name}-{logical_id}-{suffix()}".lower()[:63])
         try:
-            services.s3.create_bucket(Bucket=name)
+            services.s3.create_bucket(Bucket=name, **bucket_location(stack.region))
         except ClientError as error:
             raise ResourceFailed(f"{name} already exists ({error.response['Error']['Code']})") from error
         domain = f"{name}.s3.amazonaws.com"

@@ -74,6 +74,12 @@ class RequestStats:
     seconds: float = 0.0
 
 
+def bucket_location(region: str) -> dict[str, Any]:
+    """CreateBucket's arguments for a bucket in `region`: outside us-east-1 it names the region (S3 API reference,
+    CreateBucket: CreateBucketConfiguration.LocationConstraint; moto refuses it otherwise, as S3 does)."""
+    return {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+
+
 def suffix(length: int = 12) -> str:
     """The random part CloudFormation gives generated names."""
     return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(length))

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from appstream_image_local.cfn.functions import Functions
 from appstream_image_local.cfn.lambda_runner import Function, LambdaRunner
-from appstream_image_local.cfn.model import RequestStats, ResourceFailed, Stack, suffix
+from appstream_image_local.cfn.model import RequestStats, ResourceFailed, Stack, bucket_location, suffix
 from appstream_image_local.cfn.scheduler import REFUSED, Scheduler, allows_invoke
 from appstream_image_local.cfn.schedules import Schedules
 
@@ -247,7 +247,7 @@ class Requests:
         with self._lock:
             if not self._bucket_ready:
                 with contextlib.suppress(self._s3.exceptions.BucketAlreadyOwnedByYou):  # another Cloud made it
-                    self._s3.create_bucket(Bucket=self._bucket)
+                    self._s3.create_bucket(Bucket=self._bucket, **bucket_location(self._s3.meta.region_name))
                 self._bucket_ready = True
         params = {"Bucket": self._bucket, "Key": key}
         return str(self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=7200))

@@ -24,7 +24,7 @@ import urllib.parse
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from appstream_image_local.cfn.model import REGION, Live, ResourceFailed, Stack
+from appstream_image_local.cfn.model import REGION, Live, ResourceFailed, Stack, bucket_location
 from appstream_image_local.cfn.protocol import Cancelled
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def bucket(region: str) -> str:
 
 def _bucket(services: Services, region: str) -> None:
     with contextlib.suppress(services.s3.exceptions.BucketAlreadyOwnedByYou):
-        services.s3.create_bucket(Bucket=bucket(region))
+        services.s3.create_bucket(Bucket=bucket(region), **bucket_location(region))
     services.s3.put_bucket_versioning(Bucket=bucket(region), VersioningConfiguration={"Status": "Enabled"})
 
 
