@@ -24,7 +24,7 @@ from aws_cdk import (
 from constructs import Construct
 
 from ._shared import contract
-from .at_synth import HandleAfterInputs, RenderedTags, TagsAllowed, provider_accepts
+from .at_synth import HandleAfterInputs, RenderedTags, add_synth_checks, provider_accepts
 from .checks import (
     available_timeout_seconds,
     check_choices,
@@ -275,7 +275,7 @@ class AppStreamImage(Construct):
             # The handle's URL expires 24 hours after the handle is made: made as late as it can be, just before the
             # resource, it depends on what the resource depends on (once the app has added every dependency).
             Aspects.of(self).add(HandleAfterInputs(self.resource, handle, properties))
-        self.node.add_validation(TagsAllowed(self._tags, self.node.path))
+        add_synth_checks(self, self._tags)
 
     # -- attributes ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import jsii
 from aws_cdk import (
+    CfnOutput,
     CfnResource,
     CfnWaitConditionHandle,
     CustomResource,
@@ -155,6 +156,38 @@ class TagsAllowed:
         except errors.InvalidProperties as err:
             return [f"{self._path}: {in_construct_terms(err)}"]
         return []
+
+
+@jsii.implements(IValidation)
+class UsedInItsOwnStack:
+    """At synth time: no other stack uses the image's name or attributes. CDK would pass them through a
+    CloudFormation export, and a new image_name (a rotation) changes that export, which CloudFormation refuses while
+    another stack imports it (user guide, Outputs: "you can't ... modify the exported output value")."""
+
+    def __init__(self, image: Any) -> None:
+        self._image = image  # an AppStreamImage: its resource and wait condition are what a reference names
+
+    def validate(self) -> list[str]:
+        stack = Stack.of(self._image)
+        exports = stack.node.try_find_child("Exports")  # where CDK puts the outputs of its cross-stack references
+        made = (self._image.resource.node.default_child, self._image.wait_condition)
+        ids = [f'"{stack.get_logical_id(r)}"' for r in made if isinstance(r, CfnResource)]
+        for output in exports.node.children if exports is not None else []:
+            if isinstance(output, CfnOutput) and any(i in json.dumps(stack.resolve(output.value)) for i in ids):
+                return [
+                    f"{self._image.node.path}: the image's name or attributes are used by another stack, through the "
+                    f"CloudFormation export {output.export_name}. A new image_name would change that export, which "
+                    'CloudFormation refuses while another stack imports it ("Export ... cannot be updated as it is '
+                    f'in use by ..."), so the rotation would fail. Declare what uses the image (its fleets) in '
+                    f"{stack.stack_name}, the image's stack."
+                ]
+        return []
+
+
+def add_synth_checks(image: Any, tags: TagManager) -> None:
+    """The checks an AppStreamImage runs at synth time, once the app is complete: its tags, and who uses it."""
+    image.node.add_validation(TagsAllowed(tags, image.node.path))
+    image.node.add_validation(UsedInItsOwnStack(image))
 
 
 @jsii.implements(IResolvable)

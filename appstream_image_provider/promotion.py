@@ -1,7 +1,7 @@
 """ImagePromotion: one source image copied to several regions, each copy an AppStreamImage in its own stack.
 
-A rotation is one change of `image_name`: every region's copy is replaced, and fleets using `image(region).image_name`
-move with it.
+A rotation is one change of `image_name`: every region's copy is replaced, and the fleets declared in that region's
+stack (`stacks[region]`) using `image(region).image_name` move with it.
 """
 
 from __future__ import annotations
@@ -88,10 +88,11 @@ class ImagePromotion(Construct):
     region, the copy lives in the stack's), shared with `shared_with` and tagged with `tags`.
 
     A rotation is one change of `image_name`: each region's copy is replaced (the old one deleted, or retired with
-    `keep`), and every fleet using it moves. A fleet in region r uses `promotion.image(r).image_name` (or
-    `promotion.image_names[r]`) from a stack in that same region and account: CDK turns that into a cross-stack
-    reference (an Output exported by the promotion's stack, imported with Fn::ImportValue by the fleet's stack, which
-    the CDK CLI deploys after it). A stack in another region cannot use it: CloudFormation exports are per region.
+    `keep`), and every fleet using it moves. Declare region r's fleets in `promotion.stacks[r]`, on
+    `promotion.image(r).image_name` (or `promotion.image_names[r]`): CloudFormation then moves each fleet onto the
+    new copy before its cleanup deletes or retires the old one. A fleet in another stack is refused at synth time: CDK
+    would pass the name through a CloudFormation export, and CloudFormation refuses to change an export another stack
+    imports, so the rotation would fail ("Export ... cannot be updated as it is in use by ...").
     """
 
     def __init__(
@@ -184,7 +185,7 @@ class ImagePromotion(Construct):
         self.stacks: Mapping[str, Stack] = MappingProxyType(stacks)
         """Region -> the stack that holds that region's copy."""
         self.image_names: Mapping[str, str] = MappingProxyType({r: i.image_name for r, i in images.items()})
-        """Region -> the copy's name, a token of that region's stack (use it from a stack in the same region)."""
+        """Region -> the copy's name, a token of that region's stack (use it in that stack: `stacks[region]`)."""
 
     def image(self, region: str) -> AppStreamImage:
         """The AppStreamImage of `region` (one of `regions`)."""

@@ -114,20 +114,37 @@ def test_defaults_the_stack_prefix_to_the_id_and_the_account_to_the_apps(monkeyp
     assert re.match(r"\$\{Token", agnostic.stacks["eu-west-1"].account)
 
 
-def test_a_fleet_in_a_region_uses_that_regions_copy_through_a_cross_stack_reference() -> None:
+def test_a_fleet_in_the_regions_stack_uses_its_copy_and_no_export_is_made() -> None:
+    app = App()
+    promotion = _promote(app)
+    streaming_fleet(
+        promotion.stacks["eu-west-1"], "Fleet", name="golden", image_name=promotion.image("eu-west-1").image_name
+    )
+    assembly = app.synth()
+    [fleet] = Template.from_stack(promotion.stacks["eu-west-1"]).find_resources("AWS::AppStream::Fleet").values()
+    assert fleet["Properties"]["ImageName"] == {
+        "Ref": promotion.stacks["eu-west-1"].get_logical_id(
+            promotion.image("eu-west-1").resource.node.default_child  # type: ignore[arg-type]
+        )
+    }
+    assert "Outputs" not in assembly.get_stack_by_name("Golden-eu-west-1").template
+
+
+def test_a_fleet_in_another_stack_is_refused_at_synth_as_the_rotation_would_fail() -> None:
+    """CloudFormation refuses to change an export another stack imports, and a rotation changes the name."""
     app = App()
     promotion = _promote(app)
     fleets = Stack(app, "Fleets", env=Environment(account=ACCOUNT, region="eu-west-1"))
     streaming_fleet(fleets, "Fleet", name="golden", image_name=promotion.image("eu-west-1").image_name)
-    assembly = app.synth()
-    [fleet] = Template.from_stack(fleets).find_resources("AWS::AppStream::Fleet").values()
-    imported = fleet["Properties"]["ImageName"]["Fn::ImportValue"]
-    assert imported.startswith("Golden-eu-west-1:ExportsOutputRef")
-    exporter = assembly.get_stack_by_name("Golden-eu-west-1").template
-    assert [o["Export"]["Name"] for o in exporter["Outputs"].values()] == [imported]
-    assert promotion.stacks["eu-west-1"].artifact_id in [
-        d.id for d in assembly.get_stack_by_name("Fleets").dependencies
-    ]
+    with pytest.raises(
+        Exception,
+        match=re.escape(
+            "Golden/eu-west-1/Image: the image's name or attributes are used "
+            "by another stack, through the CloudFormation export Golden-eu-west-1:"
+        ),
+    ) as raised:
+        app.synth()
+    assert "Declare what uses the image (its fleets) in Golden-eu-west-1, the image's stack." in str(raised.value)
 
 
 @pytest.mark.parametrize(
