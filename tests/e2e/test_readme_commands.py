@@ -155,6 +155,11 @@ EXPECTED_OUTPUT = {
         "user-2026-11\tAVAILABLE",
         "UserImages: destroyed",
     ),
+    "for region in eu-west-1 ap-southeast-2; do": (
+        "make_bucket: my-artifacts-eu-west-1",
+        "make_bucket: my-artifacts-ap-southeast-2",
+        "Successfully created/updated stack - Golden",
+    ),
 }
 
 
@@ -169,30 +174,31 @@ class Session:
     output: str
     env: dict[str, str]
 
-    def appstream(self) -> AppStreamClient:
+    def appstream(self, region: str = "") -> AppStreamClient:
         return boto3.client(
             "appstream",
             endpoint_url=self.env["AWS_ENDPOINT_URL_APPSTREAM"],
-            region_name=self.env["AWS_REGION"],
+            region_name=region or self.env["AWS_REGION"],
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
         )
 
-    def cloudformation(self) -> Any:  # no stubs for CloudFormation here
+    def cloudformation(self, region: str = "") -> Any:  # no stubs for CloudFormation here
         return boto3.client(
             "cloudformation",
             endpoint_url=self.env["AWS_ENDPOINT_URL_CLOUDFORMATION"],
-            region_name=self.env["AWS_REGION"],
+            region_name=region or self.env["AWS_REGION"],
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
         )
 
-    def images(self) -> dict[str, ImageTypeDef]:
-        return {image["Name"]: image for image in self.appstream().describe_images(Type="PRIVATE")["Images"]}
+    def images(self, region: str = "") -> dict[str, ImageTypeDef]:
+        appstream = self.appstream(region)
+        return {image["Name"]: image for image in appstream.describe_images(Type="PRIVATE")["Images"]}
 
-    def tags(self, name: str) -> dict[str, str]:
-        arn = self.images()[name]["Arn"]
-        return dict(self.appstream().list_tags_for_resource(ResourceArn=arn)["Tags"])
+    def tags(self, name: str, region: str = "") -> dict[str, str]:
+        arn = self.images(region)[name]["Arn"]
+        return dict(self.appstream(region).list_tags_for_resource(ResourceArn=arn)["Tags"])
 
 
 def _check_start(session: Session) -> None:
@@ -217,10 +223,31 @@ def _check_cdk(session: Session) -> None:
     assert not any(key.startswith("appstream-image-provider:") for key in session.tags("user-base"))
 
 
+def _check_promotion(session: Session) -> None:
+    """Each region has its provider, its copy (tagged, shared) and its fleet; the source stays the user's."""
+    for region in ("eu-west-1", "ap-southeast-2"):
+        stacks = session.cloudformation(region).describe_stacks()["Stacks"]
+        assert {s["StackName"]: s["StackStatus"] for s in stacks} == {
+            "AppStreamImageProvider": "CREATE_COMPLETE",
+            "Golden": "CREATE_COMPLETE",
+        }
+        assert session.images(region)["golden-2026-11"]["State"] == "AVAILABLE"
+        tags = session.tags("golden-2026-11", region)
+        assert tags["team"] == "euc"
+        assert tags["appstream-image-provider:owner"].startswith("Golden/Golden/")
+        shared = session.appstream(region).describe_image_permissions(Name="golden-2026-11")[
+            "SharedImagePermissionsList"
+        ]
+        assert [p["sharedAccountId"] for p in shared] == ["210987654321"]
+    assert "golden-2026-11" not in session.images()  # nothing was made in the source region
+    assert not any(key.startswith("appstream-image-provider:") for key in session.tags("golden-base"))
+
+
 CHECKS: dict[str, Callable[[Session], None]] = {
     "appstream-image-local --scenario demo --seed user-base --env-file cloud.env &": _check_start,
     "aws s3 mb s3://my-artifacts": _check_standalone,
     "npx cdk bootstrap aws://123456789012/us-east-1": _check_cdk,
+    "for region in eu-west-1 ap-southeast-2; do": _check_promotion,
 }
 
 

@@ -136,10 +136,12 @@ def _code_blocks(document: Path, language: str) -> list[str]:
 
 
 def test_the_readmes_python_examples_are_the_example_projects_files() -> None:
-    """The CDK example and the offline test the README shows are those tests/release/test_kit.py runs."""
-    stack, tests = _code_blocks(ROOT / "README.md", "python")
+    """The CDK example and the offline test the README shows are those tests/release/test_kit.py runs; its
+    promotion is the app tests/e2e/test_promotion.py deploys."""
+    stack, promotion, tests = _code_blocks(ROOT / "README.md", "python")
     example = ROOT / "examples" / "offline-test"
     assert stack == (example / "stacks" / "images.py").read_text()
+    assert promotion == (ROOT / "examples" / "promotion" / "app.py").read_text()
     test_file = (example / "tests" / "test_images.py").read_text()
     assert tests == test_file[test_file.index("from pathlib import Path") :]
 
@@ -174,8 +176,9 @@ def test_every_dependency_is_in_a_table_that_says_why() -> None:
 def test_the_readme_puts_what_a_user_needs_first() -> None:
     """Issue 33: the two commands near the top, then install, examples, offline tests, the properties, limits."""
     headings = re.findall(r"^## (.+)$", (ROOT / "README.md").read_text(), re.MULTILINE)
-    order = ["Two commands", "Install", "Use it from the CDK", "Use it from CloudFormation",
+    order = ["Two commands", "Install", "Use it from the CDK", "Use it from CloudFormation", "Promote an image",
              "Test your stacks offline", "Properties", "Limits and costs", "Documentation"]  # fmt: skip
     assert [heading for heading in headings if heading in order] == order
     assert headings.index("Two commands") == 0
-    assert len((ROOT / "README.md").read_text().splitlines()) < 400
+    # Issue 32 asks for the promotion in the README (its CDK app, its CloudFormation commands, the peer table).
+    assert len((ROOT / "README.md").read_text().splitlines()) < 450
