@@ -53,6 +53,7 @@ class AppStreamBackend:
         self.amis: dict[str, dict[str, Any]] = {}  # AMIs CreateImportedImage can import: id -> {"compatible", "fails"}
         self.exports = Exports()  # CreateExportImageTask's tasks (exports.py)
         self.region_lookup: Callable[[str], AppStreamBackend] | None = None  # the account's other regions (regions.py)
+        self.outbound_copies: list[float] = []  # when each copy this region sends to another region ends (copies.py)
 
     # -- seeding and control (not AppStream operations) --------------------------
 
@@ -303,41 +304,6 @@ class AppStreamBackend:
             image.state_until = self.now() + self.scaled(seconds)
             image.next_state = GONE
             return {"Image": image.wire()}
-
-    def copy_image(self, params: dict[str, Any]) -> dict[str, Any]:
-        destination, region = params["DestinationImageName"], params["DestinationRegion"]
-        target = self if region == self.region else self._peer(region)
-        with self._lock:
-            source = self._image(params["SourceImageName"])
-            self._own_private(source, "copied", "ResourceNotAvailableException")  # only private images copy
-            if source.state != "AVAILABLE":
-                raise ApiError("ResourceNotAvailableException", f"The image {source.name} is {source.state}.")
-            copied = {
-                "then": source.copies_end,
-                "description": params.get("DestinationImageDescription", ""),
-                "display_name": source.display_name,
-                "platform": source.platform,
-                "base_image_arn": source.base_image_arn,
-                "agent_version": source.agent_version,
-            }
-        target.receive_copy(destination, **copied)  # outside this region's lock: two regions copy to each other
-        return {"DestinationImageName": destination}
-
-    def receive_copy(self, name: str, **copied: Any) -> None:
-        """A copy arrives in this (destination) region: its name, quotas and lag are this region's; no tags."""
-        with self._lock:
-            self._advance()
-            if name in self.images:
-                raise ApiError("ResourceAlreadyExistsException", f"The image {name} already exists.")
-            # "2 concurrent copies per destination region" (appstream-images.md, quotas).
-            self._check_quotas("COPYING", self.limits.copies, "concurrent image copies")
-            image = self.add_image(name, state="COPYING", settle_seconds=self.durations.copy, **copied)
-            image.visible_at = self.now() + self.scaled(self.limits.visibility_lag)
-
-    def _peer(self, region: str) -> AppStreamBackend:
-        if self.region_lookup is None:
-            raise ApiError("ResourceNotAvailableException", "This local service holds a single region.")
-        return self.region_lookup(region)
 
     def create_updated_image(self, params: dict[str, Any]) -> dict[str, Any]:
         new_name = params["newImageName"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from appstream_image_local.appstream import exports, sharing, tagging
+from appstream_image_local.appstream import copies, exports, sharing, tagging
 from appstream_image_local.appstream.imports import create_imported_image
 from appstream_image_local.appstream.model import AppStreamBackend
 
 OPERATIONS: dict[str, Callable[[AppStreamBackend, dict[str, Any]], dict[str, Any]]] = {
     "DescribeImages": AppStreamBackend.describe_images,
     "DeleteImage": AppStreamBackend.delete_image,
-    "CopyImage": AppStreamBackend.copy_image,
+    "CopyImage": copies.copy_image,
     "CreateUpdatedImage": AppStreamBackend.create_updated_image,
     "DescribeImagePermissions": sharing.describe_image_permissions,
     "UpdateImagePermissions": sharing.update_image_permissions,

@@ -3,7 +3,7 @@
 A request's region is the one it is signed for (the SigV4 credential scope), as on AWS where each region
 is its own endpoint. Every region shares the home region's account, durations, limits and clock; its
 images, quotas and export tasks are its own. CopyImage with another DestinationRegion makes the copy
-appear there (model.py).
+appear there (copies.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
+from appstream_image_local.appstream.copies import copy_image
 from appstream_image_local.appstream.errors import ApiError
 from appstream_image_local.appstream.regions import region_of
 from tests.conftest import FakeClock
@@ -66,17 +67,46 @@ def test_a_copy_into_a_region_that_has_the_name_is_refused(service: LocalAppStre
     assert err.value.response["Error"]["Code"] == "ResourceAlreadyExistsException"
 
 
-def test_the_copy_quota_is_per_destination_region(service: LocalAppStream, backend: AppStreamBackend) -> None:
+def test_the_copy_quota_holds_in_the_destination_region(service: LocalAppStream, backend: AppStreamBackend) -> None:
+    """appstream-images.md: 2 concurrent copies per destination region."""
+    backend.add_image("golden")
+    irish = service.regions.get("eu-west-1")
+    irish.add_image("irish-golden")
+    copy(regional(service, "eu-west-1"), "irish-golden", "west-0", "us-west-2")
+    copy(regional(service, "us-east-1"), "golden", "west-1", "us-west-2")
+    with pytest.raises(ClientError) as err:  # us-west-2's two slots are taken, whatever the source regions
+        copy(regional(service, "us-east-1"), "golden", "west-extra", "us-west-2")
+    assert err.value.response["Error"]["Code"] == "LimitExceededException"
+    copy(regional(service, "us-east-1"), "golden", "local", "us-east-1")  # the source region has a slot left
+
+
+def test_a_copy_to_another_region_holds_a_slot_of_the_source_region_until_it_ends(
+    service: LocalAppStream, backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    """Issue 32: the source region's copy quota applies too (both are enforced: the stricter reading)."""
     backend.add_image("golden")
     east = regional(service, "us-east-1")
-    for n in range(backend.limits.copies):
-        copy(east, "golden", f"west-{n}", "us-west-2")
-    with pytest.raises(ClientError) as err:
-        copy(east, "golden", "west-extra", "us-west-2")
+    copy(east, "golden", "west", "us-west-2")
+    copy(east, "golden", "irish", "eu-west-1")
+    with pytest.raises(ClientError) as err:  # us-east-1's two slots: its two copies out
+        copy(east, "golden", "tokyo", "ap-northeast-1")
     assert err.value.response["Error"]["Code"] == "LimitExceededException"
-    copy(east, "golden", "irish", "eu-west-1")  # another destination region has its own slots
-    copy(east, "golden", "local", "us-east-1")
-    assert set(service.control("/_local/regions", None)) == {"us-east-1", "us-west-2", "eu-west-1"}
+    with pytest.raises(ClientError):
+        copy(east, "golden", "local", "us-east-1")
+    clock.advance(backend.durations.copy)
+    copy(east, "golden", "tokyo", "ap-northeast-1")  # the copies ended: their slots are free
+    assert set(service.control("/_local/regions", None)) == {"us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"}
+
+
+def test_a_refused_copy_gives_back_the_source_regions_slot(service: LocalAppStream, backend: AppStreamBackend) -> None:
+    backend.add_image("golden")
+    service.regions.get("us-west-2").add_image("taken")
+    east = regional(service, "us-east-1")
+    for _ in range(3):  # refused by the destination each time: no slot is kept for it
+        with pytest.raises(ClientError, match="already exists"):
+            copy(east, "golden", "taken", "us-west-2")
+    copy(east, "golden", "west", "us-west-2")
+    copy(east, "golden", "irish", "eu-west-1")
 
 
 def test_a_region_appstream_does_not_serve_is_refused(service: LocalAppStream, backend: AppStreamBackend) -> None:
@@ -97,7 +127,7 @@ def test_a_lone_backend_refuses_another_destination_region(backend: AppStreamBac
     backend.add_image("golden")
     params = {"SourceImageName": "golden", "DestinationImageName": "g", "DestinationRegion": "us-west-2"}
     with pytest.raises(ApiError, match="single region"):
-        backend.copy_image(params)
+        copy_image(backend, params)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from appstream_image_local.appstream import ApiError, AppStreamBackend, Fault, Limits, LocalAppStream, operations
+from appstream_image_local.appstream.copies import copy_image
 from tests.conftest import FakeClock
 from tests.local.test_appstream_service import raw_call
 
@@ -166,7 +167,7 @@ def test_transitions_run_on_a_time_scale(clock: FakeClock) -> None:
     backend = AppStreamBackend(clock=clock, time_scale=0.001)  # a 40-minute copy in 2.4 s of the clock
     backend.durations.copy = 2400
     backend.add_image("golden")
-    backend.copy_image({"SourceImageName": "golden", "DestinationImageName": "c", "DestinationRegion": "us-east-1"})
+    copy_image(backend, {"SourceImageName": "golden", "DestinationImageName": "c", "DestinationRegion": "us-east-1"})
     clock.advance(2.39)
     assert backend.snapshot()["images"]["c"]["State"] == "COPYING"
     clock.advance(0.02)

@@ -15,6 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from appstream_image_local.appstream import AppStreamBackend, Fault, Limits, LocalAppStream
+from appstream_image_local.appstream.copies import copy_image
 from provider.appstream import deletion
 from provider.appstream.creation import Made
 from provider.appstream.sources import Source
@@ -294,8 +295,8 @@ def test_a_copy_refused_for_the_concurrency_quota_waits_for_a_slot(
     service, client = fake
     backend.add_image("golden-base")
     for name in ("other-1", "other-2"):  # two copies already running: AppStream's quota is 2
-        backend.copy_image(
-            {"SourceImageName": "golden-base", "DestinationImageName": name, "DestinationRegion": "us-east-1"}
+        copy_image(
+            backend, {"SourceImageName": "golden-base", "DestinationImageName": name, "DestinationRegion": "us-east-1"}
         )
     caplog.set_level(logging.INFO)
     body = event("create", ImageName="golden-2026-11", Source={"Type": "Copy", "SourceImageName": "golden-base"})
