@@ -8,6 +8,7 @@ appear there (copies.py).
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import botocore.session
@@ -16,6 +17,7 @@ from appstream_image_local.appstream.errors import ApiError
 from appstream_image_local.appstream.model import AppStreamBackend
 
 
+@functools.cache  # a new botocore session reads its endpoint data and models: about 60 ms for each service started
 def served_regions() -> frozenset[str]:
     """The regions AppStream 2.0 serves, from botocore's endpoint data (the SDK's view of AWS)."""
     return frozenset(botocore.session.get_session().get_available_regions("appstream"))

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -33,6 +34,7 @@ TARGET_PREFIX = "PhotonAdminProxyService."
 JSON_11 = "application/x-amz-json-1.1"
 
 
+@functools.cache  # read once per process: a new session reads botocore's model files again (about 30 ms)
 def _service_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model("appstream")
 
