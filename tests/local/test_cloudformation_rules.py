@@ -172,7 +172,9 @@ def test_a_function_that_fails_once_completes_after_lambdas_retry(local: LocalCl
 
 def test_a_function_with_maximum_retry_attempts_0_is_invoked_once(local: LocalCloud, cfn: Any, tmp_path: Path) -> None:
     marker = tmp_path / "crash.log"
-    cfn.create_stack(StackName="Things", TemplateBody=template(retries=0, Mode="crash", Marker=str(marker)))
+    # ServiceTimeout 4 s: Lambda's first retry would come 1.2 s after the crash (its 1 minute at retry_scale 0.02).
+    body = template(retries=0, Mode="crash", Marker=str(marker), ServiceTimeout=4)
+    cfn.create_stack(StackName="Things", TemplateBody=body)
     # No answer within the ServiceTimeout and no retry; the rollback's Delete gets no answer either, so the
     # stack ends ROLLBACK_FAILED, as it does on AWS.
     assert settled(cfn) == "ROLLBACK_FAILED"
