@@ -7,10 +7,21 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from appstream_image_local.account import ACCOUNT, REGION
 from appstream_image_local.cfn.template import Template
 
-REGION = "us-east-1"  # the home region: the one the offline cloud's clients use unless told another
-ACCOUNT = "123456789012"
+__all__ = [
+    "ACCOUNT",
+    "REGION",
+    "Live",
+    "Pending",
+    "RequestStats",
+    "ResourceFailed",
+    "Stack",
+    "StackFailed",
+    "bucket_location",
+    "suffix",
+]
 
 
 class ResourceFailed(Exception):
