@@ -360,6 +360,16 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+HAND_WRITTEN = "## Test tiers"  # results.md from this heading on is measured by hand (make check, make test): kept
+
+
+def hand_written(results: Path) -> str:
+    """The part of an existing results.md that no benchmark writes (from HAND_WRITTEN on), to keep it."""
+    text = results.read_text() if results.exists() else ""
+    start = text.find(f"\n{HAND_WRITTEN}")
+    return "\n" + text[start + 1 :] if start >= 0 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smallest sizes (the smoke test)")
@@ -370,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(text + "\n")
+    (out / "results.md").write_text(text + "\n" + hand_written(out / "results.md"))
     write_json(out / "results.json", results)
     print(text)
     return 0

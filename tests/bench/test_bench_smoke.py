@@ -105,8 +105,12 @@ def test_aws_durations_through_wait_conditions_at_the_smallest_size() -> None:
 
 def test_the_command_writes_results_files_and_concurrency_at_the_smallest_size(tmp_path: Path) -> None:
     skip = ",".join(sorted(BENCHMARKS - {"concurrency"}))  # the cheapest one: no synth, four small processes
+    (tmp_path / "results.md").write_text("# old figures\n\n## Test tiers (by hand)\n\nmake check: 64 s\n")
     assert main(["--quick", "--skip", skip, "--out", str(tmp_path)]) == 0
-    assert "## 3. Concurrency" in (tmp_path / "results.md").read_text()
+    written = (tmp_path / "results.md").read_text()
+    assert "## 3. Concurrency" in written
+    assert "old figures" not in written  # the benchmarks' part is written anew
+    assert written.endswith("\n\n## Test tiers (by hand)\n\nmake check: 64 s\n")  # the hand-measured part is kept
     concurrency = json.loads((tmp_path / "results.json").read_text())["concurrency"]
     assert concurrency["success"] == concurrency["count"]
     assert concurrency["images_left"] == 0
