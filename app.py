@@ -37,6 +37,7 @@ if "long" in stacks:
         imported_image=str(context("importedImage") or "imported-2026-11"),
         update_source=str(context("updateSource") or "golden-base"),
         updated_image=str(context("updatedImage") or "patched-2026-11"),
+        export_ami=str(context("exportAmi") or ""),
     )
 if str(context("nag") or "true") != "false":
     Validations.of(app).add_plugins(AwsSolutionsChecks())

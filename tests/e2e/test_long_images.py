@@ -1,7 +1,8 @@
 """Images that take hours, deployed with the unmodified CDK CLI on the offline cloud at AWS-like durations
-(local/scenarios aws-durations: a managed update of 3 hours, an import of 2.5 + 0.5 hours, under a time scale of
-0.001; EventBridge's minute runs ten times faster): the stack waits through wait conditions, the fleet starts
-only once its image is AVAILABLE, then a rotation and a destroy leave nothing behind."""
+(local/scenarios aws-durations: a managed update of 3 hours, an import of 2.5 + 0.5 hours and its export to an AMI
+of 1 hour, under a time scale of 0.001; EventBridge's minute runs ten times faster): the stack waits through wait
+conditions (the import's also for its export, issue 32 item 4), the fleet starts only once its image is AVAILABLE,
+then a rotation and a destroy leave nothing behind but the AMI, which is the user's."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from tools.synth import cached_synth
 pytestmark = pytest.mark.toolchain  # the CDK CLI deploys synthesized assemblies (tools/synth.py: jsii)
 
 STACK = "AppStreamLongImages"
-BASE = {"stacks": "long", "nag": "false", "updatedImage": "patched-2026-11", "importedImage": "imported-2026-11"}
+BASE = {
+    "stacks": "long",
+    "nag": "false",
+    "updatedImage": "patched-2026-11",
+    "importedImage": "imported-2026-11",
+    "exportAmi": "imported-2026-11-ami",
+}
 
 
 def _assembly(**changes: str) -> Path:
@@ -64,6 +71,12 @@ def test_an_import_and_a_3_hour_update_deploy_the_fleet_waits_then_rotation_and_
     assert available < _first(events, "CREATE_IN_PROGRESS", "Fleet")
     assert [c["error"] for c in offline_cloud.audit("CreateUpdatedImage")] == [None]
     assert [c["error"] for c in offline_cloud.audit("CreateImportedImage")] == [None]
+    # The export (an hour: 3.6 s here) started once the import was AVAILABLE, after the resource's answer; the
+    # deploy ended only once it had COMPLETED: the import's wait condition waited for it (scheduled runs followed it).
+    [export] = offline_cloud.audit("CreateExportImageTask")
+    assert (export["error"], export["params"]["AmiName"]) == (None, "imported-2026-11-ami")
+    [task] = offline_cloud.backend.exports.tasks.values()
+    assert task.state == "COMPLETED"
 
     # The rotation: a new 3-hour update, a new wait condition pair, the fleet moves, the old image goes.
     offline_cloud.deploy_assembly(_assembly(updatedImage="patched-2026-12"), STACK)
@@ -76,4 +89,6 @@ def test_an_import_and_a_3_hour_update_deploy_the_fleet_waits_then_rotation_and_
 
     offline_cloud.destroy(STACK)
     offline_cloud.assert_clean(STACK, also_touched=["golden-base"])
+    assert [t.state for t in offline_cloud.backend.exports.tasks.values()] == ["COMPLETED"]  # the AMI stays the user's
+    assert len(offline_cloud.audit("CreateExportImageTask")) == 1  # the rotation left the import and its export
     assert offline_cloud.owned_images(STACK) == {"patched-2026-11", "patched-2026-12", "imported-2026-11"}
