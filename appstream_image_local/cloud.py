@@ -122,7 +122,7 @@ class LocalCloud:
     @property
     def clouds(self) -> list[Cloud]:
         """The driver of every region used so far, the home region's first."""
-        return [api.cloud for api in self.cloudformation.apis.values()] if self.cloudformation is not None else []
+        return [api.cloud for api in self.cloudformation.regions()] if self.cloudformation is not None else []
 
     def stop(self, *, wait: float = STOP_WAIT) -> None:
         """Stop serving; stack operations under way have `wait` seconds to finish (0: none, as on Ctrl-C).
@@ -132,7 +132,7 @@ class LocalCloud:
         clouds = self.clouds
         if self.cloudformation is not None:
             if wait > 0:
-                for api in self.cloudformation.apis.values():
+                for api in self.cloudformation.regions():
                     api.wait_idle(timeout=wait)
             self.cloudformation.stop()
         for cloud in clouds:

@@ -61,13 +61,20 @@ class LocalCloudFormation(QueryServer):
 
     def start(self) -> Self:
         super().start()
-        self._serving = True
-        for api in self.apis.values():
-            api.cloud.serve_api(self.url)
+        with self._regions_lock:
+            self._serving = True
+            for api in self.apis.values():
+                api.cloud.serve_api(self.url)
         return self
 
     def stop(self) -> None:
-        self._serving = False
-        for api in self.apis.values():
-            api.cloud.serve_api(None)
+        with self._regions_lock:  # no region is added meanwhile
+            self._serving = False
+            for api in self.apis.values():
+                api.cloud.serve_api(None)
         super().stop()
+
+    def regions(self) -> list[CloudFormationApi]:
+        """The API of every region used so far, the home region's first."""
+        with self._regions_lock:
+            return list(self.apis.values())
