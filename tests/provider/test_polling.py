@@ -79,7 +79,7 @@ def _nothing_scheduled_before_or_after(request: pytest.FixtureRequest) -> Iterat
 def test_a_deletion_longer_than_the_invocation_completes_through_scheduled_polling(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
-    owned_image(live_backend, "golden-2026-11", delete_seconds=3)
+    owned_image(live_backend, "golden-2026-11", delete_seconds=600)  # until the test ends it: hand-over on any machine
     event = provider.event("delete")
     assert provider.invoke(event, timeout_s=SHORT_LAMBDA) is None  # handed over, no response yet
     [name] = schedules_left()
@@ -90,6 +90,8 @@ def test_a_deletion_longer_than_the_invocation_completes_through_scheduled_polli
     assert scheduled["CrHelperPoll"] is True
     assert scheduled[SCHEDULE] == name
     assert "OldResourceProperties" not in scheduled
+    with live_backend._lock:
+        live_backend.images["golden-2026-11"].state_until = live_backend.now()  # AppStream finishes
     response = provider.invoke(scheduled)  # EventBridge Scheduler runs it
     assert response is not None
     assert response["Status"] == "SUCCESS"
@@ -376,11 +378,13 @@ def test_an_inline_deadline_fails_without_ever_scheduling(provider: Provider, li
 
 
 def test_a_200_character_logical_id_polls_and_cleans_up(provider: Provider, live_backend: AppStreamBackend) -> None:
-    owned_image(live_backend, "golden-2026-11", owner=owner_value(STACK_ID, "L" * 200), delete_seconds=3)
+    owned_image(live_backend, "golden-2026-11", owner=owner_value(STACK_ID, "L" * 200), delete_seconds=600)
     event = provider.event("delete", LogicalResourceId="L" * 200)
     assert provider.invoke(event, timeout_s=SHORT_LAMBDA) is None
     [name] = schedules_left()
     assert len(name) <= MAX_NAME
+    with live_backend._lock:
+        live_backend.images["golden-2026-11"].state_until = live_backend.now()  # AppStream finishes
     response = provider.invoke(fire(name))
     assert response is not None
     assert response["Status"] == "SUCCESS"
