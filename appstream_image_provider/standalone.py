@@ -13,10 +13,12 @@ import json
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, BootstraplessSynthesizer, CfnCondition, CfnParameter, CfnResource, Fn, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -86,34 +88,29 @@ class StandaloneProviderStack(Stack):
         provider.function.add_environment(
             contract.SCOPE_ENV, Fn.join("", [f"images named {prefix.value_as_string}*", tag_text])
         )
-        import_role = CfnParameter(
-            self,
-            "ImportRoleArn",
-            default="",
-            allowed_pattern=ROLE_OR_NONE,
-            description="If set, Source Type Import may pass this role to AppStream (and only it); empty: no imports",
-        )
-        imports = CfnCondition(
-            self, "ImportsImages", expression=Fn.condition_not(Fn.condition_equals(import_role.value_as_string, ""))
-        )
         # A shared provider's images are owned by the stacks that use it (ImageProvider.owned_by_any_stack).
-        policy = provider.grant_import(import_role.value_as_string)
-        cfn_policy = policy.node.default_child
-        assert isinstance(cfn_policy, CfnResource)
-        cfn_policy.cfn_options.condition = imports
-        export_role = CfnParameter(
-            self,
+        self._role_to_pass(
+            "ImportRoleArn",
+            "ImportsImages",
+            "If set, Source Type Import may pass this role to AppStream (and only it); empty: no imports",
+            provider.grant_import,
+        )
+        self._role_to_pass(
             "ExportRoleArn",
-            default="",
-            allowed_pattern=ROLE_OR_NONE,
-            description="If set, Export may pass this role to AppStream (and only it); empty: no exports",
+            "ExportsImages",
+            "If set, Export may pass this role to AppStream (and only it); empty: no exports",
+            provider.grant_export,
         )
-        exports = CfnCondition(
-            self, "ExportsImages", expression=Fn.condition_not(Fn.condition_equals(export_role.value_as_string, ""))
-        )
-        export_policy = provider.grant_export(export_role.value_as_string).node.default_child
-        assert isinstance(export_policy, CfnResource)
-        export_policy.cfn_options.condition = exports
+
+    def _role_to_pass(
+        self, parameter: str, condition: str, description: str, grant: Callable[[str], iam.Policy]
+    ) -> None:
+        """A role parameter the provider may pass to AppStream (`grant`), its policy there only when one is given."""
+        role = CfnParameter(self, parameter, default="", allowed_pattern=ROLE_OR_NONE, description=description)
+        given = Fn.condition_not(Fn.condition_equals(role.value_as_string, ""))
+        policy = grant(role.value_as_string).node.default_child
+        assert isinstance(policy, CfnResource)
+        policy.cfn_options.condition = CfnCondition(self, condition, expression=given)
 
 
 def _optional_tag(template: dict[str, Any]) -> dict[str, Any]:
