@@ -221,29 +221,27 @@ class OfflineCloud(AccountChecks):
             self._regions.update(self._assembly_regions())
         return {} if stack == ALL else self.outputs(stack)
 
-    def _assembly_regions(self) -> dict[str, str]:
-        """Each stack of the assembly last synthesized (by artifact id, path and stack name) -> its region (its
-        environment's, or the home region for an environment-agnostic stack)."""
+    def _assembly(self) -> list[tuple[str, set[str], str]]:
+        """The stacks of the assembly last synthesized: each one's name, the names the CLI knows it by (artifact
+        id, path, stack name) and its region (its environment's, or the home region when environment-agnostic)."""
         manifest = self.workdir / "cdk.out" / "manifest.json"
         artifacts = json.loads(manifest.read_text()).get("artifacts", {}) if manifest.exists() else {}
-        regions: dict[str, str] = {}
+        found = []
         for artifact_id, artifact in artifacts.items():
             if artifact.get("type") == "aws:cloudformation:stack":
+                name = str(artifact.get("properties", {}).get("stackName") or artifact_id)
                 region = str(artifact.get("environment", "")).rsplit("/", 1)[-1]
-                names = (artifact_id, artifact.get("displayName"), artifact.get("properties", {}).get("stackName"))
-                for name in filter(None, names):
-                    regions[str(name)] = self.home_region if region in ("", "unknown-region") else region
-        return regions
+                region = self.home_region if region in ("", "unknown-region") else region
+                found.append((name, {name, artifact_id, str(artifact.get("displayName") or name)}, region))
+        return found
+
+    def _assembly_regions(self) -> dict[str, str]:
+        """Every name of each stack of the assembly last synthesized -> its region."""
+        return {alias: region for _, aliases, region in self._assembly() for alias in aliases}
 
     def _stacks(self) -> list[str]:
         """The stack names of the assembly last synthesized."""
-        manifest = json.loads((self.workdir / "cdk.out" / "manifest.json").read_text())
-        artifacts = manifest.get("artifacts", {}).items()
-        return [
-            str(a.get("properties", {}).get("stackName") or i)
-            for i, a in artifacts
-            if a.get("type") == "aws:cloudformation:stack"
-        ]
+        return [name for name, _, _ in self._assembly()]
 
     def destroy(self, stack: str) -> None:
         """`cdk destroy --force STACK`, with the app and the context (`-c`) it was deployed with; then checks that
