@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import logs
-from ..contract import ADOPTED_TAG, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, SOURCE_TAG
+from ..contract import ADOPTED_TAG, MOVED_FROM_TAG, OWNER_TAG, PROVIDER_TAGS, RETIRED_TAG, SOURCE_TAG
 from ..errors import NotOwned
 from . import handback, images
 from .ownership import moved_within, owner_of
@@ -90,6 +90,7 @@ def apply_tags(  # noqa: PLR0917 - one call site passes what it already read
             desired[ADOPTED_TAG] = before.encode()
         taken = "adopted"
     stale = [k for k in (ADOPTED_TAG, MOVED_FROM_TAG) if k in current and k not in desired and taken is not None]
+    stale += [RETIRED_TAG] if RETIRED_TAG in current and found == owner else []  # ours, kept, in use again
     images.untag(client, arn, [k for k in old_keys if k not in desired and k in current] + stale)
     images.tag(client, arn, {k: v for k, v in desired.items() if current.get(k) != v})
     return taken

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import logs
-from ..contract import IMAGE_NAME, OWNER_TAG, SOURCE_TAG
+from ..contract import IMAGE_NAME, OWNER_TAG, RETIRED_TAG, SOURCE_TAG
 from ..errors import (
     DeadlineExceeded,
     ImageFailed,
@@ -169,6 +169,15 @@ def _existing(  # noqa: PLR0917 - the request's parts
             f"Source Type {kind} makes a new image and never adopts one: choose another ImageName, "
             "or adopt the image with Source Type Existing"
         )
+    if RETIRED_TAG in current:  # a rename back to an image this resource kept (Keep): in use again, if the same
+        if current.get(SOURCE_TAG) not in (None, props.source.fingerprint()):
+            raise InvalidProperties(
+                f"Invalid property ImageName: {name} is an image this resource retired (Keep), made from "
+                f"{adoption.described(current.get(SOURCE_TAG, ''))}, not from {adoption.described(props.source)}. "
+                "Give the Source it was made from to use it again, or choose another ImageName"
+            )
+        logs.event("back in use: an image this resource retired (Keep)", image=name, phase="create")
+        return image
     state = str(image.get("State"))
     if state not in ("FAILED", "DELETING"):
         logs.event("picked up the image an earlier delivery of this request made", image=name, phase="create")

@@ -11,8 +11,10 @@ import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
 from provider.appstream import deletion
+from provider.appstream.properties import parse
 from provider.cloudformation.outcome import Continue
 from provider.contract import OWNER_TAG, RETIRED_TAG, SOURCE_TAG, owner_value
+from provider.errors import InvalidProperties
 from tests.conftest import FakeClock
 from tests.provider.conftest import MADE_BY_COPY, OWNER, STACK_ID, event, finished, handle, owned_image, scheduled
 
@@ -151,3 +153,39 @@ def test_the_retirement_table_retires_only_outside_a_rollback_and_only_a_replace
     assert {k for k, v in table.items() if v is deletion.Ending.RETIRE} == {(False, True), (None, True)}
     assert table[(False, False)] is deletion.Ending.DELETE_ALL
     assert all(v is deletion.Ending.DELETE for k, v in table.items() if k[0] is True)
+
+
+def test_a_rename_back_to_a_retired_image_puts_it_back_in_use_and_the_next_cleanup_retires_the_other(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    """golden-1 -> golden-2 -> golden-1 with Keep 1: the Create takes its kept golden-1 back (no longer retired,
+    shared again) and the cleanup Delete of golden-2 retires golden-2; it once deleted golden-1, the stack's image."""
+    _, client = fake
+    made_from = parse({"ImageName": "golden-1", "Source": SOURCE}).source.fingerprint()
+    backend.add_image("plat-base")
+    owned_image(backend, "golden-1", tags={SOURCE_TAG: made_from, RETIRED_TAG: "2026-11-30T00:00:00.000000Z"})
+    owned_image(backend, "golden-2", tags={SOURCE_TAG: made_from})  # the resource's image until the rename back
+    share = [{"AccountId": OTHER, "AllowFleet": "true", "AllowImageBuilder": "false"}]
+    create = event("create", ImageName="golden-1", Source=SOURCE, Keep="1", SharedWith=share)
+
+    assert finished(handle(client, clock, create)).physical_id == "golden-1"
+    assert RETIRED_TAG not in images(backend)["golden-1"]["Tags"]
+    clock.advance(60)  # AppStream's sharing lag
+    assert backend.accepted_permissions("golden-1") == {OTHER: {"allowFleet": True, "allowImageBuilder": False}}
+
+    assert finished(handle(client, clock, delete("golden-2", Keep="1"), stacks=Stacks())).physical_id == "golden-2"
+    assert images(backend)["golden-1"]["State"] == "AVAILABLE"
+    assert RETIRED_TAG not in images(backend)["golden-1"]["Tags"]
+    assert RETIRED_TAG in images(backend)["golden-2"]["Tags"]
+
+
+def test_a_rename_back_to_a_retired_image_made_from_another_source_is_refused(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
+) -> None:
+    _, client = fake
+    backend.add_image("plat-base")
+    owned_image(backend, "golden-1", tags={SOURCE_TAG: MADE_BY_COPY, RETIRED_TAG: "2026-11-30T00:00:00.000000Z"})
+    create = event("create", ImageName="golden-1", Source={"Type": "Copy", "SourceImageName": "plat-base"}, Keep="1")
+    with pytest.raises(InvalidProperties, match="golden-1 is an image this resource retired"):
+        handle(client, clock, create)
+    assert images(backend)["golden-1"]["Tags"][RETIRED_TAG] == "2026-11-30T00:00:00.000000Z"  # left as it was
