@@ -115,7 +115,7 @@ def test_a_failed_custom_resources_function_logs_are_served_as_the_cdk_cli_asks_
     messages = [e["message"] for e in found["events"]]
     assert any("widget Create starts" in m for m in messages)
     assert any("widget refused: no capacity" in m for m in messages)
-    assert any("widget Delete starts" in m for m in messages)  # the rollback's Delete, in the same environment
+    assert any("widget Delete starts" in m for m in messages)  # the rollback's Delete, in the same log group
     assert "the widget service says: no capacity" in messages  # print(): a line is an event
     assert messages.index(next(m for m in messages if "Create starts" in m)) < messages.index(
         next(m for m in messages if "Delete starts" in m)
@@ -137,8 +137,11 @@ def test_filter_patterns_streams_times_paging_and_get_log_events(local: LocalClo
     assert [e["message"] for e in refused] == [m for m in (e["message"] for e in everything) if "refused" in m]
     assert len(refused) == 1
 
-    [stream] = {e["logStreamName"] for e in everything}  # one environment served both requests
-    assert logs.filter_log_events(logGroupName=GROUP, logStreamNames=[stream])["events"] == everything
+    # One environment serves both requests, or two when the Create's end is noticed late (a busy machine).
+    streams = sorted({e["logStreamName"] for e in everything})
+    assert logs.filter_log_events(logGroupName=GROUP, logStreamNames=streams)["events"] == everything
+    first = [e for e in everything if e["logStreamName"] == streams[0]]
+    assert logs.filter_log_events(logGroupName=GROUP, logStreamNames=streams[:1])["events"] == first
     later = int(time.time() * 1000) + 60_000
     assert logs.filter_log_events(logGroupName=GROUP, startTime=later)["events"] == []
 
@@ -153,11 +156,11 @@ def test_filter_patterns_streams_times_paging_and_get_log_events(local: LocalClo
     assert all(len(p) <= 2 for p in pages)
     assert len(pages) >= 3
 
-    got = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)["events"]
-    assert [e["message"] for e in got] == [e["message"] for e in everything]
+    got = logs.get_log_events(logGroupName=GROUP, logStreamName=streams[0], startFromHead=True)["events"]
+    assert [e["message"] for e in got] == [e["message"] for e in first]
     assert all(set(e) == {"timestamp", "message", "ingestionTime"} for e in got)
-    [described] = logs.describe_log_streams(logGroupName=GROUP)["logStreams"]
-    assert described["logStreamName"] == stream
+    described = logs.describe_log_streams(logGroupName=GROUP)["logStreams"]
+    assert sorted(d["logStreamName"] for d in described) == streams
 
 
 # -- the local Lambda alone: what reaches CloudWatch Logs, and when ---------------------------------------------
