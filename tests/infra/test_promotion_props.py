@@ -76,6 +76,10 @@ def test_export_iam_is_scoped_to_owned_images_and_passes_that_role_to_appstream_
         s for s in passing if s["Condition"]["StringEquals"]["iam:PassedToService"] == "appstream.amazonaws.com"
     ]
     assert [s["Resource"] for s in to_appstream] == [ROLE]
+    assert [(s["Resource"], s["Condition"]) for s in passing if s["Resource"] == ROLE] == [
+        (ROLE, {"StringEquals": {"iam:PassedToService": "appstream.amazonaws.com"}})
+    ]  # that role to AppStream only
+    assert "ec2:" not in json.dumps(statements)  # the AMI is the user's: the provider may not touch EC2 images
 
 
 def test_without_export_no_export_permission_is_granted() -> None:

@@ -336,6 +336,12 @@ def owned_image(backend: AppStreamBackend, name: str, owner: str = OWNER, **attr
     backend.add_image(name, tags=tags, **attrs)
 
 
+def finish_soon(backend: AppStreamBackend, name: str, seconds: float = 1.0) -> None:
+    """AppStream finishes the image's transition `seconds` from now (a fast-forward, not a sleep)."""
+    with backend._lock:
+        backend.images[name].state_until = backend.now() + seconds
+
+
 __all__ = [
     "ACCOUNT",
     "GROUP",
@@ -343,6 +349,7 @@ __all__ = [
     "OWNER",
     "STACK_ID",
     "Provider",
+    "finish_soon",
     "finished",
     "fire",
     "lambda_context",

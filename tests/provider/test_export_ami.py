@@ -268,10 +268,13 @@ def test_a_delete_never_touches_the_ami(
     backend.add_image("golden-base")
     backend.durations.export = 60
     finished(handle(client, clock, event("create", ImageName="golden-2026-11", Source=COPY, Export=EXPORT)))
+    made = len(service.audit.mutations())
     body = event("delete", ImageName="golden-2026-11", Source=COPY, Export=EXPORT)
     body["PhysicalResourceId"] = "golden-2026-11"
     finished(handle(client, clock, body))
     assert "golden-2026-11" not in backend.images
+    # What the Delete changed: the image alone (the provider has no EC2 client; its IAM has no ec2: action).
+    assert {c["operation"] for c in service.audit.mutations()[made:]} <= {"DeleteImage", "UntagResource"}
     [task] = backend.exports.tasks.values()
     assert task.state == "COMPLETED"  # the AMI it made is the user's
     assert len(service.audit.calls("CreateExportImageTask")) == 1

@@ -45,6 +45,7 @@ from tests.provider.conftest import (
     Provider,
     clear_schedules,
     ensure_function,
+    finish_soon,
     fire,
     lambda_context,
     next_run,
@@ -90,8 +91,7 @@ def test_a_deletion_longer_than_the_invocation_completes_through_scheduled_polli
     assert scheduled["CrHelperPoll"] is True
     assert scheduled[SCHEDULE] == name
     assert "OldResourceProperties" not in scheduled
-    with live_backend._lock:
-        live_backend.images["golden-2026-11"].state_until = live_backend.now()  # AppStream finishes
+    finish_soon(live_backend, "golden-2026-11", 0)  # AppStream finishes
     response = provider.invoke(scheduled)  # EventBridge Scheduler runs it
     assert response is not None
     assert response["Status"] == "SUCCESS"
@@ -239,8 +239,7 @@ def test_a_duplicate_delivery_stops_at_its_twin_s_schedule(provider: Provider, l
     twin = provider.event("delete")  # Lambda delivers the same request again
     assert provider.invoke(twin, timeout_s=SHORT_LAMBDA) is None  # ConflictException: logged, no error, no answer
     [name] = schedules_left()
-    with live_backend._lock:
-        live_backend.images["golden-2026-11"].state_until = live_backend.now()  # AppStream finishes
+    finish_soon(live_backend, "golden-2026-11", 0)  # AppStream finishes
     response = provider.invoke(fire(name))
     assert response is not None
     assert response["Status"] == "SUCCESS"
@@ -262,8 +261,7 @@ def test_a_run_from_an_old_rule_removes_the_rule_and_its_permission_then_goes_on
     assert "CrHelperPermission" not in scheduled
     assert scheduled["CrHelperData"][RESUME]["image"] == "golden-2026-11"
     assert scheduled["RequestId"] == body["RequestId"]
-    with live_backend._lock:
-        live_backend.images["golden-2026-11"].state_until = live_backend.now()  # AppStream finishes
+    finish_soon(live_backend, "golden-2026-11", 0)  # AppStream finishes
     response = provider.invoke(scheduled)
     assert response is not None
     assert response["Status"] == "SUCCESS"
@@ -383,8 +381,7 @@ def test_a_200_character_logical_id_polls_and_cleans_up(provider: Provider, live
     assert provider.invoke(event, timeout_s=SHORT_LAMBDA) is None
     [name] = schedules_left()
     assert len(name) <= MAX_NAME
-    with live_backend._lock:
-        live_backend.images["golden-2026-11"].state_until = live_backend.now()  # AppStream finishes
+    finish_soon(live_backend, "golden-2026-11", 0)  # AppStream finishes
     response = provider.invoke(fire(name))
     assert response is not None
     assert response["Status"] == "SUCCESS"

@@ -34,6 +34,7 @@ from tests.provider.conftest import (
     clear_schedules,
     ensure_function,
     event,
+    finish_soon,
     finished,
     fire,
     handle,
@@ -68,12 +69,6 @@ def _no_rules_left(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 LONG_COPY = 600.0  # seconds: the copy outlasts the first invocation however slow the machine; tests finish it
-
-
-def finish_soon(backend: AppStreamBackend, name: str, seconds: float = 1.0) -> None:
-    """AppStream finishes the image's transition `seconds` from now (a fast-forward, not a sleep)."""
-    with backend._lock:
-        backend.images[name].state_until = backend.now() + seconds
 
 
 def copy_props(handle_url: str, **extra: Any) -> dict[str, Any]:
