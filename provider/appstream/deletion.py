@@ -252,7 +252,8 @@ def _retirement(  # noqa: PLR0917 - what _kept knows
 ) -> Ending:
     """RETIREMENTS: retire the image (then delete the retired ones past Keep), or delete it and every retired one."""
     family = retirement.family(client, owner, job.name) if undoes is not True else retirement.Family()
-    ending = RETIREMENTS[(undoes, bool(family.live))]
+    # A look cut short may have missed the image in use: counted as one, the image is retired, which loses nothing.
+    ending = RETIREMENTS[(undoes, bool(family.live) or not family.complete)]
     if ending is Ending.RETIRE:
         when = retirement.stamp(now)
         retirement.retire(client, image, when, keep_sharing=job.keep_sharing)

@@ -33,6 +33,7 @@ class Family:
 
     live: tuple[str, ...] = ()
     retired: tuple[tuple[str, str], ...] = ()  # (retired at, name)
+    complete: bool = True  # False: the look stopped at MAX_SCANNED images, so an image in use may be unseen
 
     def beyond(self, keep: int) -> list[str]:
         """The retired images past the `keep` most recent, the oldest first: deleted, each waited for."""
@@ -57,7 +58,7 @@ def family(client: AppStreamClient, owner: str, name: str) -> Family:
                     MAX_SCANNED,
                     extra={"image": name, "phase": "delete"},
                 )
-                return Family(tuple(live), tuple(retired))
+                return Family(tuple(live), tuple(retired), complete=False)
             tags = images.tags_of(client, str(image["Arn"]))
             if tags.get(OWNER_TAG) != owner:
                 continue

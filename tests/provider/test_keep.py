@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from appstream_image_local.appstream import AppStreamBackend, LocalAppStream
-from provider.appstream import deletion
+from provider.appstream import deletion, retirement
 from provider.appstream.properties import parse
 from provider.cloudformation.outcome import Continue
 from provider.contract import OWNER_TAG, RETIRED_TAG, SOURCE_TAG, owner_value
@@ -189,3 +189,18 @@ def test_a_rename_back_to_a_retired_image_made_from_another_source_is_refused(
     with pytest.raises(InvalidProperties, match="golden-1 is an image this resource retired"):
         handle(client, clock, create)
     assert images(backend)["golden-1"]["Tags"][RETIRED_TAG] == "2026-11-30T00:00:00.000000Z"  # left as it was
+
+
+def test_a_look_cut_short_at_the_scan_cap_retires_rather_than_deleting_everything(
+    fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_SCANNED images the replacement may be unseen: the cleanup must not take it for a stack delete."""
+    _, client = fake
+    monkeypatch.setattr(retirement, "MAX_SCANNED", 2)
+    for n in range(3):
+        backend.add_image(f"other-team-{n}")  # looked at first, and the cap is reached before golden-2
+    owned_image(backend, "golden-1")
+    owned_image(backend, "golden-2")  # the replacement: this resource's image now
+    assert finished(handle(client, clock, delete("golden-1", Keep="1"), stacks=Stacks())).physical_id == "golden-1"
+    assert RETIRED_TAG in images(backend)["golden-1"]["Tags"]  # kept, not deleted with every retired image
+    assert RETIRED_TAG not in images(backend)["golden-2"]["Tags"]
