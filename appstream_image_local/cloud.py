@@ -109,10 +109,13 @@ class LocalCloud:
         assert self.appstream is not None
         assert self.moto is not None
         workdir = self.workdir if region == REGION else self.workdir / "regions" / region
-        return Cloud(
+        made = Cloud(
             appstream_url=self.appstream.url, moto=self.moto, workdir=workdir, printer=self._printer, region=region,
             **self._options,
         )  # fmt: skip
+        if self.cloud is not None:  # IAM is global: a function's role holds in every region's CloudFormation
+            made.functions.iam = self.cloud.functions.iam
+        return made
 
     def region(self, region: str) -> Cloud:
         """The local CloudFormation of `region` (made on first use, as a request signed for it would make it)."""
@@ -129,13 +132,12 @@ class LocalCloud:
 
         Whatever still runs then is cut short: the functions' processes end before this returns (the local
         Lambda stops busy ones), so none of them calls a service that is gone or that took its port since."""
-        clouds = self.clouds
         if self.cloudformation is not None:
             if wait > 0:
                 for api in self.cloudformation.regions():
                     api.wait_idle(timeout=wait)
-            self.cloudformation.stop()
-        for cloud in clouds:
+            self.cloudformation.stop()  # from here on no region is added
+        for cloud in self.clouds:
             cloud.close()
         for server in (self.moto, self.appstream):
             if server is not None:

@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from appstream_image_local.account import REGION
 from appstream_image_local.appstream import AppStreamBackend, Fault
 from appstream_image_local.appstream.scenario import load_scenario, read_scenario_file, scenario_path
 from appstream_image_local.cdk_cli import CDK_ENV, CdkNotFound, find_cdk
@@ -101,7 +102,7 @@ class OfflineCloud(AccountChecks):
     @property
     def home_region(self) -> str:
         """The region the CDK CLI, boto3 and the AWS CLI use unless told another (AWS_REGION)."""
-        return self.backend.region
+        return REGION
 
     def region_backend(self, region: str = "") -> AppStreamBackend:
         """The local AppStream service's state in `region` ("": the home region)."""

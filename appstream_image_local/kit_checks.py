@@ -57,7 +57,7 @@ class AccountChecks:
         Source Existing), once they carry none of the provider's tags."""
         made = self.made_images()
         problems: list[str] = []
-        for region in sorted({self.home_region} | {str(e.get("region")) for e in self.audit() if e.get("region")}):
+        for region in sorted({self.home_region} | {_changed_in(e) for e in self.audit()}):
             owned, images = self.owned_images(stack, region), self.images(region)
             released = {
                 n for n in owned & set(images)
@@ -66,8 +66,10 @@ class AccountChecks:
             where = "" if region == self.home_region else f" in {region}"
             left = owned & set(images) - set(kept) - released
             problems += [f"image {name}{where} (owned by {stack}) is still there" for name in sorted(left)]
-        touched = outside(self.audit(), self.owned_images(stack) | set(also_touched))
-        problems += [f"image {name} was changed, but {stack} does not own it: {ops}" for name, ops in touched.items()]
+            changes = [e for e in self.audit() if _changed_in(e) == region]  # an image of that name elsewhere differs
+            touched = outside(changes, owned | set(also_touched))
+            problems += [f"image {name}{where} was changed, but {stack} does not own it: {ops}"
+                         for name, ops in touched.items()]  # fmt: skip
         for cloud in self.local.clouds:  # every region's CloudFormation, Lambda and EventBridge
             problems += [f"left behind: {leak}" for leak in cloud.leaks]
             problems += [f"rule {rule['Name']} is still scheduled" for rule in cloud.scheduler.rules()]
@@ -94,3 +96,10 @@ class AccountChecks:
     def changed_images(self) -> dict[str, list[str]]:
         """Image -> the successful mutating calls made on it, in order."""
         return mutated_images(self.audit())
+
+
+def _changed_in(entry: dict[str, Any]) -> str:
+    """The region of the image an audited call changes: a CopyImage's destination, else where it was called."""
+    if entry.get("operation") == "CopyImage":
+        return str(entry.get("params", {}).get("DestinationRegion") or entry.get("region"))
+    return str(entry.get("region"))

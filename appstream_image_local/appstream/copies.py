@@ -36,8 +36,8 @@ def copy_image(backend: AppStreamBackend, params: dict[str, Any]) -> dict[str, A
         receive_copy(target, destination, **copied)  # outside this region's lock: two regions copy to each other
     except ApiError:
         if region != backend.region:
-            with backend._lock:
-                backend.outbound_copies.remove(slot)
+            with backend._lock:  # gone already if a look since found it over: a slot is freed once either way
+                backend.outbound_copies = [end for end in backend.outbound_copies if end is not slot]
         raise
     return {"DestinationImageName": destination}
 

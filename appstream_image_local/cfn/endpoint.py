@@ -47,6 +47,8 @@ class LocalCloudFormation(QueryServer):
         with self._regions_lock:
             found = self.apis.get(region or self.api.cloud.region)
             if found is None:
+                if not self._serving and self._more is not None:  # stopped: a region made now would never close
+                    raise ApiError("ServiceUnavailable", "The offline cloud is stopping.", 503)
                 if self._more is None or region not in CLOUDFORMATION_REGIONS:
                     raise ApiError("InvalidClientTokenId", f"CloudFormation is not served offline in {region}", 403)
                 found = self.apis[region] = CloudFormationApi(self._more(region))

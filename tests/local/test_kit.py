@@ -80,6 +80,20 @@ def test_assert_clean_names_an_owned_image_left_and_an_image_touched_outside(off
     offline_cloud.assert_clean("Stack1", also_touched=["theirs"])
 
 
+def test_assert_clean_names_another_regions_image_of_an_owned_images_name(offline_cloud: OfflineCloud) -> None:
+    """Owning "golden" in us-east-1 does not allow changing a "golden" in eu-west-1 (a wrong-region bug)."""
+    offline_cloud.add_image("golden")
+    offline_cloud.add_image("golden", region="eu-west-1")
+    east, west = offline_cloud.client("appstream"), offline_cloud.client("appstream", "eu-west-1")
+    east.tag_resource(ResourceArn=offline_cloud.images()["golden"]["Arn"], Tags={OWNER_TAG: "Stack1/Image/0123abcd"})
+    east.delete_image(Name="golden")
+    offline_cloud.backend.images.pop("golden", None)  # DELETING -> gone, without waiting for its clock
+    offline_cloud.assert_clean("Stack1")
+    west.tag_resource(ResourceArn=offline_cloud.images("eu-west-1")["golden"]["Arn"], Tags={"team": "x"})
+    with pytest.raises(AssertionError, match="image golden in eu-west-1 was changed, but Stack1 does not own it"):
+        offline_cloud.assert_clean("Stack1")
+
+
 def test_assert_clean_accepts_images_kept_on_purpose(offline_cloud: OfflineCloud) -> None:
     """Retained (still tagged: named in `kept`) and released adoptions (untagged, not made by the stack) stay."""
     appstream = offline_cloud.client("appstream")

@@ -135,3 +135,20 @@ def test_an_export_in_use_cannot_be_removed_nor_its_stack_deleted(local: LocalCl
     assert _wait(cfn, consumer)["StackStatus"] == "DELETE_COMPLETE"
     cfn.delete_stack(StackName="Producer")  # once nothing imports it
     assert _wait(cfn, deleted["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_a_functions_role_holds_in_every_regions_cloudformation(local: LocalCloud) -> None:
+    """IAM is global: a function of eu-west-1 whose role allows no CloudFormation call is denied in us-east-1 too."""
+    key = "ASIAWESTFUNCTION0001"
+    role = "arn:aws:sts::123456789012:assumed-role/west-role/west-function"
+    local.region("eu-west-1").functions.iam.register(key, role, [{"Version": "2012-10-17", "Statement": []}])
+    env = local.env()
+    east = boto3.client(
+        "cloudformation",
+        endpoint_url=env["AWS_ENDPOINT_URL_CLOUDFORMATION"],
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key="local",
+    )
+    with pytest.raises(east.exceptions.ClientError, match="AccessDenied"):
+        east.describe_stacks()
