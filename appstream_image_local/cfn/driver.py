@@ -194,6 +194,9 @@ class Cloud(Rollbacks, Scopes):
         self._emit(stack, "CREATE_IN_PROGRESS", "AWS::CloudFormation::Stack", name)
         try:
             self._each_in_order(stack, template, lambda logical_id: self._create(stack, template, logical_id))
+            taken = self.exports_taken(stack, template)
+            if taken:  # the outputs are set once every resource is
+                raise ResourceFailed(taken)
         except ResourceFailed as failure:
             self._emit(stack, "ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", name, failure.reason)
             left = self._delete_all(stack, template, rollback=True)
@@ -269,9 +272,9 @@ class Cloud(Rollbacks, Scopes):
 
         try:
             self._each_in_order(stack, template, act)
-            in_use = self.exports_in_use(stack, template)
-            if in_use:  # the outputs are set once every resource is: an export another stack imports must stay
-                raise ResourceFailed(in_use)
+            refused = self.exports_in_use(stack, template) or self.exports_taken(stack, template)
+            if refused:  # the outputs are set once every resource is: an export another stack imports must stay
+                raise ResourceFailed(refused)
         except ResourceFailed as failure:
             self._emit(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "AWS::CloudFormation::Stack", stack.name, failure.reason)
             self._roll_back_update(

@@ -127,6 +127,17 @@ class Scopes:
                 return f"Export {export} cannot be updated as it is in use by {users[0]}"
         return ""
 
+    def exports_taken(self, stack: Stack, template: Template) -> str:
+        """Why `template`'s exports cannot be made ("" when they can): another stack of this region exports one of the
+        names. User guide, Outputs: "For each AWS account, Export names must be unique within a region."; the
+        message is AWS's."""
+        _, exported = self._evaluated_outputs(stack, template)
+        for export in sorted(set(exported.values())):
+            owner = next((s.name for s in self.stacks.values() if s is not stack and export in s.exports.values()), "")
+            if owner:
+                return f"Export with name {export} is already exported by stack {owner}"
+        return ""
+
 
 def _imports(template: Template) -> set[str]:
     """The export names a template imports with a literal Fn::ImportValue."""

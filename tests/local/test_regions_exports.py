@@ -152,3 +152,19 @@ def test_a_functions_role_holds_in_every_regions_cloudformation(local: LocalClou
     )
     with pytest.raises(east.exceptions.ClientError, match="AccessDenied"):
         east.describe_stacks()
+
+
+def test_an_export_name_another_stack_exports_fails_the_create_and_the_update(local: LocalCloud) -> None:
+    """User guide, Outputs: export names are unique within a region; the second exporter rolls back."""
+    cfn = _cfn(local, "us-east-1")
+    _deploy(cfn, "Producer", _producer("golden-1"))
+    copycat = _deploy(cfn, "Copycat", _producer("golden-2"))
+    assert copycat["StackStatus"] == "ROLLBACK_COMPLETE"
+    taken = "Export with name Producer:ImageName is already exported by stack Producer"
+    assert taken in [e.get("ResourceStatusReason") for e in cfn.describe_stack_events(StackName=copycat["StackId"])
+                     ["StackEvents"]]  # fmt: skip
+    other = _producer("golden-2")
+    del other["Outputs"]["Name"]
+    _deploy(cfn, "Other", other)
+    assert _deploy(cfn, "Other", _producer("golden-2"), update=True)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert [e["Value"] for e in cfn.list_exports()["Exports"]] == ["golden-1"]  # the first exporter keeps it
