@@ -41,24 +41,8 @@ def exports_in_progress(client: AppStreamClient, image_arn: str) -> list[str]:
     if not hasattr(client, "list_export_image_tasks"):  # a runtime botocore that predates the operation
         logs.event("export tasks not listed: this botocore has no ListExportImageTasks", state="UNKNOWN")
         return []
-    found: list[str] = []
-    token = ""
     try:
-        for _ in range(MAX_PAGES):  # ListExportImageTasks has no boto3 paginator
-            page = (
-                client.list_export_image_tasks(MaxResults=PAGE_SIZE, NextToken=token)
-                if token
-                else client.list_export_image_tasks(MaxResults=PAGE_SIZE)
-            )
-            found += [
-                f"{task['TaskId']} (AMI {task['AmiName']})"
-                for task in page.get("ExportImageTasks", [])
-                if task.get("ImageArn") == image_arn and task.get("State") == EXPORTING
-            ]
-            following = page.get("NextToken", "")
-            if not following or following == token:
-                break
-            token = following
+        tasks = _image_tasks(client, image_arn)
     except ClientError as err:
         code = str(err.response.get("Error", {}).get("Code", ""))
         if code in UNAVAILABLE:
@@ -69,6 +53,24 @@ def exports_in_progress(client: AppStreamClient, image_arn: str) -> list[str]:
     except BotoCoreError as err:
         logs.logger.warning("export tasks not listed: %s", type(err).__name__)
         return []
+    return [f"{task['TaskId']} (AMI {task['AmiName']})" for task in tasks if task.get("State") == EXPORTING]
+
+
+def _image_tasks(client: AppStreamClient, image_arn: str) -> list[Mapping[str, Any]]:
+    """The image's export tasks, every page read: no filter names are documented for ListExportImageTasks."""
+    found: list[Mapping[str, Any]] = []
+    token = ""
+    for _ in range(MAX_PAGES):  # ListExportImageTasks has no boto3 paginator
+        page = (
+            client.list_export_image_tasks(MaxResults=PAGE_SIZE, NextToken=token)
+            if token
+            else client.list_export_image_tasks(MaxResults=PAGE_SIZE)
+        )
+        found += [t for t in page.get("ExportImageTasks", []) if t.get("ImageArn") == image_arn]
+        following = page.get("NextToken", "")
+        if not following or following == token:
+            break
+        token = following
     return found
 
 
@@ -91,24 +93,8 @@ def _failure(name: str, ami_name: str, task: Mapping[str, Any]) -> ImageFailed:
 
 
 def _own_tasks(client: AppStreamClient, image_arn: str, ami_name: str) -> list[Mapping[str, Any]]:
-    """The image's tasks that make AMI `ami_name`, newest first (every page read: no filter names are documented)."""
-    found: list[Mapping[str, Any]] = []
-    token = ""
-    for _ in range(MAX_PAGES):
-        page = (
-            client.list_export_image_tasks(MaxResults=PAGE_SIZE, NextToken=token)
-            if token
-            else client.list_export_image_tasks(MaxResults=PAGE_SIZE)
-        )
-        found += [
-            t
-            for t in page.get("ExportImageTasks", [])
-            if t.get("ImageArn") == image_arn and t.get("AmiName") == ami_name
-        ]
-        following = page.get("NextToken", "")
-        if not following or following == token:
-            break
-        token = following
+    """The image's tasks that make AMI `ami_name`, newest first."""
+    found = [t for t in _image_tasks(client, image_arn) if t.get("AmiName") == ami_name]
     return sorted(found, key=lambda t: str(t.get("CreatedDate", "")), reverse=True)
 
 
