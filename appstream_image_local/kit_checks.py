@@ -45,8 +45,11 @@ class AccountChecks:
                 owned.add(str(target).rsplit("/", 1)[-1])
         return owned
 
-    def assert_clean(self, stack: str, *, also_touched: Iterable[str] = (), kept: Iterable[str] = ()) -> None:
-        """After the stack is gone: nothing it owned is left, no image outside it was changed (`also_touched`
+    def assert_clean(
+        self, stack: str, *others: str, also_touched: Iterable[str] = (), kept: Iterable[str] = ()
+    ) -> None:
+        """After the stack is gone (with `others`, an app's other stacks: what any of them owns counts as theirs, in
+        each region): nothing it owned is left, no image outside it was changed (`also_touched`
         names images the test changed itself), no polling rule, schedule (in any group) or permission is left,
         every rule and schedule could invoke its target, and every answer the provider sent was one CloudFormation
         accepts.
@@ -56,19 +59,21 @@ class AccountChecks:
         or released by OnDelete: Release), and images the stack adopted and released (OnDelete's default for
         Source Existing), once they carry none of the provider's tags."""
         made = self.made_images()
+        who = ", ".join((stack, *others))
         problems: list[str] = []
         for region in sorted({self.home_region} | {_changed_in(e) for e in self.audit()}):
-            owned, images = self.owned_images(stack, region), self.images(region)
+            owned = set().union(*(self.owned_images(name, region) for name in (stack, *others)))
+            images = self.images(region)
             released = {
                 n for n in owned & set(images)
                 if n not in made and not set(images[n]["Tags"]) & set(contract.PROVIDER_TAGS)
             }  # fmt: skip
             where = "" if region == self.home_region else f" in {region}"
             left = owned & set(images) - set(kept) - released
-            problems += [f"image {name}{where} (owned by {stack}) is still there" for name in sorted(left)]
+            problems += [f"image {name}{where} (owned by {who}) is still there" for name in sorted(left)]
             changes = [e for e in self.audit() if _changed_in(e) == region]  # an image of that name elsewhere differs
             touched = outside(changes, owned | set(also_touched))
-            problems += [f"image {name}{where} was changed, but {stack} does not own it: {ops}"
+            problems += [f"image {name}{where} was changed, but {who} does not own it: {ops}"
                          for name, ops in touched.items()]  # fmt: skip
         for cloud in self.local.clouds:  # every region's CloudFormation, Lambda and EventBridge
             problems += [f"left behind: {leak}" for leak in cloud.leaks]
@@ -81,7 +86,7 @@ class AccountChecks:
             problems += [f"CloudFormation would reject an answer: {v}" for v in cloud.violations if v not in refused]
             problems += refused
         if problems:
-            raise AssertionError(f"{stack} did not leave the account clean:\n- " + "\n- ".join(problems))
+            raise AssertionError(f"{who} did not leave the account clean:\n- " + "\n- ".join(problems))
 
     def made_images(self) -> set[str]:
         """Every image a CopyImage, CreateUpdatedImage or CreateImportedImage made (from the audit log)."""

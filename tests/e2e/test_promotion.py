@@ -76,5 +76,7 @@ def test_a_promotion_deploys_rotates_rolls_back_one_region_finishes_and_is_destr
     for region in REGIONS:
         assert set(offline_cloud.images(region)) == set(), region  # copies and the retired ones
     assert set(offline_cloud.images(SOURCE)) == {"golden-2026-11", "golden-2026-12"}  # the sources are the user's
-    offline_cloud.assert_clean("Golden-eu-west-1", also_touched=["golden-2026-12"])
-    offline_cloud.assert_clean("Golden-ap-southeast-2", also_touched=["golden-2026-12"])
+    # Both stacks together: each region's images are its stack's (a sibling's count as changed from outside).
+    offline_cloud.assert_clean("Golden-eu-west-1", "Golden-ap-southeast-2", also_touched=["golden-2026-12"])
+    with pytest.raises(AssertionError, match="in ap-southeast-2 was changed, but Golden-eu-west-1 does not own it"):
+        offline_cloud.assert_clean("Golden-eu-west-1", also_touched=["golden-2026-12"])
