@@ -48,6 +48,9 @@ from tools.synth import REFUSED_ENV, locked
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"  # copies of ../shared/events, so a clone is self-contained
+# What a test that runs the AWS CLI adds to its environment: the CLI's 30-second polls a tenth as long
+# (tests/e2e/aws_cli_clock/sitecustomize.py; PYTHONPATH, to be joined with any of the test's own).
+AWS_CLI_CLOCK = {"PYTHONPATH": str(ROOT / "tests" / "e2e" / "aws_cli_clock"), "AWS_CLI_TIME_SCALE": "0.1"}
 
 
 class FakeClock:

@@ -24,7 +24,7 @@ import pytest
 from appstream_image_local.cfn.api import CloudFormationApi
 from appstream_image_local.kit import OfflineCloud
 from provider.contract import OWNER_TAG
-from tests.conftest import ROOT
+from tests.conftest import AWS_CLI_CLOCK, ROOT
 from tools.synth import cached_synth
 
 AWS = Path(sys.executable).with_name("aws")
@@ -43,7 +43,7 @@ class AwsCli:
         assert offline.local.cloudformation is not None
         self.api: CloudFormationApi = offline.local.cloudformation.api
         mine = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        self.env = {**mine, **offline.local.env(), "AWS_DEFAULT_OUTPUT": "json", "AWS_PAGER": ""}
+        self.env = {**mine, **offline.local.env(), **AWS_CLI_CLOCK, "AWS_DEFAULT_OUTPUT": "json", "AWS_PAGER": ""}
         self.actions: list[str] = []  # the CloudFormation actions of the last command, in order
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:

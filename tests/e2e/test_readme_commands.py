@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import AWS_CLI_CLOCK, ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_appstream import AppStreamClient
@@ -298,7 +298,8 @@ def _user_path(workspace: Path) -> dict[str, str]:
     kept = ("HOME", "LANG", "LC_ALL", "TMPDIR", "JSII_RUNTIME_PACKAGE_CACHE")
     env = {name: os.environ[name] for name in kept if name in os.environ}
     env["PATH"] = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), "/usr/bin", "/bin"])
-    env["PYTHONPATH"] = str(site)
+    env["AWS_CLI_TIME_SCALE"] = AWS_CLI_CLOCK["AWS_CLI_TIME_SCALE"]  # the AWS CLI's 30-second polls, shorter
+    env["PYTHONPATH"] = os.pathsep.join([str(site), AWS_CLI_CLOCK["PYTHONPATH"]])
     env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
     return env
 
