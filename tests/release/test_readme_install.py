@@ -6,9 +6,9 @@ they are the Makefile's), in dist/ of a copy of the clone; the README's `make di
 run (checked to be exactly that). Every other line runs as written, by bash with `-e -o pipefail`, in a venv
 activated as `activate` does (PATH and VIRTUAL_ENV), in the machine's environment less this test run's
 settings. pip resolves against the repository's pins (PIP_CONSTRAINT: the versions this project is tested
-with, and what a local package cache holds) and npm prefers its cache; what a line needs from a registry
-comes from PyPI or npm, as for a user. The example project's venv then runs the project's own tests (its
-README's `pytest` block) and tests/release/test_kit.py's checks of the installed kit.
+with, and what a local package cache holds) and does not byte-compile (see `_shell`), and npm prefers its cache;
+what a line needs from a registry comes from PyPI or npm, as for a user. The example project's venv then runs the
+project's own tests (its README's `pytest` block) and tests/release/test_kit.py's checks of the installed kit.
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ def _shell(workspace: Path, venv: Path | None = None) -> dict[str, str]:
         env["VIRTUAL_ENV"] = str(venv)
     env["PIP_CONSTRAINT"] = str(_constraints(workspace / "constraints.txt"))
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    # No byte-compiling at install (pip's `--no-compile`; PIP_NO_COMPILE=1 would mean the opposite): it was 35 of
+    # the 57 CPU-seconds of each wheel[local] install, for .pyc files of aws-cdk-lib that no test imports; Python
+    # compiles what is imported when it is (bench/results.md, "Test tiers"). What is installed is the same.
+    env["PIP_COMPILE"] = "false"
     env["npm_config_prefer_offline"] = "true"
     return env
 
