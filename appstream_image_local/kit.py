@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -82,7 +83,8 @@ class OfflineCloud(AccountChecks):
     cdk_setting: str = ""  #: the `cdk` to use ("" looks for one, see `find_cdk`)
     search_from: tuple[Path, ...] = ()  #: where to look for node_modules/.bin/cdk besides the app
     output: list[str] = field(default_factory=list)  #: what each `cdk` command printed
-    _apps: dict[str, tuple[str, Path, dict[str, str]]] = field(default_factory=dict)
+    _apps: dict[str, tuple[str, Path, list[str], Path]] = field(default_factory=dict)  # stack -> app, cwd, -c, out
+    _last_out: Path | None = None  # the assembly folder of the last deploy
     _bootstrapped: set[str] = field(default_factory=set)  # regions `cdk bootstrap` has run for
     _regions: dict[str, str] = field(default_factory=dict)  # stack -> its region, from the deployed assembly
 
@@ -203,7 +205,8 @@ class OfflineCloud(AccountChecks):
 
     def deploy_assembly(self, assembly: Path, stack: str, **context: str) -> dict[str, str]:
         """`cdk deploy --app ASSEMBLY STACK` of an already synthesized cloud assembly; returns its outputs."""
-        return self._deploy(str(Path(assembly).resolve()), self.workdir, stack, context)
+        folder = Path(assembly).resolve()
+        return self._deploy(str(folder), self.workdir, stack, context, synthesized=folder)
 
     def deploy_all(self, app_dir: Path, app: str = "app.py", **context: str) -> dict[str, dict[str, str]]:
         """`cdk deploy --all` of the CDK app in `app_dir`; returns each stack's outputs, by stack name. Stacks in
@@ -211,22 +214,32 @@ class OfflineCloud(AccountChecks):
         self._deploy(f'"{sys.executable}" {app}', Path(app_dir), ALL, context)
         return {stack: self.outputs(stack) for stack in self._stacks()}
 
-    def _deploy(self, app: str, cwd: Path, stack: str, context: dict[str, str]) -> dict[str, str]:
+    def _deploy(
+        self, app: str, cwd: Path, stack: str, context: dict[str, str], synthesized: Path | None = None
+    ) -> dict[str, str]:
         self.bootstrap()
         flags = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
-        self._apps[stack] = (app, cwd, dict(context))
-        out = ["--output", str(self.workdir / "cdk.out")]  # the app's own cdk.out may be in use by another CLI
+        # An app's assembly goes to a folder of this stack's, made afresh (the app's own cdk.out may be in use by
+        # another CLI), which `destroy` reads.
+        index = list(self._apps).index(stack) if stack in self._apps else len(self._apps)
+        out = synthesized or self.workdir / "cdk.out" / f"stack-{index}"
+        if not synthesized:
+            shutil.rmtree(out, ignore_errors=True)
+        self._apps[stack], self._last_out = (app, cwd, flags, out), out
         try:
-            self.cdk("deploy", "--app", app, *out, stack, "--require-approval", "never", *flags, cwd=cwd)
+            output = () if synthesized else ("--output", str(out))
+            self.cdk("deploy", "--app", app, *output, stack, "--require-approval", "never", *flags, cwd=cwd)
         finally:  # a failed deploy's stacks too: the test asks for their status next
             self._regions.update(self._assembly_regions())
         return {} if stack == ALL else self.outputs(stack)
 
-    def _assembly(self) -> list[tuple[str, set[str], str]]:
-        """The stacks of the assembly last synthesized: each one's name, the names the CLI knows it by (artifact
-        id, path, stack name) and its region (its environment's, or the home region when environment-agnostic)."""
-        manifest = self.workdir / "cdk.out" / "manifest.json"
-        artifacts = json.loads(manifest.read_text()).get("artifacts", {}) if manifest.exists() else {}
+    def _assembly(self, out: Path | None = None) -> list[tuple[str, set[str], str]]:
+        """The stacks of an assembly (default: the last deploy's): each one's name, the names the CLI knows it by
+        (artifact id, path, stack name) and its region (its environment's, or the home region when
+        environment-agnostic)."""
+        folder = out or self._last_out
+        manifest = folder / "manifest.json" if folder else None
+        artifacts = json.loads(manifest.read_text()).get("artifacts", {}) if manifest and manifest.exists() else {}
         found = []
         for artifact_id, artifact in artifacts.items():
             if artifact.get("type") == "aws:cloudformation:stack":
@@ -240,18 +253,22 @@ class OfflineCloud(AccountChecks):
         """Every name of each stack of the assembly last synthesized -> its region."""
         return {alias: region for _, aliases, region in self._assembly() for alias in aliases}
 
-    def _stacks(self) -> list[str]:
-        """The stack names of the assembly last synthesized."""
-        return [name for name, _, _ in self._assembly()]
+    def _stacks(self, out: Path | None = None) -> list[str]:
+        """The stack names of an assembly (default: the last deploy's)."""
+        return [name for name, _, _ in self._assembly(out)]
 
     def destroy(self, stack: str) -> None:
-        """`cdk destroy --force STACK`, with the app and the context (`-c`) it was deployed with; then checks that
-        the stack really is gone (`cdk destroy` of a stack the app does not synthesize exits 0 deleting nothing)."""
-        app, cwd, context = self._apps[stack]
-        flags = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
-        out = ["--output", str(self.workdir / "cdk.out")]
-        self.cdk("destroy", "--app", app, *out, stack, "--force", *flags, cwd=cwd)
-        for name in self._stacks() if stack == ALL else [stack]:
+        """`cdk destroy --force STACK` of the app and context (`-c`) it was deployed with; then checks that the
+        stack really is gone (`cdk destroy` of a stack the app does not synthesize exits 0 deleting nothing).
+
+        The CLI reads the assembly that deploy synthesized (`--app` its folder: the same templates, without a
+        second synth of the app, a few CPU-seconds of jsii); the app itself when that deploy made none."""
+        app, cwd, flags, out = self._apps[stack]
+        if (out / "manifest.json").exists():
+            self.cdk("destroy", "--app", str(out), stack, "--force", cwd=self.workdir)
+        else:
+            self.cdk("destroy", "--app", app, "--output", str(out), stack, "--force", *flags, cwd=cwd)
+        for name in self._stacks(out) if stack == ALL else [stack]:
             self.assert_gone(name)
 
     def destroy_all(self) -> None:

@@ -59,6 +59,7 @@ def test_a_stack_with_available_timeout_deploys_rotates_and_destroys_through_sch
     _signalled(offline_cloud, "user-2026-12")  # a new wait condition (a new logical id), signalled the same way
     assert len(_chains(offline_cloud, resource.logical_id)) == 2
 
+    (app / "app.py").write_text("raise SystemExit('destroy ran the app')\n")  # the assembly deployed is read
     offline_cloud.destroy(STACK)
     offline_cloud.assert_clean(STACK)  # no image, schedule, rule or permission left; every answer acceptable
     assert set(offline_cloud.images()) == {BASE, "other-team-image"}
