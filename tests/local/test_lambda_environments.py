@@ -113,6 +113,7 @@ def test_a_handler_error_fails_the_invocation_and_keeps_the_environment(
     assert "RuntimeError: the handler raised" in runner.log_path(fn).read_text()
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 @pytest.mark.parametrize("how", ["crash", "timeout"])
 def test_a_crash_or_a_timeout_resets_the_environment(
     runner: LambdaRunner, code: Path, tmp_path: Path, how: str

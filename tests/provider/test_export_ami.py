@@ -108,6 +108,7 @@ def test_a_long_export_goes_on_in_scheduled_runs_that_follow_the_task_they_start
     assert {c["params"]["TaskId"] for c in service.audit.calls("GetExportImageTask")} == {task.task_id}
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_with_available_signal_the_answer_comes_first_and_the_export_is_waited_for_after_it(
     fake: tuple[LocalAppStream, Any], backend: AppStreamBackend, clock: FakeClock
 ) -> None:

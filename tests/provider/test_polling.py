@@ -315,6 +315,7 @@ def test_a_stop_deletes_the_chain_and_again_at_the_end_what_a_run_under_way_made
     assert helper.answer.stop_polling("golden-2026-11") is True  # none pending: a run may be under way all the same
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_a_timeout_while_the_schedule_is_being_made_leaves_no_schedule(
     provider: Provider, live_backend: AppStreamBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -207,6 +207,7 @@ def test_a_copy_that_fails_after_the_answer_signals_failure_with_its_errors_and_
     assert schedules_left() == []
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_a_delete_stops_the_wait_that_outlives_the_answer_and_removes_the_image(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:
@@ -435,6 +436,7 @@ def test_crhelpers_init_failure_after_the_answer_signals_failure(
     assert policy_statements() == []
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_a_lambda_timeout_after_the_answer_signals_failure_once(
     provider: Provider, live_backend: AppStreamBackend, appstream: LocalAppStream
 ) -> None:

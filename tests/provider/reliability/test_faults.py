@@ -161,6 +161,7 @@ def runner(appstream: LocalAppStream, tmp_path: Path) -> Iterator[tuple[LambdaRu
     lambda_runner.close()
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
     provider: Provider,
     live_backend: AppStreamBackend,
@@ -187,6 +188,7 @@ def test_a_lambda_timeout_mid_wait_still_answers_failed_once(
     assert answers[0]["PhysicalResourceId"] == "golden-2026-11"
 
 
+@pytest.mark.long  # one of the fast tier's longest (real-time waits): started first (tests/conftest.py)
 def test_a_lambda_timeout_after_the_copy_started_answers_with_the_copy_for_the_rollback(
     provider: Provider,
     live_backend: AppStreamBackend,

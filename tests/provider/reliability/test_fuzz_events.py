@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,6 +99,7 @@ def check_response(event: dict[str, Any], raw: bytes) -> dict[str, Any]:
     return dict(response)
 
 
+@pytest.mark.long  # one of the fast tier's longest (many examples): started first (tests/conftest.py)
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
