@@ -338,43 +338,27 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_line(f"CPU seconds (user + system, with ended subprocesses): {total:.0f}")
 
 
-LONG_SECONDS = 10.0  # a `long` test's estimate when its marker gives none
-
-
-def long_seconds(item: pytest.Item) -> float:
-    """A `long` test's estimate, `@pytest.mark.long(seconds)`: about how long it runs in `make test` (orders only)."""
-    marker = item.get_closest_marker("long")
-    return float(marker.args[0]) if marker is not None and marker.args else LONG_SECONDS
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each worker starts with its share of the tests marked `long` (a minute or more of the real CDK CLI or pip;
-    in the fast tier, several seconds of real-time waits, e.g. a Lambda timeout), and one worker runs every test
-    marked `jsii` (aws-cdk-lib in the test process), first.
+    in the fast tier, several seconds of real-time waits, e.g. a Lambda timeout), the longest (outside the fast
+    tier) dealt first, and one worker runs every test marked `jsii` (aws-cdk-lib in the test process), first.
 
     `make test` runs `pytest -n 6 --dist worksteal`, which hands worker k the k-th contiguous share
-    of this list, then balances by stealing from the end of a share: the long tests at the head of each share
-    start at once, so the run does not end waiting for a long test that started late or behind another one.
-    They are dealt longest first, each to the worker whose share of them is the shortest so far (by their
-    estimates, `long_seconds`), and each worker runs its own longest first.
+    of this list, then balances by stealing from the end of a share: a long test at the head of each share
+    starts at once, so the run does not end waiting for a long test that started late or behind another one.
     A worker that runs a jsii test starts a jsii Node runtime (about 5 CPU-seconds) and loads aws-cdk-lib: the
     last worker takes them all, at the head of its share (no long test before them, so none is stolen).
     """
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
     jsii = [item for item in items if item.get_closest_marker("jsii")]
     long = [item for item in items if item.get_closest_marker("long") and item not in jsii]
+    long.sort(key=is_fast)  # stable: minutes-long ones first, so each worker gets one before any gets two
     rest = [item for item in items if item not in jsii and item not in long]
     dealers = max(workers - 1, 1) if jsii else workers  # the workers that take long tests
-    dealt: list[list[pytest.Item]] = [[] for _ in range(dealers)]
-    loads = [0.0] * dealers
-    for item in sorted(long, key=long_seconds, reverse=True):  # stable: ties keep the collection order
-        worker = loads.index(min(loads))
-        dealt[worker].append(item)
-        loads[worker] += long_seconds(item)
     ordered: list[pytest.Item] = []
     for worker in range(workers):  # the shares worksteal deals: remaining // workers left
         share = (len(items) - len(ordered)) // (workers - worker)
-        heads = dealt[worker] if worker < dealers else []
+        heads = long[worker::dealers] if worker < dealers else []
         if worker == workers - 1:
             heads = jsii + heads
         ordered += heads + rest[: max(share - len(heads), 0)]

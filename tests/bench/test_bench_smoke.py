@@ -66,7 +66,7 @@ def test_cold_start_at_the_smallest_size() -> None:
     assert "## 5." in report(results)
 
 
-@pytest.mark.long(25)  # seconds, about (tests/conftest.py)
+@pytest.mark.long  # half a minute or more: started first (tests/conftest.py)
 @pytest.mark.toolchain  # synths in child processes (jsii)
 def test_asset_and_synth_scale_at_the_smallest_size() -> None:
     results = run_all(QUICK, skip=BENCHMARKS - {"asset", "synth_scale"})
@@ -90,7 +90,7 @@ def test_scale_at_the_smallest_size() -> None:
     assert "## 9." in report(results)
 
 
-@pytest.mark.long(55)  # seconds, about (tests/conftest.py)
+@pytest.mark.long  # half a minute or more: started first (tests/conftest.py)
 @pytest.mark.toolchain  # the synthesized provider stack (bench/harness.py)
 def test_aws_durations_through_wait_conditions_at_the_smallest_size() -> None:
     results = only("long_scale")

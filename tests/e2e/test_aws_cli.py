@@ -66,7 +66,7 @@ def _parameters(offline: OfflineCloud) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
 
 
-@pytest.mark.long(40)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 @pytest.mark.toolchain  # the synthesized provider stack (tools/synth.py: a jsii runtime when its cache is cold)
 def test_the_aws_cli_deploys_updates_and_deletes_the_example_template(offline_cloud: OfflineCloud) -> None:
     offline_cloud.add_image("golden-base")

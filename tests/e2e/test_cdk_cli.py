@@ -26,7 +26,7 @@ pytestmark = pytest.mark.toolchain  # the CDK CLI, synthesized assemblies
 STACK = "AppStreamImageExample"
 
 
-@pytest.mark.long(95)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 def test_the_cli_deploys_rolls_back_and_destroys_offline(
     offline_cloud: OfflineCloud, assemblies: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.toolchain  # the demo: the CDK CLI, which synthesizes app.py (jsii)
 
 
-@pytest.mark.long(100)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 def test_the_demo_deploys_rotates_destroys_and_finds_nothing_else_touched() -> None:
     result = subprocess.run(
         # The scenario's copies, updates and deletes (3-4 s each) at a quarter: the same steps, less waiting.

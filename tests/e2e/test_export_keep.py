@@ -70,7 +70,7 @@ def _completed(offline_cloud: OfflineCloud) -> dict[str, str]:
     return {t.ami_name: t.ami_id for t in tasks if t.state == "COMPLETED"}
 
 
-@pytest.mark.long(20)  # seconds, about (tests/conftest.py)
+@pytest.mark.long  # half a minute or more: started first (tests/conftest.py)
 def test_export_deploy_update_fail_roll_back_and_delete(
     offline_cloud: OfflineCloud, dist: Path, tmp_path: Path
 ) -> None:

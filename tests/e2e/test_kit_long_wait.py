@@ -36,7 +36,7 @@ def _chains(cloud: OfflineCloud, logical_id: str) -> set[str]:
     return {name.split("-")[1] for name in names if name.startswith(f"{logical_id[:41]}-")}
 
 
-@pytest.mark.long(55)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 def test_a_stack_with_available_timeout_deploys_rotates_and_destroys_through_scheduled_runs_by_default(
     offline_cloud: OfflineCloud, tmp_path: Path
 ) -> None:

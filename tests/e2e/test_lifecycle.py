@@ -53,7 +53,7 @@ def assert_clean(cloud: Cloud, service: LocalAppStream, owned: set[str]) -> None
     assert cloud.violations == []
 
 
-@pytest.mark.long(30)  # seconds, about (tests/conftest.py)
+@pytest.mark.long  # half a minute or more: started first (tests/conftest.py)
 def test_example_app_deploy_update_in_place_rotate_and_destroy(
     make_cloud: MakeCloud, assemblies: dict[str, Path]
 ) -> None:

@@ -47,7 +47,7 @@ def _first(events: list[dict[str, Any]], status: str, prefix: str, kind: str = "
     )
 
 
-@pytest.mark.long(80)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 @pytest.mark.offline_cloud(scenario="aws-durations", schedule_scale=0.1)
 def test_an_import_and_a_3_hour_update_deploy_the_fleet_waits_then_rotation_and_destroy(
     offline_cloud: OfflineCloud,

@@ -122,7 +122,7 @@ def test_a_failure_after_the_answer_fails_the_wait_condition_and_the_rollback_re
     cloud.destroy(PROVIDER)
 
 
-@pytest.mark.long(45)  # seconds, about (tests/conftest.py)
+@pytest.mark.long  # half a minute or more: started first (tests/conftest.py)
 def test_a_rollback_while_the_update_still_runs_stops_its_polling_and_removes_the_image(
     make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -147,7 +147,7 @@ def test_a_rollback_while_the_update_still_runs_stops_its_polling_and_removes_th
     cloud.destroy(PROVIDER)
 
 
-@pytest.mark.long(45)  # seconds, about (tests/conftest.py)
+@pytest.mark.long  # half a minute or more: started first (tests/conftest.py)
 def test_a_delete_that_cannot_wait_for_appstream_fails_naming_the_image_and_a_later_delete_finishes(
     make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
 ) -> None:

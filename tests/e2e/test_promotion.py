@@ -11,7 +11,7 @@ from appstream_image_local.kit import OfflineCloud, StackFailed
 from provider.contract import OWNER_TAG, RETIRED_TAG
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.toolchain, pytest.mark.long(90)]  # the CDK CLI and a jsii synth per command: a minute
+pytestmark = [pytest.mark.toolchain, pytest.mark.long]  # the CDK CLI and a jsii synth per command: a minute
 
 APP = ROOT / "examples" / "promotion"
 SOURCE = "us-east-1"

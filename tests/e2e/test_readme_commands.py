@@ -360,7 +360,7 @@ def run_block(tmp_path: Path, standalone_dist: Path) -> Iterator[Callable[[Block
         _stop(process)
 
 
-@pytest.mark.long(40)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 @pytest.mark.toolchain  # the blocks run the CDK CLI, cdk synth (jsii) and make dist
 @pytest.mark.parametrize("block", run_blocks(), ids=lambda block: block.where)
 def test_a_command_block_runs_as_written(block: Block, run_block: Callable[[Block], Session]) -> None:

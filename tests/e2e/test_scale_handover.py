@@ -46,7 +46,7 @@ def _template(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.long(45)  # seconds, about (tests/conftest.py)
+@pytest.mark.long  # half a minute or more: started first (tests/conftest.py)
 def test_sixty_images_hand_over_at_once_and_leave_nothing(
     make_cloud: MakeCloud, assemblies: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -116,7 +116,7 @@ def test_the_readme_installs_the_wheel_make_dist_builds() -> None:
     assert f'pip install "../../{wheel}[local]" pytest' in example
 
 
-@pytest.mark.long(45)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 @pytest.mark.toolchain  # make dist (jsii), a venv and pip
 def test_the_readme_install_lines_work_in_a_fresh_venv(dist_dir: Path, tmp_path: Path) -> None:
     clone = _clone(tmp_path, dist_dir)
@@ -136,7 +136,7 @@ def test_the_readme_install_lines_work_in_a_fresh_venv(dist_dir: Path, tmp_path:
     _assert_installed(venv / "bin" / "python", app, env)
 
 
-@pytest.mark.long(150)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 @pytest.mark.toolchain  # make dist (jsii), a venv, pip and the CDK CLI
 def test_the_example_projects_install_lines_work_in_a_fresh_venv(dist_dir: Path, tmp_path: Path) -> None:
     clone = _clone(tmp_path, dist_dir)

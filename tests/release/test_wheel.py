@@ -122,7 +122,7 @@ def test_building_the_wheel_leaves_nothing_in_the_temp_dir(dist_build_tmp: Path)
     assert sorted(p.name for p in dist_build_tmp.iterdir()) == []
 
 
-@pytest.mark.long(30)  # seconds, about (tests/conftest.py)
+@pytest.mark.long
 @pytest.mark.toolchain  # the wheel's build, a venv, pip, a synth
 def test_a_user_app_with_its_own_stacks_package_synthesizes_from_the_wheel_on_the_oldest_python(
     dist_dir: Path, tmp_path: Path
