@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -522,3 +524,18 @@ def test_any_error_code_can_be_injected(backend: AppStreamBackend, service: Loca
         client.delete_image(Name="golden")
     with pytest.raises(ValueError, match="needs a code"):
         Fault("error")
+
+
+def test_an_answer_to_a_caller_that_went_away_is_dropped_quietly(service: LocalAppStream) -> None:
+    """A function that Lambda stops mid-call (its timeout) leaves its connection closed: the reply's write fails,
+    and the service drops it instead of printing a traceback (seen in a make test run)."""
+
+    class GoneCaller(io.RawIOBase):
+        def write(self, data: Any) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    handler = service._http.RequestHandlerClass.__new__(service._http.RequestHandlerClass)
+    handler.wfile, handler.request_version, handler.requestline = GoneCaller(), "HTTP/1.1", "POST / HTTP/1.1"
+    handler.command, handler.client_address, handler.close_connection = "POST", ("127.0.0.1", 1), False
+    handler._reply(400, {"__type": "ValidationException"})  # raised BrokenPipeError before
+    assert handler.close_connection is True
