@@ -265,7 +265,7 @@ class OfflineCloud(AccountChecks):
         second synth of the app, a few CPU-seconds of jsii); the app itself when that deploy made none."""
         app, cwd, flags, out = self._apps[stack]
         if (out / "manifest.json").exists():
-            self.cdk("destroy", "--app", str(out), stack, "--force", cwd=self.workdir)
+            self.cdk("destroy", "--app", str(out), stack, "--force", cwd=cwd)  # the app's cdk.json, as at deploy
         else:
             self.cdk("destroy", "--app", app, "--output", str(out), stack, "--force", *flags, cwd=cwd)
         for name in self._stacks(out) if stack == ALL else [stack]:

@@ -277,12 +277,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CPU_KEY] = 0.0
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Iterator[object]:
     """What the collection loaded (botocore's and moto's models, the test modules) lives to the end of the run:
     frozen, no garbage collection walks it again (each full collection would, and pytest's last one); and the
-    collector, off while it loaded (tests/conftest.py's import), is on again for the tests."""
-    gc.freeze()
-    gc.enable()
+    collector, off while it loaded (tests/conftest.py's import), is on again for the tests. Around the collection
+    hook, which every process runs (pytest-xdist's controller answers it without collecting), even if it fails."""
+    try:
+        return (yield)
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

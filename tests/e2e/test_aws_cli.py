@@ -173,3 +173,21 @@ def test_package_uploads_local_code_to_the_local_s3_and_calls_no_cloudformation(
     assert location["S3Bucket"] == BUCKET
     uploaded = offline_cloud.cloud.s3.get_object(Bucket=BUCKET, Key=location["S3Key"])["Body"].read()
     assert zipfile.ZipFile(io.BytesIO(uploaded)).namelist() == ["index.py"]
+
+
+@pytest.mark.parametrize(("program", "slept"), [("aws", 3.0), ("appstream-image-local", 30.0)])
+def test_the_clock_shortens_the_aws_clis_sleeps_and_no_other_programs(
+    tmp_path: Path, program: str, slept: float
+) -> None:
+    """tests/e2e/aws_cli_clock: a 30 s sleep of the CLI's waiter takes 3 s; the offline cloud's (say) stays 30 s."""
+    script = tmp_path / program
+    script.write_text(
+        "import sys, time, sitecustomize\n"
+        "asked = []\n"
+        "sitecustomize._sleep = asked.append  # what the real sleep would be given\n"
+        "time.sleep(30)\n"
+        "print(asked[0])\n"
+    )
+    env = {**os.environ, **AWS_CLI_CLOCK}
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, check=True)
+    assert float(result.stdout) == slept

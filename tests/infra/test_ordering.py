@@ -85,6 +85,23 @@ def test_the_minutes_long_tests_lead_before_any_share_gets_a_fast_tier_long_one(
     assert [share[1] for share in dealt[:3]] == ["quick1", "quick2", "quick3"]
 
 
+def test_every_process_of_a_distributed_run_collects_garbage_again_once_the_tests_run(tmp_path: Path) -> None:
+    """tests/conftest.py turns the collector off while the modules load: pytest-xdist's controller, which collects
+    nothing, ran the whole suite without it (found in review)."""
+    probe = tmp_path / "gc_probe.py"
+    probe.write_text(
+        "import gc, os\n\n"
+        "def pytest_sessionfinish(session):\n"
+        '    print(f\'\\nGC {os.environ.get("PYTEST_XDIST_WORKER", "controller")} {gc.isenabled()}\')\n'
+    )
+    one = "tests/infra/test_ordering.py::test_without_jsii_tests_every_share_leads_with_a_long_test"
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-n", "1", "-p", "gc_probe", "-p", "no:cacheprovider", one]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("GC ")]  # a worker's output stays there
+    assert (result.returncode, lines) == (0, ["GC controller True"]), result.stdout[-3000:] + result.stderr[-3000:]
+
+
 # -- the test tiers (tests/conftest.py): `make check` runs `-m FAST_TIER` -------------------------------------------
 
 
