@@ -164,7 +164,8 @@ class OfflineCloud(AccountChecks):
     # -- what happened ---------------------------------------------------------------------------------
 
     def images(self, region: str = "") -> dict[str, dict[str, Any]]:
-        """Every image AppStream holds in `region` ("": home): DescribeImages' fields plus `Tags` and `Permissions`."""
+        """Every image AppStream holds in `region` ("": home): DescribeImages' fields plus `Tags` and `Permissions`
+        (the sharing once accepted: DescribeImagePermissions shows a change a moment later, as on AWS)."""
         return dict(self.region_backend(region).snapshot()["images"])
 
     def state(self) -> dict[str, Any]:

@@ -167,11 +167,14 @@ class AppStreamBackend:
             self.fleets.pop(name, None)
 
     def snapshot(self) -> dict[str, Any]:
+        """The account as a test asserts on it: each image's sharing once every accepted change has taken effect
+        (DescribeImagePermissions shows a change only after `limits.permission_lag`; asserting right after a
+        deploy must not depend on how soon the deploy ended after its last share)."""
         with self._lock:
             self._advance()
             return {
                 "images": {
-                    n: i.wire() | {"Tags": dict(i.tags), "Permissions": dict(i.permissions)}
+                    n: i.wire() | {"Tags": dict(i.tags), "Permissions": self._effective(i)}
                     for n, i in self.images.items()
                 },
                 "fleets": {n: f.image_name for n, f in self.fleets.items()},

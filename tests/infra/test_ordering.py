@@ -96,7 +96,8 @@ def test_every_process_of_a_distributed_run_collects_garbage_again_once_the_test
     )
     one = "tests/infra/test_ordering.py::test_without_jsii_tests_every_share_leads_with_a_long_test"
     command = [sys.executable, "-m", "pytest", "-q", "-s", "-n", "1", "-p", "gc_probe", "-p", "no:cacheprovider", one]
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # not this run's worker
+    env["PYTHONPATH"] = str(tmp_path)
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("GC ")]  # a worker's output stays there
     assert (result.returncode, lines) == (0, ["GC controller True"]), result.stdout[-3000:] + result.stderr[-3000:]

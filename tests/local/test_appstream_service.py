@@ -201,6 +201,11 @@ def test_image_permissions_share_list_and_revoke(backend: AppStreamBackend, cloc
         Name="golden", SharedAccountId=OTHER, ImagePermissions={"allowFleet": True, "allowImageBuilder": False}
     )
     assert client.describe_image_permissions(Name="golden")["SharedImagePermissionsList"] == []  # not applied yet
+    # What a test asserts on (the kit's images()) is the account once accepted: a promotion e2e that read the
+    # lagging view failed when its deploy ended within the lag of its last share.
+    assert backend.snapshot()["images"]["golden"]["Permissions"] == {
+        OTHER: {"allowFleet": True, "allowImageBuilder": False}
+    }
     clock.advance(backend.limits.permission_lag)
     listed = client.describe_image_permissions(Name="golden")["SharedImagePermissionsList"]
     assert listed == [{"sharedAccountId": OTHER, "imagePermissions": {"allowFleet": True, "allowImageBuilder": False}}]
